@@ -1,0 +1,80 @@
+// How a function's outcome is stored: JSON of { v: value } for a result, { e: error } for a
+// final error, so that a duplicate receives exactly what the first execution produced.
+
+import { ErrorCode, IdempotencyError, ResultNotSerializableError, ResultTooLargeError } from '../errors.js'
+import { resultBytes } from '../store/validate.js'
+
+export interface StoredError {
+  name: string
+  message: string
+  /** The error's own enumerable properties that survive JSON (code, status, details…). */
+  props?: Record<string, unknown>
+}
+
+type Envelope = { v?: unknown } | { e: StoredError }
+
+export type Decoded = { ok: true; value: unknown } | { ok: false; error: Error }
+
+export function encodeValue(value: unknown, maxBytes: number, recordId: string): string {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value === undefined ? {} : { v: value })
+  } catch (cause) {
+    throw new ResultNotSerializableError(
+      `The function's result cannot be stored as JSON: ${(cause as Error).message}`,
+      { cause, recordId },
+    )
+  }
+  return checkSize(json as string, maxBytes, recordId)
+}
+
+export function encodeError(error: unknown, maxBytes: number, recordId: string): string {
+  const stored: StoredError =
+    error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) }
+  if (error !== null && typeof error === 'object') {
+    const props: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(error)) {
+      if (k === 'stack' || k === 'cause') continue
+      try {
+        JSON.stringify(v)
+        props[k] = v
+      } catch {
+        // a property JSON cannot hold is left out rather than failing the store
+      }
+    }
+    if (Object.keys(props).length > 0) stored.props = props
+  }
+  return checkSize(JSON.stringify({ e: stored }), maxBytes, recordId)
+}
+
+export function decode(stored: string): Decoded {
+  const envelope = JSON.parse(stored) as Envelope
+  if ('e' in envelope) return { ok: false, error: reviveError(envelope.e) }
+  return { ok: true, value: envelope.v }
+}
+
+/**
+ * A stored error comes back as an Error with the same name, message and JSON-safe properties;
+ * Idem's own errors (a result that was too large to store, say) come back as IdempotencyError.
+ */
+function reviveError(stored: StoredError): Error {
+  const code = stored.props?.code
+  const error = isErrorCode(code) ? new IdempotencyError(code, stored.message) : new Error(stored.message)
+  error.name = stored.name
+  if (stored.props !== undefined) Object.assign(error, stored.props)
+  Object.defineProperty(error, 'replayed', { value: true, enumerable: false })
+  return error
+}
+
+function checkSize(json: string, maxBytes: number, recordId: string): string {
+  if (json.length > maxBytes / 3) {
+    // Only count bytes when the string could be over: UTF-8 is at most 3 bytes per UTF-16 unit.
+    const bytes = resultBytes(json)
+    if (bytes > maxBytes) throw new ResultTooLargeError(bytes, maxBytes, { recordId })
+  }
+  return json
+}
+
+function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ErrorCode, code)
+}

@@ -1,0 +1,315 @@
+// The core: claim a key, run the function once, store its outcome, replay it to duplicates.
+
+import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  FingerprintMismatchError,
+  IdempotencyError,
+  InProgressError,
+  LeaseLostError,
+  StoreUnavailableError,
+} from '../errors.js'
+import type { BeginResult, IdempotencyStore } from '../store/types.js'
+import { decode, encodeError, encodeValue } from './codec.js'
+import { toMs } from './duration.js'
+import { EventHub, type IdempotencyEventName, type IdempotencyListener } from './events.js'
+import { fingerprintOf } from './fingerprint.js'
+import { recordId, validateKey } from './key.js'
+import { LeaseKeeper } from './lease-keeper.js'
+import {
+  DEFAULTS,
+  type IdempotencyOptions,
+  overridesNothing,
+  type ResolvedPolicy,
+  type RunInput,
+  resolvePolicy,
+} from './options.js'
+import { ResultCache } from './result-cache.js'
+
+export interface RunContext {
+  key: string
+  scope: string
+  /** 1 for the first claim of this key, +1 for each takeover after a lapsed lease. */
+  attempt: number
+  /** True when this execution took over from a worker whose lease lapsed. */
+  recovered: boolean
+  /** Aborted (with a `LeaseLostError`) when the claim is lost while the function runs. */
+  signal: AbortSignal
+  /** A stable key for an outbound call (pass it to a payment API's own Idempotency-Key). */
+  derivedKey(name: string): string
+}
+
+export interface RunResult<T> {
+  status: 'executed' | 'replayed'
+  value: T
+  /** True when the store failed and the function ran unprotected because of `failOpen`. */
+  failedOpen?: true
+}
+
+/** Attempts at storing an outcome before giving up on a failing store. */
+const COMPLETE_ATTEMPTS = 3
+
+export class Idempotency {
+  readonly store: IdempotencyStore
+  readonly #policy: ResolvedPolicy
+  readonly #maxResultBytes: number
+  readonly #cache: ResultCache | undefined
+  readonly #events = new EventHub()
+  #failOpenExecutions = 0
+
+  constructor(options: IdempotencyOptions) {
+    if (options?.store === undefined) throw new TypeError('Idempotency needs a store: new Idempotency({ store })')
+    this.store = options.store
+    this.#policy = resolvePolicy(options)
+    this.#maxResultBytes = options.maxResultBytes ?? DEFAULTS.maxResultBytes
+    if (options.cache) {
+      const ttl = options.cache.ttl === undefined ? Number.POSITIVE_INFINITY : toMs(options.cache.ttl, 'cache.ttl')
+      this.#cache = new ResultCache(options.cache.maxEntries, ttl)
+    }
+  }
+
+  /** Executions that ran without protection because the store failed and `failOpen` was set. */
+  get failOpenExecutions(): number {
+    return this.#failOpenExecutions
+  }
+
+  on<E extends IdempotencyEventName>(name: E, listener: IdempotencyListener<E>): () => void {
+    return this.#events.on(name, listener)
+  }
+
+  off<E extends IdempotencyEventName>(name: E, listener: IdempotencyListener<E>): void {
+    this.#events.off(name, listener)
+  }
+
+  /** The record id a (scope, key) pair is stored under. */
+  recordId(key: string, scope = this.#policy.scope): string {
+    return recordId(validateKey(scope, 'scope'), validateKey(key))
+  }
+
+  /**
+   * Run `fn` at most once per (scope, key) while its record is retained. A duplicate receives the
+   * stored outcome (`status: 'replayed'`); a duplicate of a running call gets `IN_PROGRESS` or waits.
+   */
+  async run<T>(input: RunInput, fn: (ctx: RunContext) => Promise<T> | T): Promise<RunResult<T>> {
+    const key = validateKey(input?.key)
+    const policy = overridesNothing(input) ? this.#policy : resolvePolicy(input, this.#policy)
+    const id = recordId(policy.scope, key)
+    const fingerprint = input.fingerprint ?? fingerprintOf(input.payload, policy.fingerprintFields)
+    if (typeof fingerprint !== 'string') throw new TypeError('fingerprint must be a string')
+    const base = { scope: policy.scope, key, id }
+
+    const cached = this.#cache?.get(id, Date.now())
+    if (cached !== undefined) {
+      if (cached.fingerprint !== fingerprint) throw this.#mismatch(base)
+      this.#events.emit('replayed', { ...base, cached: true })
+      return replay<T>(cached.stored)
+    }
+
+    const waitUntil = Date.now() + policy.waitTimeoutMs
+    let pollMs = 10
+    for (;;) {
+      let begun: BeginResult
+      try {
+        begun = await this.store.begin(id, fingerprint, policy.leaseMs, policy.ttlMs)
+      } catch (error) {
+        if (error instanceof IdempotencyError && !(error instanceof StoreUnavailableError)) throw error
+        return this.#storeDown(base, policy, 'begin', error, fn)
+      }
+      switch (begun.outcome) {
+        case 'acquired':
+          if (begun.recovered) this.#events.emit('takeover', { ...base, attempt: begun.attempt })
+          return this.#execute(base, policy, fingerprint, begun.token, begun.attempt, begun.recovered, fn)
+        case 'completed':
+          this.#cache?.set(id, fingerprint, begun.result, policy.ttlMs, Date.now())
+          this.#events.emit('replayed', { ...base, cached: false })
+          return replay<T>(begun.result)
+        case 'mismatch':
+          throw this.#mismatch(base)
+        case 'in_progress': {
+          const remaining = waitUntil - Date.now()
+          const waiting = policy.onInProgress === 'wait' && remaining > 0
+          this.#events.emit('in_progress', { ...base, retryAfterMs: begun.retryAfterMs, waiting })
+          if (!waiting) {
+            throw new InProgressError(`"${key}" is being executed by another worker`, begun.retryAfterMs, {
+              recordId: id,
+            })
+          }
+          await sleep(Math.max(1, Math.min(pollMs, begun.retryAfterMs, remaining)))
+          pollMs = Math.min(pollMs * 2, 250)
+        }
+      }
+    }
+  }
+
+  async #execute<T>(
+    base: { scope: string; key: string; id: string },
+    policy: ResolvedPolicy,
+    fingerprint: string,
+    token: string,
+    attempt: number,
+    recovered: boolean,
+    fn: (ctx: RunContext) => Promise<T> | T,
+  ): Promise<RunResult<T>> {
+    const { id } = base
+    const keeper = new LeaseKeeper(this.store, id, token, policy.leaseMs, {
+      onLost: () => this.#events.emit('lease_lost', { ...base, during: 'renewal' }),
+      onStoreError: (error) =>
+        this.#events.emit('store_error', { ...base, operation: 'extend', error, failOpen: false }),
+    })
+    const startedAt = performance.now()
+    const ctx: RunContext = {
+      key: base.key,
+      scope: base.scope,
+      attempt,
+      recovered,
+      signal: keeper.signal,
+      derivedKey: (name) => derivedKey(id, name),
+    }
+    let value: T
+    try {
+      value = await fn(ctx)
+    } catch (error) {
+      keeper.stop()
+      if (isFinalError(policy, error)) {
+        const stored = encodeError(error, this.#maxResultBytes, id)
+        await this.#complete(base, policy, fingerprint, token, stored, error)
+        this.#events.emit('executed', { ...base, attempt, durationMs: performance.now() - startedAt, failed: true })
+        throw error
+      }
+      await this.store.release(id, token).then(
+        () => this.#events.emit('released', { ...base, error }),
+        (releaseError: unknown) => {
+          // The claim lapses on its own; a retry takes over after the lease.
+          if (releaseError instanceof LeaseLostError) {
+            this.#events.emit('lease_lost', { ...base, during: 'complete' })
+          } else {
+            this.#events.emit('store_error', { ...base, operation: 'release', error: releaseError, failOpen: false })
+          }
+        },
+      )
+      throw error
+    }
+    keeper.stop()
+    let stored: string
+    try {
+      stored = encodeValue(value, this.#maxResultBytes, id)
+    } catch (error) {
+      // The function ran: store the failure as final so that a duplicate does not run it again,
+      // and hand the caller its value on the error.
+      ;(error as { value?: unknown }).value = value
+      await this.#complete(base, policy, fingerprint, token, encodeError(error, this.#maxResultBytes, id), value)
+      throw error
+    }
+    await this.#complete(base, policy, fingerprint, token, stored, value)
+    this.#events.emit('executed', { ...base, attempt, durationMs: performance.now() - startedAt, failed: false })
+    return { status: 'executed', value }
+  }
+
+  /** Store the outcome, retrying a failing store a few times; the function's `value` rides on any error. */
+  async #complete(
+    base: { scope: string; key: string; id: string },
+    policy: ResolvedPolicy,
+    fingerprint: string,
+    token: string,
+    stored: string,
+    value: unknown,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.store.complete(base.id, token, stored, policy.ttlMs)
+        this.#cache?.set(base.id, fingerprint, stored, policy.ttlMs, Date.now())
+        return
+      } catch (error) {
+        if (error instanceof LeaseLostError) {
+          this.#events.emit('lease_lost', { ...base, during: 'complete' })
+          const lost = new LeaseLostError(
+            `"${base.key}" ran, but its claim was taken over before the outcome could be stored; a duplicate may run it again`,
+            { recordId: base.id, cause: error },
+          )
+          lost.value = value
+          throw lost
+        }
+        if (error instanceof IdempotencyError && !(error instanceof StoreUnavailableError)) {
+          throw Object.assign(error, { value })
+        }
+        const lastAttempt = attempt >= COMPLETE_ATTEMPTS
+        this.#events.emit('store_error', {
+          ...base,
+          operation: 'complete',
+          error,
+          failOpen: lastAttempt && policy.failOpen,
+        })
+        if (lastAttempt) {
+          if (policy.failOpen) {
+            this.#failOpenExecutions++
+            return
+          }
+          const down = new StoreUnavailableError(
+            `"${base.key}" ran, but its outcome could not be stored: ${(error as Error)?.message ?? error}`,
+            { recordId: base.id, cause: error },
+          )
+          down.value = value
+          throw down
+        }
+        await sleep(20 * 4 ** (attempt - 1))
+      }
+    }
+  }
+
+  async #storeDown<T>(
+    base: { scope: string; key: string; id: string },
+    policy: ResolvedPolicy,
+    operation: string,
+    error: unknown,
+    fn: (ctx: RunContext) => Promise<T> | T,
+  ): Promise<RunResult<T>> {
+    this.#events.emit('store_error', { ...base, operation, error, failOpen: policy.failOpen })
+    if (!policy.failOpen) {
+      throw new StoreUnavailableError(
+        `Idempotency store failed during ${operation}: ${(error as Error)?.message ?? error}`,
+        {
+          recordId: base.id,
+          cause: error,
+        },
+      )
+    }
+    this.#failOpenExecutions++
+    const ctx: RunContext = {
+      key: base.key,
+      scope: base.scope,
+      attempt: 1,
+      recovered: false,
+      signal: new AbortController().signal,
+      derivedKey: (name) => derivedKey(base.id, name),
+    }
+    return { status: 'executed', value: await fn(ctx), failedOpen: true }
+  }
+
+  #mismatch(base: { scope: string; key: string; id: string }): FingerprintMismatchError {
+    this.#events.emit('mismatch', base)
+    return new FingerprintMismatchError(`"${base.key}" was already used with a different payload`, {
+      recordId: base.id,
+    })
+  }
+}
+
+function replay<T>(stored: string): RunResult<T> {
+  const decoded = decode(stored)
+  if (!decoded.ok) throw decoded.error
+  return { status: 'replayed', value: decoded.value as T }
+}
+
+function isFinalError(policy: ResolvedPolicy, error: unknown): boolean {
+  try {
+    return policy.isFinal(error) === true
+  } catch {
+    return false
+  }
+}
+
+/** Stable across retries and takeovers; differs per (scope, key, name). */
+export function derivedKey(id: string, name: string): string {
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError('derivedKey needs a non-empty name')
+  const digest = createHash('sha256').update(`${id.length}:${id}:${name}`).digest('base64url')
+  return `idem_${digest.slice(0, 32)}`
+}

@@ -1,0 +1,100 @@
+// Options of `Idempotency` and of each `run`, and their resolution into plain numbers.
+
+import type { IdempotencyStore } from '../store/types.js'
+import { DEFAULT_MAX_RESULT_BYTES } from '../store/validate.js'
+import { type Duration, toMs } from './duration.js'
+import { validateKey } from './key.js'
+
+export type InProgressBehaviour = 'reject' | 'wait'
+
+/** Options that a single `run` may override. */
+export interface PolicyOptions {
+  /** Namespace of the key: a tenant or principal plus an operation. Default `'default'`. */
+  scope?: string
+  /** How long a completed record is kept (retention). Default `'24h'`. */
+  ttl?: Duration
+  /** How long an in-progress claim is honoured without renewal. Default `'30s'`. */
+  lease?: Duration
+  /** Fingerprint only these dotted paths of the payload (e.g. `['amount', 'order.id']`). */
+  fingerprintFields?: readonly string[]
+  /** A duplicate of a running call: throw `IN_PROGRESS` (default) or wait for the outcome. */
+  onInProgress?: InProgressBehaviour
+  /** How long `onInProgress: 'wait'` waits before it throws `IN_PROGRESS`. Default: the lease. */
+  waitTimeout?: Duration
+  /** Errors that are stored and replayed to duplicates instead of released for a retry. */
+  isFinal?: (error: unknown) => boolean
+  /** Run the function without protection when the store fails (counted and reported). Default false. */
+  failOpen?: boolean
+}
+
+export interface CacheOptions {
+  /** Most completed outcomes kept in this process. */
+  maxEntries: number
+  /** Longest an entry is kept, capped by the record's own ttl. Default: the record's ttl. */
+  ttl?: Duration
+}
+
+export interface IdempotencyOptions extends PolicyOptions {
+  store: IdempotencyStore
+  /** Largest stored outcome, in UTF-8 bytes of its JSON. Default 1 MiB. */
+  maxResultBytes?: number
+  /** Serve replays of completed keys from a bounded local cache, with zero round trips. Off by default. */
+  cache?: CacheOptions | false
+}
+
+export interface RunInput extends PolicyOptions {
+  /** The idempotency key: printable ASCII, 1–255 characters. */
+  key: string
+  /** The request; its canonical JSON is fingerprinted, so reusing the key for another payload is caught. */
+  payload?: unknown
+  /** An explicit fingerprint, instead of one computed from `payload`. */
+  fingerprint?: string
+}
+
+export interface ResolvedPolicy {
+  scope: string
+  ttlMs: number
+  leaseMs: number
+  fingerprintFields: readonly string[] | undefined
+  onInProgress: InProgressBehaviour
+  waitTimeoutMs: number
+  isFinal: (error: unknown) => boolean
+  failOpen: boolean
+}
+
+const neverFinal = (): boolean => false
+
+export function resolvePolicy(options: PolicyOptions, base?: ResolvedPolicy): ResolvedPolicy {
+  const leaseMs = options.lease === undefined ? (base?.leaseMs ?? 30_000) : toMs(options.lease, 'lease')
+  const onInProgress = options.onInProgress ?? base?.onInProgress ?? 'reject'
+  if (onInProgress !== 'reject' && onInProgress !== 'wait') {
+    throw new RangeError(`onInProgress must be 'reject' or 'wait', got ${JSON.stringify(onInProgress)}`)
+  }
+  return {
+    scope: options.scope === undefined ? (base?.scope ?? 'default') : validateKey(options.scope, 'scope'),
+    ttlMs: options.ttl === undefined ? (base?.ttlMs ?? 86_400_000) : toMs(options.ttl, 'ttl'),
+    leaseMs,
+    fingerprintFields: options.fingerprintFields ?? base?.fingerprintFields,
+    onInProgress,
+    waitTimeoutMs:
+      options.waitTimeout === undefined ? (base?.waitTimeoutMs ?? leaseMs) : toMs(options.waitTimeout, 'waitTimeout'),
+    isFinal: options.isFinal ?? base?.isFinal ?? neverFinal,
+    failOpen: options.failOpen ?? base?.failOpen ?? false,
+  }
+}
+
+/** True when a run overrides nothing, so the constructor's resolved policy can be reused as is. */
+export function overridesNothing(input: RunInput): boolean {
+  return (
+    input.scope === undefined &&
+    input.ttl === undefined &&
+    input.lease === undefined &&
+    input.fingerprintFields === undefined &&
+    input.onInProgress === undefined &&
+    input.waitTimeout === undefined &&
+    input.isFinal === undefined &&
+    input.failOpen === undefined
+  )
+}
+
+export const DEFAULTS = { maxResultBytes: DEFAULT_MAX_RESULT_BYTES } as const

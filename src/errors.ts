@@ -1,0 +1,137 @@
+// Every error Idem raises on purpose: one base class, a stable `code`, the cause passed through.
+
+export const ErrorCode = {
+  IN_PROGRESS: 'IN_PROGRESS',
+  FINGERPRINT_MISMATCH: 'FINGERPRINT_MISMATCH',
+  LEASE_LOST: 'LEASE_LOST',
+  INVALID_KEY: 'INVALID_KEY',
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
+  RESULT_NOT_SERIALIZABLE: 'RESULT_NOT_SERIALIZABLE',
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** HTTP status each code maps to, for the HTTP middleware and the gateway. */
+const httpStatus: Record<ErrorCode, number> = {
+  IN_PROGRESS: 409,
+  FINGERPRINT_MISMATCH: 422,
+  LEASE_LOST: 409,
+  INVALID_KEY: 400,
+  STORE_UNAVAILABLE: 503,
+  RESULT_TOO_LARGE: 500,
+  RESULT_NOT_SERIALIZABLE: 500,
+}
+
+export interface IdempotencyErrorOptions {
+  cause?: unknown
+  /** Record id (scope + key) the error is about, when there is one. */
+  recordId?: string
+}
+
+export class IdempotencyError extends Error {
+  readonly code: ErrorCode
+  readonly recordId: string | undefined
+
+  constructor(code: ErrorCode, message: string, options: IdempotencyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'IdempotencyError'
+    this.code = code
+    this.recordId = options.recordId
+  }
+
+  /** The HTTP status this error maps to (409, 422, 400, 503 or 500). */
+  get status(): number {
+    return httpStatus[this.code]
+  }
+}
+
+/** Another execution holds the key and its lease is live. */
+export class InProgressError extends IdempotencyError {
+  /** How long until the holder's lease lapses, by the store's clock. */
+  readonly retryAfterMs: number
+
+  constructor(message: string, retryAfterMs: number, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.IN_PROGRESS, message, options)
+    this.name = 'InProgressError'
+    this.retryAfterMs = Math.max(0, Math.ceil(retryAfterMs))
+  }
+}
+
+/** The key was used before with a different payload. */
+export class FingerprintMismatchError extends IdempotencyError {
+  constructor(message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.FINGERPRINT_MISMATCH, message, options)
+    this.name = 'FingerprintMismatchError'
+  }
+}
+
+/**
+ * The caller no longer owns the claim: its lease lapsed and another worker took over, or the
+ * record expired or was released. When raised after the function ran, `value` holds what it
+ * returned, so nothing is lost.
+ */
+export class LeaseLostError extends IdempotencyError {
+  value: unknown
+
+  constructor(message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.LEASE_LOST, message, options)
+    this.name = 'LeaseLostError'
+  }
+}
+
+export class InvalidKeyError extends IdempotencyError {
+  constructor(message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.INVALID_KEY, message, options)
+    this.name = 'InvalidKeyError'
+  }
+}
+
+/** The store could not be reached or failed; `cause` is the driver's error. */
+export class StoreUnavailableError extends IdempotencyError {
+  /** Set when the function had already run: its return value, so nothing is lost. */
+  value: unknown
+
+  constructor(message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.STORE_UNAVAILABLE, message, options)
+    this.name = 'StoreUnavailableError'
+  }
+}
+
+/**
+ * The function's result is over the size limit. The function did run: `value` holds its result,
+ * and the record is completed with this error so that a duplicate does not run it again.
+ */
+export class ResultTooLargeError extends IdempotencyError {
+  readonly bytes: number
+  readonly limit: number
+  value: unknown
+
+  constructor(bytes: number, limit: number, options: IdempotencyErrorOptions = {}) {
+    super(
+      ErrorCode.RESULT_TOO_LARGE,
+      `Result is ${bytes} bytes, over the ${limit}-byte limit (maxResultBytes)`,
+      options,
+    )
+    this.name = 'ResultTooLargeError'
+    this.bytes = bytes
+    this.limit = limit
+  }
+}
+
+/**
+ * The function's result cannot be stored as JSON (a BigInt, a cycle, a function). The function
+ * did run: `value` holds its result, and the record is completed with this error so that a
+ * duplicate does not run it again.
+ */
+export class ResultNotSerializableError extends IdempotencyError {
+  value: unknown
+
+  constructor(message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.RESULT_NOT_SERIALIZABLE, message, options)
+    this.name = 'ResultNotSerializableError'
+  }
+}
+
+export function isIdempotencyError(error: unknown): error is IdempotencyError {
+  return error instanceof IdempotencyError
+}

@@ -1,0 +1,33 @@
+// The root entry: the core, the store contract and the in-memory store. It loads no driver.
+
+export { type Duration, toMs } from './core/duration.js'
+export type {
+  IdempotencyEventBase,
+  IdempotencyEventName,
+  IdempotencyEvents,
+  IdempotencyListener,
+} from './core/events.js'
+export { canonicalJson, fingerprintOf } from './core/fingerprint.js'
+export type { RunContext, RunResult } from './core/idempotency.js'
+export { derivedKey, Idempotency } from './core/idempotency.js'
+export { MAX_KEY_LENGTH, recordId, validateKey } from './core/key.js'
+export type {
+  CacheOptions,
+  IdempotencyOptions,
+  InProgressBehaviour,
+  PolicyOptions,
+  RunInput,
+} from './core/options.js'
+export * from './errors.js'
+export type {
+  BeginItem,
+  BeginOutcome,
+  BeginResult,
+  CompleteItem,
+  CompleteManyOutcome,
+  IdempotencyRecord,
+  IdempotencyStore,
+} from './store/types.js'
+export { RecordState } from './store/types.js'
+export { DEFAULT_MAX_RESULT_BYTES, MAX_RECORD_ID_LENGTH } from './store/validate.js'
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js'

@@ -1,0 +1,57 @@
+// Argument checks shared by every store, so that bad input fails the same way everywhere.
+
+import { ResultTooLargeError } from '../errors.js'
+
+/** Longest record id a store accepts: a 255-character scope and key plus their framing. */
+export const MAX_RECORD_ID_LENGTH = 1024
+/** Default limit on a stored result: 1 MiB of UTF-8. */
+export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+
+export function assertRecordId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_RECORD_ID_LENGTH) {
+    throw new TypeError(`Record id must be a string of 1 to ${MAX_RECORD_ID_LENGTH} characters, got ${describe(id)}`)
+  }
+}
+
+export function assertToken(token: unknown): asserts token is string {
+  if (typeof token !== 'string' || token.length === 0) {
+    throw new TypeError(`Owner token must be a non-empty string, got ${describe(token)}`)
+  }
+}
+
+export function assertFingerprint(fingerprint: unknown): asserts fingerprint is string {
+  if (typeof fingerprint !== 'string') {
+    throw new TypeError(`Fingerprint must be a string, got ${describe(fingerprint)}`)
+  }
+}
+
+/** Lease and retention are whole positive milliseconds. */
+export function assertPositiveMs(name: string, ms: unknown): asserts ms is number {
+  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms <= 0) {
+    throw new RangeError(`${name} must be a positive whole number of milliseconds, got ${describe(ms)}`)
+  }
+}
+
+export function assertLimit(limit: unknown): asserts limit is number {
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit <= 0) {
+    throw new RangeError(`sweep limit must be a positive integer, got ${describe(limit)}`)
+  }
+}
+
+export function resultBytes(result: string): number {
+  return Buffer.byteLength(result, 'utf8')
+}
+
+export function assertResult(result: unknown, maxBytes: number, id: string): asserts result is string {
+  if (typeof result !== 'string') {
+    throw new TypeError(`Result must be a string (the core encodes values), got ${describe(result)}`)
+  }
+  const bytes = resultBytes(result)
+  if (bytes > maxBytes) throw new ResultTooLargeError(bytes, maxBytes, { recordId: id })
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value.length > 40 ? `a ${value.length}-character string` : JSON.stringify(value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
+  return typeof value
+}

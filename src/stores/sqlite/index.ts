@@ -1,0 +1,5 @@
+// idem/sqlite: the embedded store on better-sqlite3 (an optional peer dependency).
+
+export type { SqliteDatabase, SqliteStatement, SqliteTransaction } from './sqlite-driver.js'
+export { DEFAULT_SQLITE_TABLE, sqliteSchema } from './sqlite-schema.js'
+export { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js'
