@@ -44,7 +44,11 @@ export function encodeError(error: unknown, maxBytes: number, recordId: string):
     }
     if (Object.keys(props).length > 0) stored.props = props
   }
-  return checkSize(JSON.stringify({ e: stored }), maxBytes, recordId)
+  const json = JSON.stringify({ e: stored })
+  if (resultBytes(json) <= maxBytes) return json
+  // Too large with its properties: keep what identifies it, so the claim can still be completed.
+  const slim = JSON.stringify({ e: { name: stored.name, message: stored.message.slice(0, 1000) } })
+  return checkSize(slim, maxBytes, recordId)
 }
 
 export function decode(stored: string): Decoded {

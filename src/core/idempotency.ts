@@ -195,9 +195,10 @@ export class Idempotency {
       stored = encodeValue(value, this.#maxResultBytes, id)
     } catch (error) {
       // The function ran: store the failure as final so that a duplicate does not run it again,
-      // and hand the caller its value on the error.
+      // and hand the caller its value on the error (attached after encoding, never stored).
+      const storedError = encodeError(error, this.#maxResultBytes, id)
       ;(error as { value?: unknown }).value = value
-      await this.#complete(base, policy, fingerprint, token, encodeError(error, this.#maxResultBytes, id), value)
+      await this.#complete(base, policy, fingerprint, token, storedError, value)
       throw error
     }
     await this.#complete(base, policy, fingerprint, token, stored, value)

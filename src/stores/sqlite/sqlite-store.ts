@@ -63,9 +63,9 @@ export class SqliteStore implements IdempotencyStore {
   readonly #clock: () => number
   readonly #maxResultBytes: number
   #statements: ReturnType<typeof prepareStatements> | undefined
-  readonly #beginTx: SqliteTransaction<[string, string, number, number, number], BeginResult>
-  readonly #beginManyTx: SqliteTransaction<[readonly BeginItem[], number, number, number], BeginResult[]>
-  readonly #completeManyTx: SqliteTransaction<[readonly CompleteItem[], number, number], CompleteManyOutcome[]>
+  readonly #beginTx: SqliteTransaction<[string, string, number, number], BeginResult>
+  readonly #beginManyTx: SqliteTransaction<[readonly BeginItem[], number, number], BeginResult[]>
+  readonly #completeManyTx: SqliteTransaction<[readonly CompleteItem[], number], CompleteManyOutcome[]>
   #closed = false
 
   constructor(options: SqliteStoreOptions) {
@@ -78,26 +78,26 @@ export class SqliteStore implements IdempotencyStore {
     this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
     this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`)
     if (this.#ownsDatabase) this.ensureSchema()
-    this.#beginTx = transaction(
-      this.db,
-      (id: string, fingerprint: string, leaseMs: number, ttlMs: number, now: number) =>
-        this.#beginLocked(id, fingerprint, leaseMs, ttlMs, now),
+    // Each locked section reads the clock once it holds the lock: a wait on another process's
+    // lock (up to busyTimeoutMs) must not shorten the lease it grants.
+    this.#beginTx = transaction(this.db, (id: string, fingerprint: string, leaseMs: number, ttlMs: number) =>
+      this.#beginLocked(id, fingerprint, leaseMs, ttlMs, this.#clock()),
     )
-    this.#beginManyTx = transaction(
-      this.db,
-      (items: readonly BeginItem[], leaseMs: number, ttlMs: number, now: number) =>
-        items.map((item) => this.#beginLocked(item.id, item.fingerprint, leaseMs, ttlMs, now)),
-    )
-    this.#completeManyTx = transaction(this.db, (items: readonly CompleteItem[], ttlMs: number, now: number) =>
-      items.map((item): CompleteManyOutcome => {
+    this.#beginManyTx = transaction(this.db, (items: readonly BeginItem[], leaseMs: number, ttlMs: number) => {
+      const now = this.#clock()
+      return items.map((item) => this.#beginLocked(item.id, item.fingerprint, leaseMs, ttlMs, now))
+    })
+    this.#completeManyTx = transaction(this.db, (items: readonly CompleteItem[], ttlMs: number) => {
+      const now = this.#clock()
+      return items.map((item): CompleteManyOutcome => {
         if (resultBytes(item.result) > this.#maxResultBytes) {
           return this.#ownedRow(item.id, item.token, now) ? 'too_large' : 'lease_lost'
         }
         return this.#sql.complete.run(item.result, now, now + ttlMs, item.id, item.token, now).changes === 1
           ? 'completed'
           : 'lease_lost'
-      }),
-    )
+      })
+    })
   }
 
   /** Statements are prepared on first use, so that a store can be built before `ensureSchema()`. */
@@ -134,7 +134,7 @@ export class SqliteStore implements IdempotencyStore {
       if (decision.write === null) return decision.result
     }
     // Expired, lapsed, or lost a race: decide again under the write lock.
-    return this.#beginTx.immediate(id, fingerprint, leaseMs, ttlMs, now)
+    return this.#beginTx.immediate(id, fingerprint, leaseMs, ttlMs)
   }
 
   async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
@@ -193,7 +193,7 @@ export class SqliteStore implements IdempotencyStore {
       assertFingerprint(item.fingerprint)
     }
     if (items.length === 0) return []
-    return this.#beginManyTx.immediate(items, leaseMs, ttlMs, this.#clock())
+    return this.#beginManyTx.immediate(items, leaseMs, ttlMs)
   }
 
   async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
@@ -205,7 +205,7 @@ export class SqliteStore implements IdempotencyStore {
       if (typeof item.result !== 'string') throw new TypeError('Result must be a string')
     }
     if (items.length === 0) return []
-    return this.#completeManyTx.immediate(items, ttlMs, this.#clock())
+    return this.#completeManyTx.immediate(items, ttlMs)
   }
 
   async sweep(limit: number): Promise<number> {

@@ -1,0 +1,72 @@
+import { describe, expect, it, vi } from 'vitest'
+import { ErrorCode, type StoreUnavailableError } from '../errors.js'
+import { MemoryStore } from '../stores/memory/memory-store.js'
+import { codeOf } from './code-of.test-helper.js'
+import { FaultyStore } from './faulty-store.test-helper.js'
+import { Idempotency } from './idempotency.js'
+
+describe('a failing store', () => {
+  it('fails closed by default: STORE_UNAVAILABLE with the cause, and the function does not run', async () => {
+    const store = new FaultyStore(new MemoryStore())
+    store.fail('begin')
+    const idem = new Idempotency({ store })
+    const events: unknown[] = []
+    idem.on('store_error', (event) => events.push(event))
+    const fn = vi.fn()
+    const error = (await idem.run({ key: 'k' }, fn).catch((e: unknown) => e)) as StoreUnavailableError
+    expect(error.code).toBe(ErrorCode.STORE_UNAVAILABLE)
+    expect(error.status).toBe(503)
+    expect((error.cause as Error).message).toMatch(/ECONNREFUSED 127\.0\.0\.1:6399/)
+    expect(fn).not.toHaveBeenCalled()
+    expect(events).toMatchObject([{ operation: 'begin', failOpen: false }])
+  })
+
+  it('fails open when asked: runs unprotected, says so and counts it', async () => {
+    const store = new FaultyStore(new MemoryStore())
+    store.fail('begin', 1)
+    const idem = new Idempotency({ store })
+    const out = await idem.run({ key: 'k', failOpen: true }, () => 'ran anyway')
+    expect(out).toEqual({ status: 'executed', value: 'ran anyway', failedOpen: true })
+    expect(idem.failOpenExecutions).toBe(1)
+  })
+
+  it('retries a failing complete and stores the outcome once the store is back', async () => {
+    const store = new FaultyStore(new MemoryStore())
+    store.fail('complete', 2)
+    const idem = new Idempotency({ store })
+    expect(await idem.run({ key: 'k' }, () => 'v')).toEqual({ status: 'executed', value: 'v' })
+    expect(store.calls.complete).toBe(3)
+    expect((await idem.run({ key: 'k' }, () => 'again')).status).toBe('replayed')
+  })
+
+  it('hands back the value when the outcome cannot be stored at all', async () => {
+    const store = new FaultyStore(new MemoryStore())
+    store.fail('complete')
+    const idem = new Idempotency({ store })
+    const error = (await idem
+      .run({ key: 'k' }, () => ({ charged: 100 }))
+      .catch((e: unknown) => e)) as StoreUnavailableError
+    expect(error.code).toBe(ErrorCode.STORE_UNAVAILABLE)
+    expect(error.value).toEqual({ charged: 100 })
+    expect(error.message).toMatch(/ran, but its outcome could not be stored/)
+  })
+
+  it('still throws the function error when the release fails, and the claim lapses for a retry', async () => {
+    const store = new FaultyStore(new MemoryStore())
+    store.fail('release')
+    const idem = new Idempotency({ store, lease: 50 })
+    const events: string[] = []
+    idem.on('store_error', (event) => events.push(event.operation))
+    await expect(idem.run({ key: 'k' }, () => Promise.reject(new Error('boom')))).rejects.toThrowError('boom')
+    expect(events).toEqual(['release'])
+    await new Promise((r) => setTimeout(r, 60))
+    expect(await idem.run({ key: 'k' }, () => 'retried')).toEqual({ status: 'executed', value: 'retried' })
+  })
+
+  it('treats a closed store as unavailable', async () => {
+    const store = new MemoryStore()
+    await store.close()
+    const idem = new Idempotency({ store })
+    expect(await codeOf(idem.run({ key: 'k' }, () => 1))).toBe(ErrorCode.STORE_UNAVAILABLE)
+  })
+})
