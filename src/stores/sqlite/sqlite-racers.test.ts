@@ -50,12 +50,19 @@ describe('SqliteStore across threads sharing one database file', () => {
     for (let round = 0; round < ROUNDS; round++) {
       const total: Record<string, number> = {}
       for (const report of reports) {
-        for (const [outcome, n] of Object.entries(report.begins[round] ?? {})) total[outcome] = (total[outcome] ?? 0) + n
+        for (const [outcome, n] of Object.entries(report.begins[round] ?? {}))
+          total[outcome] = (total[outcome] ?? 0) + n
       }
       expect(total, `round ${round}`).toEqual({ acquired: 1, in_progress: RACERS * BEGINS_PER_ROUND - 1 })
       const statuses = reports.map((r) => r.runs[round])
-      expect(statuses.filter((s) => s === 'executed'), `round ${round}`).toHaveLength(1)
-      expect(statuses.filter((s) => s === 'replayed'), `round ${round}`).toHaveLength(RACERS - 1)
+      expect(
+        statuses.filter((s) => s === 'executed'),
+        `round ${round}`,
+      ).toHaveLength(1)
+      expect(
+        statuses.filter((s) => s === 'replayed'),
+        `round ${round}`,
+      ).toHaveLength(RACERS - 1)
     }
     const effects = setup.prepare('SELECT id, n FROM effects').all() as { id: string; n: number }[]
     expect(effects.filter((e) => e.n !== 1)).toEqual([])
