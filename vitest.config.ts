@@ -1,9 +1,22 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
+const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url))
+
 export default defineConfig({
+  resolve: {
+    // Examples import 'idem' exactly as users do; in this repo that is the source tree.
+    alias: [
+      { find: /^idem$/, replacement: src('index.ts') },
+      { find: /^idem\/sqlite$/, replacement: src('stores/sqlite/index.ts') },
+      { find: /^idem\/testing$/, replacement: src('testing/index.ts') },
+    ],
+  },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
+    // In CI, also write a JSON summary that .ci/run turns into its closing "N passed, N failed" line.
+    reporters: process.env.CI ? ['default', ['json', { outputFile: '.vitest-results.json' }]] : ['default'],
   },
 })

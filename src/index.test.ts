@@ -1,0 +1,25 @@
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+/** Loads an entry point in a fresh process and lists the driver packages it pulled in. */
+function driversLoadedBy(entry: string): string[] {
+  const script = `
+    await import(${JSON.stringify(entry)})
+    const { createRequire } = await import('node:module')
+    const cache = Object.keys(createRequire(import.meta.url).cache)
+    console.log(JSON.stringify(['better-sqlite3', 'pg', 'mysql2', 'ioredis'].filter((d) => cache.some((p) => p.includes('/node_modules/' + d + '/')))))
+  `
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root })
+  return JSON.parse(out.toString().trim().split('\n').pop() as string)
+}
+
+it('importing idem loads no database driver', () => {
+  expect(driversLoadedBy('./src/index.ts')).toEqual([])
+})
+
+it('importing idem/sqlite loads better-sqlite3 only when a store opens a file by name', () => {
+  expect(driversLoadedBy('./src/stores/sqlite/index.ts')).toEqual([])
+})
