@@ -1,6 +1,7 @@
 // Argument checks shared by every store, so that bad input fails the same way everywhere.
 
 import { ResultTooLargeError } from '../errors.js'
+import type { BeginItem, CompleteItem } from './types.js'
 
 /** Longest record id a store accepts: a 255-character scope and key plus their framing. */
 export const MAX_RECORD_ID_LENGTH = 1024
@@ -54,4 +55,38 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return value.length > 40 ? `a ${value.length}-character string` : JSON.stringify(value)
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
   return typeof value
+}
+
+/** The checks of one `begin`, shared by every store. */
+export function assertBeginArgs(id: unknown, fingerprint: unknown, leaseMs: unknown, ttlMs: unknown): void {
+  assertRecordId(id)
+  assertFingerprint(fingerprint)
+  assertPositiveMs('leaseMs', leaseMs)
+  assertPositiveMs('ttlMs', ttlMs)
+}
+
+/** The checks of a `beginMany`: every item is checked before anything is written. */
+export function assertBeginManyArgs(items: readonly BeginItem[], leaseMs: unknown, ttlMs: unknown): void {
+  assertPositiveMs('leaseMs', leaseMs)
+  assertPositiveMs('ttlMs', ttlMs)
+  for (const item of items) {
+    assertRecordId(item.id)
+    assertFingerprint(item.fingerprint)
+  }
+}
+
+/** The checks of a `completeMany`; sizes are judged per item by the store (`too_large`). */
+export function assertCompleteManyArgs(items: readonly CompleteItem[], ttlMs: unknown): void {
+  assertPositiveMs('ttlMs', ttlMs)
+  for (const item of items) {
+    assertRecordId(item.id)
+    assertToken(item.token)
+    if (typeof item.result !== 'string') throw new TypeError(`Result must be a string, got ${describe(item.result)}`)
+  }
+}
+
+/** The checks of `release` and `extend` (and of `complete`, before its result). */
+export function assertOwnerArgs(id: unknown, token: unknown): void {
+  assertRecordId(id)
+  assertToken(token)
 }

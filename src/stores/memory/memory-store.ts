@@ -20,12 +20,14 @@ import type {
   IdempotencyStore,
 } from '../../store/types.js'
 import {
-  assertFingerprint,
+  assertBeginArgs,
+  assertBeginManyArgs,
+  assertCompleteManyArgs,
   assertLimit,
+  assertOwnerArgs,
   assertPositiveMs,
   assertRecordId,
   assertResult,
-  assertToken,
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
 } from '../../store/validate.js'
@@ -55,15 +57,13 @@ export class MemoryStore implements IdempotencyStore {
 
   async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     this.#checkOpen()
-    assertPositiveMs('leaseMs', leaseMs)
-    assertPositiveMs('ttlMs', ttlMs)
+    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
     return this.#begin(id, fingerprint, leaseMs, ttlMs, this.#clock())
   }
 
   async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     this.#checkOpen()
-    assertRecordId(id)
-    assertToken(token)
+    assertOwnerArgs(id, token)
     assertPositiveMs('ttlMs', ttlMs)
     assertResult(result, this.#maxResultBytes, id)
     const now = this.#clock()
@@ -74,16 +74,14 @@ export class MemoryStore implements IdempotencyStore {
 
   async release(id: string, token: string): Promise<void> {
     this.#checkOpen()
-    assertRecordId(id)
-    assertToken(token)
+    assertOwnerArgs(id, token)
     if (!ownsClaim(this.#records.get(id) ?? null, token, this.#clock())) throw leaseLost(id, 'release')
     this.#records.delete(id)
   }
 
   async extend(id: string, token: string, leaseMs: number): Promise<number> {
     this.#checkOpen()
-    assertRecordId(id)
-    assertToken(token)
+    assertOwnerArgs(id, token)
     assertPositiveMs('leaseMs', leaseMs)
     const now = this.#clock()
     const record = this.#records.get(id) ?? null
@@ -111,24 +109,14 @@ export class MemoryStore implements IdempotencyStore {
 
   async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
     this.#checkOpen()
-    assertPositiveMs('leaseMs', leaseMs)
-    assertPositiveMs('ttlMs', ttlMs)
-    for (const item of items) {
-      assertRecordId(item.id)
-      assertFingerprint(item.fingerprint)
-    }
+    assertBeginManyArgs(items, leaseMs, ttlMs)
     const now = this.#clock()
     return items.map((item) => this.#begin(item.id, item.fingerprint, leaseMs, ttlMs, now))
   }
 
   async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     this.#checkOpen()
-    assertPositiveMs('ttlMs', ttlMs)
-    for (const item of items) {
-      assertRecordId(item.id)
-      assertToken(item.token)
-      if (typeof item.result !== 'string') throw new TypeError('Result must be a string')
-    }
+    assertCompleteManyArgs(items, ttlMs)
     const now = this.#clock()
     return items.map((item) => {
       const record = this.#records.get(item.id) ?? null
@@ -160,8 +148,6 @@ export class MemoryStore implements IdempotencyStore {
   }
 
   #begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number, now: number): BeginResult {
-    assertRecordId(id)
-    assertFingerprint(fingerprint)
     const { result, write } = decideBegin(
       this.#records.get(id) ?? null,
       id,

@@ -15,12 +15,14 @@ import type {
   IdempotencyStore,
 } from '../../store/types.js'
 import {
-  assertFingerprint,
+  assertBeginArgs,
+  assertBeginManyArgs,
+  assertCompleteManyArgs,
   assertLimit,
+  assertOwnerArgs,
   assertPositiveMs,
   assertRecordId,
   assertResult,
-  assertToken,
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
 } from '../../store/validate.js'
@@ -114,10 +116,7 @@ export class SqliteStore implements IdempotencyStore {
 
   async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     this.#checkOpen()
-    assertRecordId(id)
-    assertFingerprint(fingerprint)
-    assertPositiveMs('leaseMs', leaseMs)
-    assertPositiveMs('ttlMs', ttlMs)
+    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
     const now = this.#clock()
     // Read first, without the write lock: completed, mismatched and live in-progress records are
     // answered from this snapshot (each is a correct answer at the instant of the read).
@@ -139,8 +138,7 @@ export class SqliteStore implements IdempotencyStore {
 
   async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     this.#checkOpen()
-    assertRecordId(id)
-    assertToken(token)
+    assertOwnerArgs(id, token)
     assertPositiveMs('ttlMs', ttlMs)
     assertResult(result, this.#maxResultBytes, id)
     const now = this.#clock()
@@ -152,15 +150,13 @@ export class SqliteStore implements IdempotencyStore {
 
   async release(id: string, token: string): Promise<void> {
     this.#checkOpen()
-    assertRecordId(id)
-    assertToken(token)
+    assertOwnerArgs(id, token)
     if (this.#sql.release.run(id, token, this.#clock()).changes !== 1) throw leaseLost(id, 'release')
   }
 
   async extend(id: string, token: string, leaseMs: number): Promise<number> {
     this.#checkOpen()
-    assertRecordId(id)
-    assertToken(token)
+    assertOwnerArgs(id, token)
     assertPositiveMs('leaseMs', leaseMs)
     const now = this.#clock()
     const leaseUntil = now + leaseMs
@@ -186,24 +182,14 @@ export class SqliteStore implements IdempotencyStore {
 
   async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
     this.#checkOpen()
-    assertPositiveMs('leaseMs', leaseMs)
-    assertPositiveMs('ttlMs', ttlMs)
-    for (const item of items) {
-      assertRecordId(item.id)
-      assertFingerprint(item.fingerprint)
-    }
+    assertBeginManyArgs(items, leaseMs, ttlMs)
     if (items.length === 0) return []
     return this.#beginManyTx.immediate(items, leaseMs, ttlMs)
   }
 
   async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     this.#checkOpen()
-    assertPositiveMs('ttlMs', ttlMs)
-    for (const item of items) {
-      assertRecordId(item.id)
-      assertToken(item.token)
-      if (typeof item.result !== 'string') throw new TypeError('Result must be a string')
-    }
+    assertCompleteManyArgs(items, ttlMs)
     if (items.length === 0) return []
     return this.#completeManyTx.immediate(items, ttlMs)
   }
