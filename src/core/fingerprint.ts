@@ -1,7 +1,7 @@
 // Fingerprints: a SHA-256 of the canonical JSON of a payload (keys sorted at every depth),
 // optionally of selected fields only, so that {a,b} and {b,a} match.
 
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 
 /** JSON with object keys sorted at every depth; `undefined` members dropped as JSON does. */
 export function canonicalJson(value: unknown): string {
@@ -30,5 +30,17 @@ export function selectFields(payload: unknown, fields: readonly string[]): Recor
 
 export function fingerprintOf(payload: unknown, fields?: readonly string[]): string {
   const subject = fields === undefined ? payload : selectFields(payload, fields)
-  return createHash('sha256').update(canonicalJson(subject)).digest('base64url')
+  return sha256(canonicalJson(subject))
+}
+
+type OneShotHash = (algorithm: string, data: string, encoding: 'base64url') => string
+// One-shot `crypto.hash` (Node >= 20.12) is about three times faster than createHash for short
+// inputs, and gives the same digest.
+const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash
+
+/** SHA-256 of a string, base64url. */
+export function sha256(text: string): string {
+  return oneShot !== undefined
+    ? oneShot('sha256', text, 'base64url')
+    : crypto.createHash('sha256').update(text).digest('base64url')
 }

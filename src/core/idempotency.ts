@@ -1,6 +1,5 @@
 // The core: claim a key, run the function once, store its outcome, replay it to duplicates.
 
-import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   FingerprintMismatchError,
@@ -13,7 +12,7 @@ import type { BeginResult, IdempotencyStore } from '../store/types.js'
 import { decode, encodeError, encodeValue } from './codec.js'
 import { toMs } from './duration.js'
 import { EventHub, type IdempotencyEventName, type IdempotencyListener } from './events.js'
-import { fingerprintOf } from './fingerprint.js'
+import { fingerprintOf, sha256 } from './fingerprint.js'
 import { recordId, validateKey } from './key.js'
 import { LeaseKeeper } from './lease-keeper.js'
 import {
@@ -101,7 +100,7 @@ export class Idempotency {
     const cached = this.#cache?.get(id, Date.now())
     if (cached !== undefined) {
       if (cached.fingerprint !== fingerprint) throw this.#mismatch(base)
-      this.#events.emit('replayed', { ...base, cached: true })
+      if (this.#events.has('replayed')) this.#events.emit('replayed', { ...base, cached: true })
       return replay<T>(cached.stored)
     }
 
@@ -121,7 +120,7 @@ export class Idempotency {
           return this.#execute(base, policy, fingerprint, begun.token, begun.attempt, begun.recovered, fn)
         case 'completed':
           this.#cache?.set(id, fingerprint, begun.result, policy.ttlMs, Date.now())
-          this.#events.emit('replayed', { ...base, cached: false })
+          if (this.#events.has('replayed')) this.#events.emit('replayed', { ...base, cached: false })
           return replay<T>(begun.result)
         case 'mismatch':
           throw this.#mismatch(base)
@@ -162,7 +161,9 @@ export class Idempotency {
       scope: base.scope,
       attempt,
       recovered,
-      signal: keeper.signal,
+      get signal() {
+        return keeper.signal
+      },
       derivedKey: (name) => derivedKey(id, name),
     }
     let value: T
@@ -202,7 +203,9 @@ export class Idempotency {
       throw error
     }
     await this.#complete(base, policy, fingerprint, token, stored, value)
-    this.#events.emit('executed', { ...base, attempt, durationMs: performance.now() - startedAt, failed: false })
+    if (this.#events.has('executed')) {
+      this.#events.emit('executed', { ...base, attempt, durationMs: performance.now() - startedAt, failed: false })
+    }
     return { status: 'executed', value }
   }
 
@@ -311,6 +314,5 @@ function isFinalError(policy: ResolvedPolicy, error: unknown): boolean {
 /** Stable across retries and takeovers; differs per (scope, key, name). */
 export function derivedKey(id: string, name: string): string {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('derivedKey needs a non-empty name')
-  const digest = createHash('sha256').update(`${id.length}:${id}:${name}`).digest('base64url')
-  return `idem_${digest.slice(0, 32)}`
+  return `idem_${sha256(`${id.length}:${id}:${name}`).slice(0, 32)}`
 }

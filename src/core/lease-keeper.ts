@@ -11,7 +11,9 @@ export interface LeaseKeeperHooks {
 }
 
 export class LeaseKeeper {
-  readonly controller = new AbortController()
+  /** Made on first read of `signal`: most functions never look at it, and it is not free. */
+  #controller: AbortController | undefined
+  #lostWith: LeaseLostError | undefined
   readonly #store: IdempotencyStore
   readonly #id: string
   readonly #token: string
@@ -35,7 +37,11 @@ export class LeaseKeeper {
   }
 
   get signal(): AbortSignal {
-    return this.controller.signal
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#lostWith !== undefined) this.#controller.abort(this.#lostWith)
+    }
+    return this.#controller.signal
   }
 
   stop(): void {
@@ -72,7 +78,8 @@ export class LeaseKeeper {
 
   #lose(error: LeaseLostError): void {
     this.stop()
+    this.#lostWith = error
     this.#hooks.onLost(error)
-    this.controller.abort(error)
+    this.#controller?.abort(error)
   }
 }
