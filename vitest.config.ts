@@ -9,6 +9,10 @@ export default defineConfig({
     alias: [
       { find: /^idem$/, replacement: src('index.ts') },
       { find: /^idem\/sqlite$/, replacement: src('stores/sqlite/index.ts') },
+      { find: /^idem\/postgres$/, replacement: src('stores/postgres/index.ts') },
+      { find: /^idem\/mysql$/, replacement: src('stores/mysql/index.ts') },
+      { find: /^idem\/redis$/, replacement: src('stores/redis/index.ts') },
+      { find: /^idem\/tiered$/, replacement: src('stores/tiered/index.ts') },
       { find: /^idem\/testing$/, replacement: src('testing/index.ts') },
     ],
   },
