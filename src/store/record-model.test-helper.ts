@@ -66,7 +66,12 @@ export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
       ),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const), limit: fc.integer({ min: 1, max: 3 }) }) },
+  // A limit below the number of expired records leaves the choice of which go to the store (SQLite
+  // takes the oldest), and that choice changes later counts; the conformance suite covers limits.
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('sweep' as const), limit: fc.integer({ min: KEYS.length, max: 3 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('get' as const), key }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), key }) },
 )
@@ -114,7 +119,9 @@ export async function runAgainstModel(harness: ModelHarness, ops: readonly Op[],
       return { outcome: 'acquired', attempt: 1, recovered: false, leaseUntil: now + LEASE, gen }
     }
     if (r.fp !== fingerprint) return { outcome: 'mismatch', state: r.state }
-    if (r.state === 'completed') return { outcome: 'completed', result: r.result ?? '', attempt: r.attempt }
+    if (r.state === 'completed') {
+      return { outcome: 'completed', result: r.result ?? '', attempt: r.attempt, expiresInMs: r.expiresAt - now }
+    }
     if (r.leaseUntil > now) {
       return { outcome: 'in_progress', leaseUntil: r.leaseUntil, retryAfterMs: r.leaseUntil - now, attempt: r.attempt }
     }

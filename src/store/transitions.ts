@@ -63,6 +63,7 @@ export function decideBegin(
         result: existing.result ?? '',
         attempt: existing.attempt,
         completedAt: existing.updatedAt,
+        expiresInMs: existing.expiresAt - now,
       },
       write: null,
     }

@@ -42,7 +42,17 @@ export type BeginResult =
       retryAfterMs: number
       attempt: number
     }
-  | { outcome: 'completed'; result: string; attempt: number; completedAt: number }
+  | {
+      outcome: 'completed'
+      result: string
+      attempt: number
+      completedAt: number
+      /**
+       * How long the record is still retained, by the store's clock. Optional: a layer that caches
+       * completed outcomes (TieredStore) uses it to expire its copy no later than the record.
+       */
+      expiresInMs?: number
+    }
   | { outcome: 'mismatch'; state: RecordState }
 
 export type BeginOutcome = BeginResult['outcome']
