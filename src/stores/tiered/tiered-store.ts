@@ -1,0 +1,201 @@
+// TieredStore: a fast cache of completed outcomes (Redis) in front of a durable primary store
+// (SQL). The primary decides every claim and is the source of truth; the cache only answers
+// duplicates of completed keys. A cache that restarts empty, or fails, costs a round trip to the
+// primary, never a second execution.
+
+import { performance } from 'node:perf_hooks'
+import type {
+  BeginItem,
+  BeginResult,
+  CompleteItem,
+  CompleteManyOutcome,
+  IdempotencyRecord,
+  IdempotencyStore,
+} from '../../store/types.js'
+import { assertBeginArgs, assertBeginManyArgs, assertRecordId } from '../../store/validate.js'
+import type { CompletedEntry, CompletedResultCache } from './result-cache.js'
+
+const MAX_REMEMBERED_CLAIMS = 10_000
+
+export interface TieredStoreOptions {
+  /** The source of truth: a SQL store (PostgresStore, MysqlStore, SqliteStore). */
+  primary: IdempotencyStore
+  /** Copies of completed outcomes, e.g. `new RedisResultCache({ redis })`. */
+  cache: CompletedResultCache
+  /** Told of every cache failure; the operation itself goes on against the primary. */
+  onCacheError?: (error: unknown, operation: 'read' | 'write' | 'delete') => void
+}
+
+export class TieredStore implements IdempotencyStore {
+  readonly primary: IdempotencyStore
+  readonly cache: CompletedResultCache
+  readonly #onCacheError: (error: unknown, operation: 'read' | 'write' | 'delete') => void
+  /** Claims this instance acquired, so that completing one needs no read to build its copy. */
+  readonly #claims = new Map<string, { fingerprint: string; attempt: number }>()
+  #cacheErrors = 0
+
+  constructor(options: TieredStoreOptions) {
+    this.primary = options.primary
+    this.cache = options.cache
+    this.#onCacheError = options.onCacheError ?? (() => {})
+  }
+
+  /** Cache operations that failed and were answered by the primary instead. */
+  get cacheErrors(): number {
+    return this.#cacheErrors
+  }
+
+  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
+    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+    const [cached] = await this.#read([id])
+    if (cached) return fromCache(cached, fingerprint)
+    const result = await this.primary.begin(id, fingerprint, leaseMs, ttlMs)
+    if (result.outcome === 'completed') await this.#readThrough([{ id, fingerprint, result }])
+    if (result.outcome === 'acquired') this.#remember(result.token, fingerprint, result.attempt)
+    return result
+  }
+
+  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+    const startedAt = performance.now()
+    await this.primary.complete(id, token, result, ttlMs)
+    const entry = await this.#entryFor(id, token, result)
+    // The primary stamped its record after startedAt, so the record lives at least until
+    // startedAt + ttlMs; the copy gets what is left of that and never outlives the record.
+    if (entry) await this.#write([{ id, entry, ttlMs: ttlMs - (performance.now() - startedAt) }])
+  }
+
+  async release(id: string, token: string): Promise<void> {
+    await this.primary.release(id, token)
+    this.#claims.delete(token)
+  }
+
+  extend(id: string, token: string, leaseMs: number): Promise<number> {
+    return this.primary.extend(id, token, leaseMs)
+  }
+
+  get(id: string): Promise<IdempotencyRecord | null> {
+    return this.primary.get(id)
+  }
+
+  async delete(id: string): Promise<boolean> {
+    assertRecordId(id)
+    // The copy goes first: a duplicate arriving in between then asks the primary.
+    await this.cache.delete(id).catch((error: unknown) => this.#cacheFailed(error, 'delete'))
+    return this.primary.delete(id)
+  }
+
+  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
+    assertBeginManyArgs(items, leaseMs, ttlMs)
+    if (items.length === 0) return []
+    const cached = await this.#read(items.map((item) => item.id))
+    const misses = items.filter((_, i) => !cached[i])
+    const fromPrimary = misses.length > 0 ? await this.primary.beginMany(misses, leaseMs, ttlMs) : []
+    misses.forEach((item, i) => {
+      const result = fromPrimary[i]
+      if (result?.outcome === 'acquired') this.#remember(result.token, item.fingerprint, result.attempt)
+    })
+    const completed = misses
+      .map((item, i) => ({ id: item.id, fingerprint: item.fingerprint, result: fromPrimary[i] as BeginResult }))
+      .filter((m) => m.result.outcome === 'completed')
+    await this.#readThrough(completed)
+    let next = 0
+    return items.map((item, i) => {
+      const hit = cached[i]
+      return hit ? fromCache(hit, item.fingerprint) : (fromPrimary[next++] as BeginResult)
+    })
+  }
+
+  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
+    const startedAt = performance.now()
+    const outcomes = await this.primary.completeMany(items, ttlMs)
+    const done = items.filter((_, i) => outcomes[i] === 'completed')
+    const entries = await Promise.all(done.map((item) => this.#entryFor(item.id, item.token, item.result)))
+    const left = ttlMs - (performance.now() - startedAt)
+    await this.#write(done.flatMap((item, i) => (entries[i] ? [{ id: item.id, entry: entries[i], ttlMs: left }] : [])))
+    return outcomes
+  }
+
+  sweep(limit: number): Promise<number> {
+    return this.primary.sweep(limit)
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close(), this.cache.close().catch(() => {})])
+  }
+
+  /**
+   * The copy of a claim just completed: from what this instance remembers of its claim, or, for a
+   * claim acquired elsewhere, from the primary's record. `completedAt` is this process's clock.
+   */
+  async #entryFor(id: string, token: string, result: string): Promise<CompletedEntry | null> {
+    const claim = this.#claims.get(token)
+    if (claim !== undefined) {
+      this.#claims.delete(token)
+      return { fingerprint: claim.fingerprint, result, attempt: claim.attempt, completedAt: Date.now() }
+    }
+    const record = await this.primary.get(id).catch(() => null)
+    return record?.state === 'completed' ? entryOf(record) : null
+  }
+
+  #remember(token: string, fingerprint: string, attempt: number): void {
+    this.#claims.set(token, { fingerprint, attempt })
+    // Claims whose worker died are never completed here; keep the map bounded.
+    if (this.#claims.size > MAX_REMEMBERED_CLAIMS) {
+      const oldest = this.#claims.keys().next()
+      if (oldest.done !== true) this.#claims.delete(oldest.value)
+    }
+  }
+
+  /** Copy completed outcomes the primary answered, for as long as the primary keeps them. */
+  async #readThrough(items: { id: string; fingerprint: string; result: BeginResult }[]): Promise<void> {
+    const entries = []
+    for (const { id, fingerprint, result } of items) {
+      // Without the remaining retention (an optional field), a copy could outlive the record.
+      if (result.outcome !== 'completed' || result.expiresInMs === undefined) continue
+      const { attempt, completedAt } = result
+      entries.push({
+        id,
+        entry: { fingerprint, result: result.result, attempt, completedAt },
+        ttlMs: result.expiresInMs,
+      })
+    }
+    await this.#write(entries)
+  }
+
+  async #read(ids: readonly string[]): Promise<(CompletedEntry | null)[]> {
+    try {
+      return await this.cache.getMany(ids)
+    } catch (error) {
+      this.#cacheFailed(error, 'read')
+      return ids.map(() => null)
+    }
+  }
+
+  async #write(entries: { id: string; entry: CompletedEntry; ttlMs: number }[]): Promise<void> {
+    if (entries.length === 0) return
+    await this.cache.putMany(entries).catch((error: unknown) => this.#cacheFailed(error, 'write'))
+  }
+
+  #cacheFailed(error: unknown, operation: 'read' | 'write' | 'delete'): void {
+    this.#cacheErrors++
+    try {
+      this.#onCacheError(error, operation)
+    } catch {
+      // an observer never breaks the store
+    }
+  }
+}
+
+function fromCache(entry: CompletedEntry, fingerprint: string): BeginResult {
+  if (entry.fingerprint !== fingerprint) return { outcome: 'mismatch', state: 'completed' }
+  return { outcome: 'completed', result: entry.result, attempt: entry.attempt, completedAt: entry.completedAt }
+}
+
+function entryOf(record: IdempotencyRecord): CompletedEntry {
+  return {
+    fingerprint: record.fingerprint,
+    result: record.result ?? '',
+    attempt: record.attempt,
+    completedAt: record.updatedAt,
+  }
+}
