@@ -20,6 +20,10 @@ it('importing idem loads no database driver', () => {
   expect(driversLoadedBy('./src/index.ts')).toEqual([])
 })
 
-it('importing idem/sqlite loads better-sqlite3 only when a store opens a file by name', () => {
-  expect(driversLoadedBy('./src/stores/sqlite/index.ts')).toEqual([])
+it.each([
+  ['idem/sqlite', './src/stores/sqlite/index.ts'],
+  ['idem/postgres', './src/stores/postgres/index.ts'],
+  ['idem/tiered', './src/stores/tiered/index.ts'],
+])('importing %s loads no driver until a store is built with one', (_name, entry) => {
+  expect(driversLoadedBy(entry)).toEqual([])
 })

@@ -106,6 +106,9 @@ export function describeStoreConformance(options: ConformanceOptions, api: TestA
         if (again.outcome !== 'completed') return
         assert.equal(again.result, result)
         assert.equal(again.attempt, 1)
+        if (again.expiresInMs !== undefined) {
+          assert.ok(again.expiresInMs > 0 && again.expiresInMs <= T, `expiresInMs ${again.expiresInMs}`)
+        }
         const record = await store.get('replay')
         assert.equal(record?.state, 'completed')
         assert.equal(record?.result, result)

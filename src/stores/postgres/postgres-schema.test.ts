@@ -1,0 +1,124 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { isolatedName, requireService } from '../../../test/services.js'
+import { dropSchema, newClient, newPool } from './postgres.test-helper.js'
+import { postgresNames, postgresSchema } from './postgres-schema.js'
+import { postgresStatements } from './postgres-sql.js'
+import { PostgresStore } from './postgres-store.js'
+
+describe('postgresSchema', () => {
+  it('validates the schema and table names and quotes them', () => {
+    expect(postgresNames({ schema: 'Billing', table: 'Keys' }).qualifiedTable).toBe('"Billing"."Keys"')
+    expect(postgresNames().qualifiedTable).toBe('"public"."idem_records"')
+    for (const bad of ['', 'a-b', 'a"b', 'x; DROP TABLE y', '1abc', 'a'.repeat(50)]) {
+      expect(() => postgresSchema({ table: bad }), bad).toThrow(TypeError)
+    }
+    expect(() => postgresSchema({ schema: 'a b' })).toThrow(TypeError)
+    expect(() => postgresSchema({ schema: 'a'.repeat(64) })).toThrow(TypeError)
+    expect(
+      () => new PostgresStore({ pool: { query: async () => ({ rows: [], rowCount: 0 }) }, table: 'bad-name' }),
+    ).toThrow(TypeError)
+  })
+
+  it('is a logged table with an expiry index and the three functions', () => {
+    const ddl = postgresSchema({ schema: 'idem', table: 'records' })
+    expect(ddl).not.toMatch(/\b(UNLOGGED|TEMP|TEMPORARY)\b/i)
+    expect(ddl).toContain('CREATE SCHEMA IF NOT EXISTS "idem"')
+    expect(ddl).toContain('CREATE TABLE IF NOT EXISTS "idem"."records"')
+    expect(ddl).toContain('CREATE INDEX IF NOT EXISTS "records_expires_at" ON "idem"."records" (expires_at)')
+    for (const fn of ['records_begin', 'records_begin_many', 'records_complete_many']) {
+      expect(ddl).toContain(`CREATE OR REPLACE FUNCTION "idem"."${fn}"(`)
+    }
+    expect(postgresSchema()).not.toContain('CREATE SCHEMA')
+  })
+})
+
+if (await requireService('PostgreSQL', 5432)) {
+  describe('PostgresStore schema on the server', () => {
+    const pool = newPool()
+    const schemas: string[] = []
+    const fresh = () => {
+      const schema = isolatedName('idem_pg_ddl')
+      schemas.push(schema)
+      return schema
+    }
+    afterAll(async () => {
+      for (const schema of schemas) await dropSchema(pool, schema)
+      await pool.end()
+    })
+
+    it('the exported DDL, run as a migration would, creates a working store', async () => {
+      const schema = fresh()
+      await pool.query(postgresSchema({ schema, table: 'from_migration' }))
+      const store = new PostgresStore({ pool, schema, table: 'from_migration' })
+      const begun = await store.begin('k', 'fp', 30_000, 60_000)
+      if (begun.outcome !== 'acquired') throw new Error(`expected acquired, got ${begun.outcome}`)
+      await store.complete('k', begun.token, '"done"', 60_000)
+      expect(await store.begin('k', 'fp', 30_000, 60_000)).toMatchObject({ outcome: 'completed', result: '"done"' })
+      const { rows } = await pool.query(
+        `SELECT c.relpersistence FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relname = 'from_migration'`,
+        [schema],
+      )
+      expect(rows).toEqual([{ relpersistence: 'p' }]) // permanent: WAL-logged, survives a crash
+    })
+
+    it('ensureSchema is idempotent and keeps existing records', async () => {
+      const schema = fresh()
+      const store = new PostgresStore({ pool, schema, table: 'Mixed_Case' })
+      await store.ensureSchema()
+      const begun = await store.begin('kept', 'fp', 30_000, 60_000)
+      await store.ensureSchema()
+      await store.ensureSchema()
+      expect((await store.get('kept'))?.token).toBe(begun.outcome === 'acquired' ? begun.token : 'none')
+      const { rows } = await pool.query(
+        `SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
+        [schema],
+      )
+      expect(rows[0].n).toBe(3)
+    })
+
+    it('ensureSchema is safe when several processes run it at once', async () => {
+      const schema = fresh()
+      const clients = await Promise.all(Array.from({ length: 6 }, () => newClient()))
+      try {
+        await Promise.all(clients.map((client) => new PostgresStore({ pool: client, schema }).ensureSchema()))
+        const store = new PostgresStore({ pool, schema })
+        expect((await store.begin('after', 'fp', 30_000, 60_000)).outcome).toBe('acquired')
+      } finally {
+        await Promise.all(clients.map((client) => client.end()))
+      }
+    })
+
+    it('keeps tables in one schema apart', async () => {
+      const schema = fresh()
+      const a = new PostgresStore({ pool, schema, table: 'a' })
+      const b = new PostgresStore({ pool, schema, table: 'b' })
+      await Promise.all([a.ensureSchema(), b.ensureSchema()])
+      expect((await a.begin('same', 'fp', 30_000, 60_000)).outcome).toBe('acquired')
+      expect((await b.begin('same', 'fp', 30_000, 60_000)).outcome).toBe('acquired')
+    })
+
+    it('sweeps through the expires_at index, without scanning the table', async () => {
+      const schema = fresh()
+      const store = new PostgresStore({ pool, schema })
+      await store.ensureSchema()
+      const t = `"${schema}".idem_records`
+      await pool.query(
+        `INSERT INTO ${t} SELECT 'k' || g, 'completed', 'fp', NULL, NULL, 1, NULL, 0, 0, 4102444800000 + g
+         FROM generate_series(1, 20000) g`,
+      )
+      await pool.query(
+        `INSERT INTO ${t} SELECT 'old' || g, 'completed', 'fp', NULL, NULL, 1, NULL, 0, 0, g FROM generate_series(1, 50) g`,
+      )
+      await pool.query(`ANALYZE ${t}`)
+      const plan = await pool.query(`EXPLAIN ${postgresStatements(postgresNames({ schema })).sweep}`, [10])
+      const text = plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n')
+      expect(text).toContain('idem_records_expires_at')
+      expect(text).not.toMatch(/Seq Scan/)
+      expect(await store.sweep(30)).toBe(30)
+      expect(await store.sweep(30)).toBe(20)
+      expect(await store.sweep(30)).toBe(0)
+      expect((await pool.query(`SELECT count(*)::int AS n FROM ${t}`)).rows[0].n).toBe(20000)
+    })
+  })
+}
