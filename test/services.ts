@@ -33,20 +33,27 @@ export function reachable(port: number, host = '127.0.0.1', timeoutMs = 1000): P
  */
 export async function requireService(name: ServiceName | string, port: number): Promise<boolean> {
   if (await reachable(port)) return true
-  const message = `${name} is not reachable at 127.0.0.1:${port}`
+  reportMissing(name, `${name} is not reachable at 127.0.0.1:${port}`, `is reachable at 127.0.0.1:${port}`)
+  return false
+}
+
+/**
+ * In place of a suite that cannot run: a failing test under IDEM_REQUIRE_SERVICES=1, otherwise a
+ * skipped one and a warning that says what is missing.
+ */
+export function reportMissing(suite: string, message: string, requirement: string): void {
   if (process.env.IDEM_REQUIRE_SERVICES === '1') {
-    describe(name, () => {
-      it(`is reachable at 127.0.0.1:${port} (IDEM_REQUIRE_SERVICES=1)`, () => {
-        throw new Error(`${message}; start it (see DEVELOPERS.md or .ci/run) or unset IDEM_REQUIRE_SERVICES`)
+    describe(suite, () => {
+      it(`${requirement} (IDEM_REQUIRE_SERVICES=1)`, () => {
+        throw new Error(`${message}; start it (see .ci/run) or unset IDEM_REQUIRE_SERVICES`)
       })
     })
   } else {
     console.warn(`SKIPPED: ${message}; its suite did not run (set IDEM_REQUIRE_SERVICES=1 to make this fail)`)
-    describe.skip(`${name} (not reachable at 127.0.0.1:${port})`, () => {
-      it('needs the server', () => {})
+    describe.skip(`${suite} (${message})`, () => {
+      it(requirement, () => {})
     })
   }
-  return false
 }
 
 /** A name unique to this test file and process, for tables, schemas and key prefixes. */

@@ -27,6 +27,11 @@ export interface ConformanceOptions {
   racers?: number
   /** Per-test timeout handed to `it`, in ms. Default 20 000. */
   timeoutMs?: number
+  /**
+   * The backend removes expired records by itself (Redis key expiry), so `sweep` has nothing left
+   * to remove: the sweep test then checks that expired records are gone and that `sweep` answers.
+   */
+  nativeExpiry?: boolean
 }
 
 export interface TestApi {
@@ -252,9 +257,15 @@ export function describeStoreConformance(options: ConformanceOptions, api: TestA
         }
         await h.advance(T + 1)
         const live = await acquire(h.store, 'sweep-live')
-        assert.equal(await h.store.sweep(3), 3)
-        assert.equal(await h.store.sweep(3), 2)
-        assert.equal(await h.store.sweep(3), 0)
+        if (options.nativeExpiry) {
+          const removed = await h.store.sweep(3)
+          assert.ok(Number.isSafeInteger(removed) && removed >= 0 && removed <= 3, `sweep returned ${removed}`)
+          for (let i = 0; i < 5; i++) assert.equal(await h.store.get(`sweep-${i}`), null)
+        } else {
+          assert.equal(await h.store.sweep(3), 3)
+          assert.equal(await h.store.sweep(3), 2)
+          assert.equal(await h.store.sweep(3), 0)
+        }
         const record = await h.store.get('sweep-live')
         assert.equal(record?.token, live.token)
       })

@@ -1,0 +1,233 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Redis } from 'ioredis'
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import { requireService } from '../../../test/services.js'
+import { StoreUnavailableError } from '../../errors.js'
+import { describeStoreConformance } from '../../testing/index.js'
+import {
+  counting,
+  deleteByPrefix,
+  harnessOn,
+  LEASE_MS,
+  redisClient,
+  TTL_MS,
+  testPrefix,
+} from './redis-harness.test-helper.js'
+import { describeRedisRacers } from './redis-racers.test-helper.js'
+import { RedisStore } from './redis-store.js'
+
+if (await requireService('Redis', 6379)) {
+  const shared = redisClient()
+  afterAll(() => shared.quit())
+
+  describeStoreConformance(
+    {
+      name: 'RedisStore (standalone)',
+      create: () => harnessOn(shared),
+      leaseMs: LEASE_MS,
+      ttlMs: TTL_MS,
+      nativeExpiry: true,
+    },
+    { describe, it },
+  )
+
+  describeRedisRacers('standalone Redis', () => redisClient())
+
+  describe('RedisStore (standalone)', () => {
+    const withStore = (test: (store: RedisStore, prefix: string) => Promise<void>) => async () => {
+      const prefix = testPrefix()
+      const store = new RedisStore({ client: shared, prefix })
+      try {
+        await test(store, prefix)
+      } finally {
+        await deleteByPrefix(shared, prefix)
+      }
+    }
+
+    it(
+      'keeps a record as one packed string under a hash-tagged key, with native expiry',
+      withStore(async (store, prefix) => {
+        const id = '5:scope:order-42'
+        const key = `${prefix}{5:scope:order-42}`
+        expect(store.key(id)).toBe(key)
+        const begun = await store.begin(id, 'fp', 5000, 1000)
+        if (begun.outcome !== 'acquired') throw new Error(begun.outcome)
+        const running = await store.get(id)
+        expect(running).toMatchObject({ state: 'in_progress', fingerprint: 'fp', token: begun.token, attempt: 1 })
+        expect(await shared.get(key)).toBe(
+          `p1,${running?.createdAt},${running?.updatedAt},${begun.leaseUntil},2,fp${begun.token}`,
+        )
+        // In progress: kept max(ttl, lease), here the 5 s lease.
+        expect(Number(await shared.pexpiretime(key))).toBe(begun.leaseUntil)
+        expect(running?.expiresAt).toBe(begun.leaseUntil)
+        await store.complete(id, begun.token, '{"ok":true}', 60_000)
+        const done = await store.get(id)
+        expect(await shared.get(key)).toBe(`c1,${done?.createdAt},${done?.updatedAt},,2,fp{"ok":true}`)
+        expect(done).toMatchObject({ state: 'completed', token: null, leaseUntil: null, result: '{"ok":true}' })
+        expect(Number(await shared.pexpiretime(key))).toBe((done?.updatedAt ?? 0) + 60_000)
+        expect(done?.expiresAt).toBe((done?.updatedAt ?? 0) + 60_000)
+      }),
+    )
+
+    it(
+      'escapes "}" and "%" in the hash tag, one key per id',
+      withStore(async (store, prefix) => {
+        expect(store.key('a}b')).toBe(`${prefix}{a%7Db}`)
+        expect(store.key('a%7Db')).toBe(`${prefix}{a%257Db}`)
+        expect(store.key('{x}')).toBe(`${prefix}{{x%7D}`)
+        for (const id of ['a}b', 'a%7Db', '{x}', '}', '{', '%']) {
+          const begun = await store.begin(id, 'fp', LEASE_MS, TTL_MS)
+          expect(begun.outcome, id).toBe('acquired')
+          if (begun.outcome === 'acquired') await store.complete(id, begun.token, JSON.stringify(id), TTL_MS)
+        }
+        for (const id of ['a}b', 'a%7Db', '{x}', '}', '{', '%'])
+          expect((await store.get(id))?.result).toBe(JSON.stringify(id))
+      }),
+    )
+
+    it(
+      'replays byte-identically whatever the fingerprint holds (its length is counted in bytes)',
+      withStore(async (store) => {
+        for (const fingerprint of ['é💳,1,', '', ',,,', '\u0000x']) {
+          const id = `fp-${JSON.stringify(fingerprint)}`
+          const begun = await store.begin(id, fingerprint, LEASE_MS, TTL_MS)
+          if (begun.outcome !== 'acquired') throw new Error(begun.outcome)
+          await store.complete(id, begun.token, `,${fingerprint}é,`, TTL_MS)
+          expect(await store.begin(id, fingerprint, LEASE_MS, TTL_MS)).toMatchObject({
+            outcome: 'completed',
+            result: `,${fingerprint}é,`,
+            attempt: 1,
+          })
+          expect((await store.get(id))?.fingerprint).toBe(fingerprint)
+          expect(await store.begin(id, `${fingerprint}x`, LEASE_MS, TTL_MS)).toEqual({
+            outcome: 'mismatch',
+            state: 'completed',
+          })
+        }
+      }),
+    )
+
+    it(
+      'lets Redis expire records itself; sweep validates its limit and returns 0',
+      withStore(async (store, prefix) => {
+        const begun = await store.begin('gone', 'fp', LEASE_MS, TTL_MS)
+        if (begun.outcome !== 'acquired') throw new Error(begun.outcome)
+        await store.complete('gone', begun.token, '1', TTL_MS)
+        await sleep(TTL_MS + 15)
+        expect(await shared.exists(`${prefix}{gone}`)).toBe(0)
+        expect(await store.sweep(100)).toBe(0)
+        await expect(store.sweep(0)).rejects.toThrow(RangeError)
+        await expect(store.sweep(1.5)).rejects.toThrow(RangeError)
+      }),
+    )
+
+    it('sends a batch as one script, in one round trip', async () => {
+      const prefix = testPrefix()
+      const { client, calls } = counting(shared)
+      const store = new RedisStore({ client, prefix })
+      try {
+        const items = Array.from({ length: 20 }, (_, i) => ({ id: `batch-${i}`, fingerprint: 'fp' }))
+        const begun = await store.beginMany([...items, items[0] as (typeof items)[0]], LEASE_MS, TTL_MS)
+        expect(begun.map((r) => r.outcome)).toEqual([...items.map(() => 'acquired'), 'in_progress'])
+        expect(calls).toEqual({ evalsha: 1 })
+        const done = await store.completeMany(
+          begun
+            .slice(0, 20)
+            .map((r, i) => ({ id: `batch-${i}`, token: r.outcome === 'acquired' ? r.token : '', result: `${i}` })),
+          TTL_MS,
+        )
+        expect(done).toEqual(items.map(() => 'completed'))
+        expect(calls).toEqual({ evalsha: 2 })
+      } finally {
+        await deleteByPrefix(shared, prefix)
+      }
+    })
+
+    it(
+      'recovers from SCRIPT FLUSH (NOSCRIPT) by sending the script again',
+      withStore(async (store) => {
+        await shared.script('FLUSH')
+        const begun = await store.begin('flushed', 'fp', LEASE_MS, TTL_MS)
+        expect(begun.outcome).toBe('acquired')
+        await shared.script('FLUSH')
+        const many = await store.beginMany([{ id: 'flushed-2', fingerprint: 'fp' }], LEASE_MS, TTL_MS)
+        expect(many.map((r) => r.outcome)).toEqual(['acquired'])
+        await shared.script('FLUSH')
+        if (begun.outcome === 'acquired') await store.complete('flushed', begun.token, '"ok"', TTL_MS)
+        expect((await store.begin('flushed', 'fp', LEASE_MS, TTL_MS)).outcome).toBe('completed')
+      }),
+    )
+
+    it('fails fast with STORE_UNAVAILABLE naming host and port when Redis is unreachable at start-up', async () => {
+      const client = redisClient(1)
+      const store = new RedisStore({ client })
+      try {
+        const started = Date.now()
+        const error = await store.begin('k', 'fp', LEASE_MS, TTL_MS).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(StoreUnavailableError)
+        expect((error as Error).message).toMatch(/^Redis at 127\.0\.0\.1:1 is unreachable: /)
+        expect((error as Error).cause).toBeInstanceOf(Error)
+        expect(Date.now() - started).toBeLessThan(3000)
+        for (const op of [
+          store.get('k'),
+          store.delete('k'),
+          store.complete('k', 't', '1', TTL_MS),
+          store.beginMany([{ id: 'k', fingerprint: 'fp' }], LEASE_MS, TTL_MS),
+        ]) {
+          await expect(op).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: /127\.0\.0\.1:1/ })
+        }
+      } finally {
+        client.disconnect()
+      }
+    })
+
+    it('creates a client from a factory on first use and quits it on close', async () => {
+      let made: Redis | undefined
+      const store = new RedisStore({ client: () => (made = redisClient()), prefix: testPrefix() })
+      expect(made).toBeUndefined()
+      expect(await store.get('nothing')).toBeNull()
+      expect(made?.status).toBe('ready')
+      await store.close()
+      await vi.waitFor(() => expect(made?.status).toBe('end'))
+      await expect(store.get('nothing')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    })
+
+    it('leaves a client it was given open on close', async () => {
+      const store = new RedisStore({ client: shared, prefix: testPrefix() })
+      await store.close()
+      expect(shared.status).toBe('ready')
+    })
+
+    it('rejects a prefix or an ioredis keyPrefix with braces, and a missing client', () => {
+      expect(() => new RedisStore({ client: shared, prefix: 'app{1}:' })).toThrow(TypeError)
+      expect(() => new RedisStore({ client: undefined as unknown as Redis })).toThrow(TypeError)
+      const braced = redisClient(6379, { keyPrefix: '{app}:', lazyConnect: true })
+      expect(() => new RedisStore({ client: braced })).toThrow(/keyPrefix/)
+      braced.disconnect()
+    })
+
+    it(
+      'keeps a completed record with a 60-byte result in a few hundred bytes (MEMORY USAGE)',
+      withStore(async (store) => {
+        const result = JSON.stringify({ id: 'ch_3PqK9xLmN2', status: 'succeeded', amount: 4200 }) // 57 bytes
+        const id = '7:billing:order-2024-000042'
+        const fingerprint = 'kq3H0Qm8nQm0l5wz0p7c0oTzqfQyWbQvX4o9rY2sE1g' // a base64url SHA-256, as the core makes
+        const begun = await store.begin(id, fingerprint, 30_000, 86_400_000)
+        if (begun.outcome !== 'acquired') throw new Error(begun.outcome)
+        await store.complete(id, begun.token, result, 86_400_000)
+        const bytes = Number(await shared.call('MEMORY', 'USAGE', store.key(id), 'SAMPLES', '0'))
+        console.log(
+          `MEMORY USAGE of one completed record (key ${store.key(id).length} B, result ${result.length} B): ${bytes} bytes`,
+        )
+        expect(bytes).toBeGreaterThan(result.length)
+        expect(bytes).toBeLessThan(300)
+        // A larger result costs its length, not a jump (a hash would turn into a ~600-byte hashtable).
+        const large = await store.begin(`${id}-large`, fingerprint, 30_000, 86_400_000)
+        if (large.outcome !== 'acquired') throw new Error(large.outcome)
+        await store.complete(`${id}-large`, large.token, `${result}${'x'.repeat(100)}`, 86_400_000)
+        const largeBytes = Number(await shared.call('MEMORY', 'USAGE', store.key(`${id}-large`), 'SAMPLES', '0'))
+        expect(largeBytes - bytes).toBeLessThan(140)
+      }),
+    )
+  })
+}

@@ -1,0 +1,263 @@
+// RedisStore: records in Redis (standalone or Cluster) through ioredis, an optional peer. Each
+// operation is one Lua script (redis-scripts.ts), so it is atomic on the server and one round trip;
+// records expire natively, so nothing needs sweeping.
+
+import { randomUUID } from 'node:crypto'
+import { StoreUnavailableError } from '../../errors.js'
+import { leaseLost } from '../../store/transitions.js'
+import type {
+  BeginItem,
+  BeginResult,
+  CompleteItem,
+  CompleteManyOutcome,
+  IdempotencyRecord,
+  IdempotencyStore,
+} from '../../store/types.js'
+import {
+  assertBeginArgs,
+  assertBeginManyArgs,
+  assertCompleteManyArgs,
+  assertLimit,
+  assertOwnerArgs,
+  assertPositiveMs,
+  assertRecordId,
+  assertResult,
+  DEFAULT_MAX_RESULT_BYTES,
+  resultBytes,
+} from '../../store/validate.js'
+import { ScriptRunner } from './redis-client.js'
+import type { RedisClient } from './redis-driver.js'
+import { assertRedisPrefix, DEFAULT_REDIS_PREFIX, recordKey } from './redis-keys.js'
+import { BEGIN, BEGIN_MANY, COMPLETE, COMPLETE_MANY, EXTEND, GET, RELEASE } from './redis-scripts.js'
+
+export interface RedisStoreOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` you own (the store never closes it), or a factory for one,
+   * called on first use (the store owns that client and quits it on `close()`). Configure it to
+   * give up: ioredis retries forever by default, so set `maxRetriesPerRequest` (and, for a
+   * Cluster, `clusterRetryStrategy`), see docs/redis.md.
+   */
+  client: RedisClient | (() => RedisClient)
+  /** Prepended to every key. Default `idem:`; no `{` or `}` (the key's hash tag follows it). */
+  prefix?: string
+  /** Largest result `complete` accepts, in UTF-8 bytes. Default 1 MiB. */
+  maxResultBytes?: number
+}
+
+export class RedisStore implements IdempotencyStore {
+  readonly prefix: string
+  readonly #factory: (() => RedisClient) | undefined
+  readonly #maxResultBytes: number
+  #runner: ScriptRunner | undefined
+  #closed = false
+
+  constructor(options: RedisStoreOptions) {
+    const { client } = options ?? {}
+    if (typeof client !== 'function' && (typeof client !== 'object' || client === null)) {
+      throw new TypeError('RedisStore needs a client: new RedisStore({ client: new Redis() })')
+    }
+    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX
+    assertRedisPrefix(this.prefix)
+    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
+    if (!Number.isSafeInteger(this.#maxResultBytes) || this.#maxResultBytes <= 0) {
+      throw new RangeError(`maxResultBytes must be a positive integer, got ${options.maxResultBytes}`)
+    }
+    if (typeof client === 'function') this.#factory = client
+    else this.#runner = runnerFor(client)
+  }
+
+  /** The ioredis client, created by the factory on first use. */
+  get client(): RedisClient {
+    return this.#run().client
+  }
+
+  /** The Redis key a record id is stored under: `${prefix}{${id}}`, `%` and `}` escaped in the tag. */
+  key(id: string): string {
+    return recordKey(this.prefix, id)
+  }
+
+  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
+    const runner = this.#run()
+    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+    const token = randomUUID()
+    const reply = await runner.run(BEGIN, 1, [recordKey(this.prefix, id), fingerprint, token, leaseMs, ttlMs])
+    return toBeginResult(reply, token, fingerprint)
+  }
+
+  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+    const runner = this.#run()
+    assertOwnerArgs(id, token)
+    assertPositiveMs('ttlMs', ttlMs)
+    assertResult(result, this.#maxResultBytes, id)
+    const done = await runner.run(COMPLETE, 1, [recordKey(this.prefix, id), token, result, ttlMs])
+    if (Number(done) !== 1) throw leaseLost(id, 'complete')
+  }
+
+  async release(id: string, token: string): Promise<void> {
+    const runner = this.#run()
+    assertOwnerArgs(id, token)
+    const done = await runner.run(RELEASE, 1, [recordKey(this.prefix, id), token])
+    if (Number(done) !== 1) throw leaseLost(id, 'release')
+  }
+
+  async extend(id: string, token: string, leaseMs: number): Promise<number> {
+    const runner = this.#run()
+    assertOwnerArgs(id, token)
+    assertPositiveMs('leaseMs', leaseMs)
+    const leaseUntil = Number(await runner.run(EXTEND, 1, [recordKey(this.prefix, id), token, leaseMs]))
+    if (leaseUntil === 0) throw leaseLost(id, 'extend')
+    return leaseUntil
+  }
+
+  async get(id: string): Promise<IdempotencyRecord | null> {
+    const runner = this.#run()
+    assertRecordId(id)
+    const reply = (await runner.run(GET, 1, [recordKey(this.prefix, id)])) as (string | number)[] | null
+    return reply === null ? null : toRecord(id, reply)
+  }
+
+  /** One DEL: atomic on its own, so no script is needed. */
+  async delete(id: string): Promise<boolean> {
+    const runner = this.#run()
+    assertRecordId(id)
+    try {
+      return (await runner.client.del(recordKey(this.prefix, id))) === 1
+    } catch (error) {
+      throw runner.unavailable(error)
+    }
+  }
+
+  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
+    const runner = this.#run()
+    assertBeginManyArgs(items, leaseMs, ttlMs)
+    if (items.length === 0) return []
+    const tokens = items.map(() => randomUUID())
+    const replies = await runner.batch(BEGIN_MANY, ...this.#keysOf(items), (indexes) => {
+      const args: (string | number)[] = [leaseMs, ttlMs]
+      for (const i of indexes) args.push((items[i] as BeginItem).fingerprint, tokens[i] as string)
+      return args
+    })
+    return replies.map((reply, i) => toBeginResult(reply, tokens[i] as string, (items[i] as BeginItem).fingerprint))
+  }
+
+  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
+    const runner = this.#run()
+    assertCompleteManyArgs(items, ttlMs)
+    if (items.length === 0) return []
+    // An oversize result is not sent: the script only checks that the caller owns the claim.
+    const tooLarge = items.map((item) => resultBytes(item.result) > this.#maxResultBytes)
+    const replies = await runner.batch(COMPLETE_MANY, ...this.#keysOf(items), (indexes) => {
+      const args: (string | number)[] = [ttlMs, indexes.map((i) => (tooLarge[i] ? '1' : '0')).join('')]
+      for (const i of indexes) {
+        const item = items[i] as CompleteItem
+        args.push(item.token, tooLarge[i] ? '' : item.result)
+      }
+      return args
+    })
+    return replies.map((reply) => {
+      const code = Number(reply)
+      return code === 1 ? 'completed' : code === 2 ? 'too_large' : 'lease_lost'
+    })
+  }
+
+  /** Redis expires records itself (PEXPIREAT), so there is never anything to sweep. */
+  async sweep(limit: number): Promise<number> {
+    this.#run()
+    assertLimit(limit)
+    return 0
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    const runner = this.#runner
+    if (this.#factory === undefined || runner === undefined) return
+    try {
+      await runner.client.quit()
+    } catch {
+      runner.client.disconnect()
+    }
+  }
+
+  #keysOf(items: readonly { id: string }[]): [string[], string[]] {
+    const ids = items.map((item) => item.id)
+    return [ids, ids.map((id) => recordKey(this.prefix, id))]
+  }
+
+  /** The script runner, once the store is known to be open (and the factory called). */
+  #run(): ScriptRunner {
+    if (this.#closed) throw new StoreUnavailableError('RedisStore is closed')
+    if (this.#runner !== undefined) return this.#runner
+    let client: RedisClient
+    try {
+      client = (this.#factory as () => RedisClient)()
+    } catch (cause) {
+      throw new StoreUnavailableError(`RedisStore's client factory failed: ${(cause as Error)?.message ?? cause}`, {
+        cause,
+      })
+    }
+    this.#runner = runnerFor(client)
+    return this.#runner
+  }
+}
+
+function runnerFor(client: RedisClient): ScriptRunner {
+  // ioredis' own keyPrefix goes in front of ours: with a brace in it, it would capture the hash tag.
+  const keyPrefix = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix
+  if (typeof keyPrefix === 'string' && /[{}]/.test(keyPrefix)) {
+    throw new TypeError(`RedisStore cannot use a client whose keyPrefix contains "{" or "}": ${keyPrefix}`)
+  }
+  return new ScriptRunner(client)
+}
+
+/** A begin reply (see redis-scripts.ts) as a BeginResult; `token` is the one this call proposed. */
+function toBeginResult(reply: unknown, token: string, fingerprint: string): BeginResult {
+  if (typeof reply === 'string') return replayOf(reply, fingerprint)
+  const r = reply as unknown[]
+  switch (Number(r[0])) {
+    case 0: {
+      const attempt = Number(r[2])
+      // Only a takeover makes attempt 2 or more: a fresh record always starts at 1.
+      return { outcome: 'acquired', token, attempt, recovered: attempt > 1, leaseUntil: Number(r[1]) }
+    }
+    case 1:
+      return { outcome: 'in_progress', leaseUntil: Number(r[1]), retryAfterMs: Number(r[3]), attempt: Number(r[2]) }
+    default:
+      return { outcome: 'mismatch', state: r[1] === 'c' ? 'completed' : 'in_progress' }
+  }
+}
+
+/**
+ * A completed record, `c<attempt>,<createdAt>,<completedAt>,,<fingerprint bytes>,<fingerprint><result>`.
+ * The script checked that its fingerprint is `fingerprint`, so the result starts right after it
+ * (counted in UTF-16 units here; the byte count in the record is for Lua).
+ */
+function replayOf(record: string, fingerprint: string): BeginResult {
+  const attemptEnd = record.indexOf(',')
+  const createdEnd = record.indexOf(',', attemptEnd + 1)
+  const updatedEnd = record.indexOf(',', createdEnd + 1)
+  const lengthEnd = record.indexOf(',', updatedEnd + 2)
+  return {
+    outcome: 'completed',
+    result: record.slice(lengthEnd + 1 + fingerprint.length),
+    attempt: Number(record.slice(1, attemptEnd)),
+    completedAt: Number(record.slice(createdEnd + 1, updatedEnd)),
+  }
+}
+
+/** A GET reply (see redis-scripts.ts): state, attempt, createdAt, updatedAt, leaseUntil, fingerprint, tail, expiry. */
+function toRecord(id: string, r: (string | number)[]): IdempotencyRecord {
+  const completed = r[0] === 'c'
+  return {
+    id,
+    state: completed ? 'completed' : 'in_progress',
+    fingerprint: r[5] as string,
+    token: completed ? null : (r[6] as string),
+    leaseUntil: completed ? null : Number(r[4]),
+    attempt: Number(r[1]),
+    result: completed ? (r[6] as string) : null,
+    createdAt: Number(r[2]),
+    updatedAt: Number(r[3]),
+    expiresAt: Number(r[7]),
+  }
+}
