@@ -1,0 +1,12 @@
+// idem/mysql: the MySQL 8 / MariaDB store on mysql2 (an optional peer dependency).
+
+export type { MysqlClient, MysqlEndableClient, MysqlQueryOptions } from './mysql-driver.js'
+export { NOW_MS, PROCEDURE_VERSION } from './mysql-procedures.js'
+export {
+  DEFAULT_MYSQL_TABLE,
+  type MysqlSchemaOptions,
+  mysqlDropSchema,
+  mysqlSchema,
+  mysqlTableSchema,
+} from './mysql-schema.js'
+export { MysqlStore, type MysqlStoreOptions } from './mysql-store.js'

@@ -1,0 +1,31 @@
+// The subset of mysql2's promise API (`mysql2/promise`) that MysqlStore uses, so that importing
+// the store never loads mysql2: a Pool, a PoolConnection or a Connection all fit.
+
+/** Per-query options the store sets; the rest of the client's configuration is left alone. */
+export interface MysqlQueryOptions {
+  sql: string
+  values?: unknown[]
+  /** The store reads rows as objects whatever the client's default. */
+  rowsAsArray?: boolean
+  nestTables?: boolean
+}
+
+/** A mysql2 promise Pool, PoolConnection or Connection (the text protocol `query` only). */
+export interface MysqlClient {
+  // biome-ignore lint/suspicious/noExplicitAny: mysql2's generic result tuple, loosened so its Pool and Connection fit
+  query(options: MysqlQueryOptions): Promise<[any, any]>
+}
+
+/** A client the store can end: used only for a client it created through a factory. */
+export interface MysqlEndableClient extends MysqlClient {
+  end(): Promise<void>
+}
+
+/** What a mysql2 error carries (a Node socket error, or a server error with its errno). */
+export interface MysqlDriverError extends Error {
+  code?: string
+  errno?: number
+  fatal?: boolean
+  address?: string
+  port?: number
+}

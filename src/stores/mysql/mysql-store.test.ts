@@ -1,0 +1,20 @@
+import { describe, it } from 'vitest'
+import { requireService, SERVICES } from '../../../test/services.js'
+import { describeStoreConformance } from '../../testing/index.js'
+import { createTestStore, sleep } from './mysql.test-helper.js'
+
+if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
+  describeStoreConformance(
+    {
+      name: 'MysqlStore (MariaDB)',
+      // The server's clock cannot be moved: advance() sleeps, so leases are short.
+      leaseMs: 300,
+      ttlMs: 1300,
+      create: async () => {
+        const { store, cleanup } = await createTestStore()
+        return { store, advance: (ms) => sleep(ms + 5), cleanup }
+      },
+    },
+    { describe, it },
+  )
+}

@@ -1,0 +1,278 @@
+// MysqlStore: records in a MySQL 8 or MariaDB 10.11 table, through a mysql2 promise client.
+// Every operation is one round trip: a single conditional statement, or the CALL of a stored
+// procedure (mysql-procedures.ts) that decides, writes and answers on the server. Every time
+// comparison uses the server's clock. Values travel as bytes (hex literals, hex inside JSON),
+// so ids and results are exact whatever the connection's character set.
+
+import { randomUUID } from 'node:crypto'
+import { StoreUnavailableError } from '../../errors.js'
+import { leaseLost } from '../../store/transitions.js'
+import type {
+  BeginItem,
+  BeginResult,
+  CompleteItem,
+  CompleteManyOutcome,
+  IdempotencyRecord,
+  IdempotencyStore,
+} from '../../store/types.js'
+import {
+  assertBeginArgs,
+  assertBeginManyArgs,
+  assertCompleteManyArgs,
+  assertLimit,
+  assertOwnerArgs,
+  assertPositiveMs,
+  assertRecordId,
+  assertResult,
+  DEFAULT_MAX_RESULT_BYTES,
+  resultBytes,
+} from '../../store/validate.js'
+import type { MysqlClient, MysqlEndableClient } from './mysql-driver.js'
+import { isRolledBack, storeError } from './mysql-errors.js'
+import { NOW_MS, procedureNames } from './mysql-procedures.js'
+import {
+  affected,
+  COLUMNS,
+  fingerprintToBytes,
+  firstRow,
+  idToBytes,
+  type Row,
+  text,
+  toBeginResult,
+  toRecord,
+} from './mysql-rows.js'
+import { assertMysqlIdentifier, DEFAULT_MYSQL_TABLE, mysqlSchema } from './mysql-schema.js'
+
+export interface MysqlStoreOptions {
+  /**
+   * A mysql2 promise Pool (`mysql2/promise`'s createPool) or Connection, or a factory for one,
+   * called on first use. A client you pass is yours to end; one the factory made is ended by
+   * `close()`. Its connections must be in autocommit mode (mysql2's default) and not inside a
+   * transaction of yours: the store's procedures start and commit their own.
+   */
+  client: MysqlClient | (() => MysqlClient | Promise<MysqlClient>)
+  /** Default `idem_records`; the procedures are named after it. */
+  table?: string
+  /** Largest result `complete` accepts, in UTF-8 bytes. Default 1 MiB. Mind `max_allowed_packet`. */
+  maxResultBytes?: number
+}
+
+/** The sweep procedure's limit is an INT. */
+const MAX_SWEEP_LIMIT = 2_147_483_647
+/** Operations on one record, safe to run again after InnoDB rolled them back. */
+const SINGLE_RECORD = new Set(['begin', 'complete', 'release', 'extend', 'delete'])
+const ROLLED_BACK_ATTEMPTS = 3
+/** ER_SP_ALREADY_EXISTS: another ensureSchema() (or an earlier one) created the procedure. */
+const PROCEDURE_EXISTS = 1304
+
+export class MysqlStore implements IdempotencyStore {
+  readonly table: string
+  readonly #maxResultBytes: number
+  readonly #factory: (() => MysqlClient | Promise<MysqlClient>) | undefined
+  #client: MysqlClient | undefined
+  #connecting: Promise<MysqlClient> | undefined
+  #closed = false
+  readonly #sql: ReturnType<typeof statements>
+
+  constructor(options: MysqlStoreOptions) {
+    if (options?.client == null) throw new TypeError('MysqlStore needs a client: a mysql2 Pool or Connection')
+    this.table = assertMysqlIdentifier(options.table ?? DEFAULT_MYSQL_TABLE)
+    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
+    if (!Number.isSafeInteger(this.#maxResultBytes) || this.#maxResultBytes <= 0) {
+      throw new RangeError(`maxResultBytes must be a positive whole number of bytes, got ${options.maxResultBytes}`)
+    }
+    if (typeof options.client === 'function') this.#factory = options.client
+    else this.#client = options.client
+    this.#sql = statements(this.table)
+  }
+
+  /** Create the table, its index and its procedures if missing. Safe to run concurrently and repeatedly. */
+  async ensureSchema(): Promise<void> {
+    this.#checkOpen()
+    const client = await this.#resolve('ensureSchema')
+    for (const statement of mysqlSchema({ table: this.table })) {
+      try {
+        await client.query({ sql: statement })
+      } catch (error) {
+        if ((error as { errno?: number }).errno === PROCEDURE_EXISTS) continue
+        throw storeError(error, 'ensureSchema', client, this.table)
+      }
+    }
+  }
+
+  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
+    this.#checkOpen()
+    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+    const idBytes = idToBytes(id)
+    const fpBytes = fingerprintToBytes(fingerprint)
+    const token = randomUUID()
+    const sets = await this.#call('begin', this.#sql.begin, [idBytes, fpBytes, token, leaseMs, ttlMs])
+    return toBeginResult(firstRow(sets, 0), token)
+  }
+
+  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+    this.#checkOpen()
+    assertOwnerArgs(id, token)
+    assertPositiveMs('ttlMs', ttlMs)
+    assertResult(result, this.#maxResultBytes, id)
+    const values = [Buffer.from(result, 'utf8'), ttlMs, idToBytes(id), Buffer.from(token, 'utf8')]
+    const header = await this.#query('complete', this.#sql.complete, values)
+    if (affected(header) !== 1) throw leaseLost(id, 'complete')
+  }
+
+  async release(id: string, token: string): Promise<void> {
+    this.#checkOpen()
+    assertOwnerArgs(id, token)
+    const header = await this.#query('release', this.#sql.release, [idToBytes(id), Buffer.from(token, 'utf8')])
+    if (affected(header) !== 1) throw leaseLost(id, 'release')
+  }
+
+  async extend(id: string, token: string, leaseMs: number): Promise<number> {
+    this.#checkOpen()
+    assertOwnerArgs(id, token)
+    assertPositiveMs('leaseMs', leaseMs)
+    const sets = await this.#call('extend', this.#sql.extend, [idToBytes(id), Buffer.from(token, 'utf8'), leaseMs])
+    const row = firstRow(sets, 0)
+    if (Number(row.owned) !== 1) throw leaseLost(id, 'extend')
+    return Number(row.lease_until)
+  }
+
+  async get(id: string): Promise<IdempotencyRecord | null> {
+    this.#checkOpen()
+    assertRecordId(id)
+    const rows = (await this.#query('get', this.#sql.get, [idToBytes(id)])) as Row[]
+    const row = rows[0]
+    return row === undefined ? null : toRecord(row)
+  }
+
+  async delete(id: string): Promise<boolean> {
+    this.#checkOpen()
+    assertRecordId(id)
+    const sets = await this.#call('delete', this.#sql.delete, [idToBytes(id)])
+    return Number(firstRow(sets, 0).deleted) === 1
+  }
+
+  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
+    this.#checkOpen()
+    assertBeginManyArgs(items, leaseMs, ttlMs)
+    if (items.length === 0) return []
+    const tokens = items.map(() => randomUUID())
+    const json = JSON.stringify(
+      items.map((item, i) => ({
+        i: idToBytes(item.id).toString('hex'),
+        f: fingerprintToBytes(item.fingerprint).toString('hex'),
+        t: tokens[i],
+      })),
+    )
+    const sets = await this.#call('beginMany', this.#sql.beginMany, [json, leaseMs, ttlMs])
+    return tokens.map((token, i) => toBeginResult(firstRow(sets, i), token))
+  }
+
+  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
+    this.#checkOpen()
+    assertCompleteManyArgs(items, ttlMs)
+    if (items.length === 0) return []
+    // An oversize result is not sent: the procedure only checks that the claim is still owned.
+    const json = JSON.stringify(
+      items.map((item) => ({
+        i: idToBytes(item.id).toString('hex'),
+        t: Buffer.from(item.token, 'utf8').toString('hex'),
+        r:
+          resultBytes(item.result) > this.#maxResultBytes
+            ? undefined
+            : Buffer.from(item.result, 'utf8').toString('hex'),
+      })),
+    )
+    const sets = await this.#call('completeMany', this.#sql.completeMany, [json, ttlMs])
+    const letters = text(firstRow(sets, 0).outcomes)
+    if (letters.length !== items.length) {
+      throw new StoreUnavailableError(`completeMany answered ${letters.length} outcomes for ${items.length} items`)
+    }
+    return [...letters].map((letter) => (letter === 'c' ? 'completed' : letter === 't' ? 'too_large' : 'lease_lost'))
+  }
+
+  async sweep(limit: number): Promise<number> {
+    this.#checkOpen()
+    assertLimit(limit)
+    const sets = await this.#call('sweep', this.#sql.sweep, [Math.min(limit, MAX_SWEEP_LIMIT)])
+    return Number(firstRow(sets, 0).deleted)
+  }
+
+  /** Stop accepting operations; end the client only if the store's factory created it. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#factory === undefined) return
+    const client = this.#client ?? (await this.#connecting?.catch(() => undefined))
+    const end = (client as Partial<MysqlEndableClient> | undefined)?.end
+    if (typeof end === 'function') await end.call(client).catch(() => {})
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StoreUnavailableError(`MysqlStore (${this.table}) is closed`)
+  }
+
+  /** The client, creating it through the factory on first use (again after a failed attempt). */
+  async #resolve(operation: string): Promise<MysqlClient> {
+    if (this.#client !== undefined) return this.#client
+    const factory = this.#factory as () => MysqlClient | Promise<MysqlClient>
+    this.#connecting ??= Promise.resolve().then(factory)
+    try {
+      this.#client = await this.#connecting
+      return this.#client
+    } catch (error) {
+      this.#connecting = undefined
+      throw storeError(error, operation, undefined, this.table)
+    }
+  }
+
+  /** One statement; returns the rows (SELECT) or the result header (writes). */
+  async #query(operation: string, sql: string, values: unknown[]): Promise<unknown> {
+    const client = await this.#resolve(operation)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const [result] = await client.query({ sql, values, rowsAsArray: false, nestTables: false })
+        return result
+      } catch (error) {
+        // InnoDB rolled the transaction back entirely (a deadlock victim, or a snapshot conflict).
+        // For an operation on one record nothing was written, so it runs again. (A batch may have
+        // committed its first items; the begin procedure already re-runs what it can catch.)
+        if (isRolledBack(error) && SINGLE_RECORD.has(operation) && attempt < ROLLED_BACK_ATTEMPTS) continue
+        throw storeError(error, operation, client, this.table)
+      }
+    }
+  }
+
+  /** One CALL; returns its result sets (each an array of rows), in order. */
+  async #call(operation: string, sql: string, values: unknown[]): Promise<Row[][]> {
+    const result = await this.#query(operation, sql, values)
+    return Array.isArray(result) ? (result.filter(Array.isArray) as Row[][]) : []
+  }
+}
+
+function statements(table: string) {
+  const t = `\`${table}\``
+  const p = procedureNames(table)
+  // A claim is owned by `token` while the record is in progress, holds that token and is not
+  // expired, by the server's clock (NOW_MS is constant within one statement).
+  const owned = `id = ? AND token = ? AND state = 'in_progress' AND expires_at > ${NOW_MS}`
+  return {
+    // CALL begin(id, fingerprint, token, leaseMs, ttlMs): see mysql-procedures.ts.
+    begin: `CALL \`${p.begin}\`(?, ?, ?, ?, ?)`,
+    beginMany: `CALL \`${p.beginMany}\`(?, ?, ?)`,
+    completeMany: `CALL \`${p.completeMany}\`(?, ?)`,
+    extend: `CALL \`${p.extend}\`(?, ?, ?)`,
+    delete: `CALL \`${p.delete}\`(?)`,
+    sweep: `CALL \`${p.sweep}\`(?)`,
+    // complete(result, ttlMs, id, token): one conditional UPDATE; only the owner's claim matches.
+    // It always changes the row (state becomes completed), so its affected-rows count is 1 for
+    // the owner and 0 otherwise, with or without CLIENT_FOUND_ROWS. A completed record no longer
+    // matches, so a second complete is refused and the first result is kept.
+    complete: `UPDATE ${t} SET state = 'completed', token = NULL, lease_until = NULL, result = ?,
+      updated_at = ${NOW_MS}, expires_at = ${NOW_MS} + ? WHERE ${owned}`,
+    // release(id, token): one conditional DELETE; zero rows means the token does not own it.
+    release: `DELETE FROM ${t} WHERE ${owned}`,
+    // get(id): an expired row counts as absent.
+    get: `SELECT ${COLUMNS} FROM ${t} WHERE id = ? AND expires_at > ${NOW_MS}`,
+  }
+}
