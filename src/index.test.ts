@@ -23,6 +23,7 @@ it('importing idem loads no database driver', () => {
 it.each([
   ['idem/sqlite', './src/stores/sqlite/index.ts'],
   ['idem/postgres', './src/stores/postgres/index.ts'],
+  ['idem/mysql', './src/stores/mysql/index.ts'],
   ['idem/redis', './src/stores/redis/index.ts'],
   ['idem/tiered', './src/stores/tiered/index.ts'],
 ])('importing %s loads no driver until a store is built with one', (_name, entry) => {

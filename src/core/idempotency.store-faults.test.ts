@@ -69,4 +69,12 @@ describe('a failing store', () => {
     const idem = new Idempotency({ store })
     expect(await codeOf(idem.run({ key: 'k' }, () => 1))).toBe(ErrorCode.STORE_UNAVAILABLE)
   })
+
+  it('passes a store argument error through as it is, never as STORE_UNAVAILABLE or fail-open', async () => {
+    const idem = new Idempotency({ store: new MemoryStore(), failOpen: true })
+    const fn = vi.fn()
+    await expect(idem.run({ key: 'k', fingerprint: 'f'.repeat(5000) }, fn)).rejects.toThrowError(TypeError)
+    expect(fn).not.toHaveBeenCalled()
+    expect(idem.failOpenExecutions).toBe(0)
+  })
 })

@@ -9,6 +9,7 @@ import {
   StoreUnavailableError,
 } from '../errors.js'
 import type { BeginResult, IdempotencyStore } from '../store/types.js'
+import { assertFingerprint } from '../store/validate.js'
 import { decode, encodeError, encodeValue } from './codec.js'
 import { toMs } from './duration.js'
 import { EventHub, type IdempotencyEventName, type IdempotencyListener } from './events.js'
@@ -94,7 +95,7 @@ export class Idempotency {
     const policy = overridesNothing(input) ? this.#policy : resolvePolicy(input, this.#policy)
     const id = recordId(policy.scope, key)
     const fingerprint = input.fingerprint ?? fingerprintOf(input.payload, policy.fingerprintFields)
-    if (typeof fingerprint !== 'string') throw new TypeError('fingerprint must be a string')
+    assertFingerprint(fingerprint)
     const base = { scope: policy.scope, key, id }
 
     const cached = this.#cache?.get(id, Date.now())
@@ -111,7 +112,7 @@ export class Idempotency {
       try {
         begun = await this.store.begin(id, fingerprint, policy.leaseMs, policy.ttlMs)
       } catch (error) {
-        if (error instanceof IdempotencyError && !(error instanceof StoreUnavailableError)) throw error
+        if (isCallerError(error)) throw error
         return this.#storeDown(base, policy, 'begin', error, fn)
       }
       switch (begun.outcome) {
@@ -301,6 +302,16 @@ function replay<T>(stored: string): RunResult<T> {
   const decoded = decode(stored)
   if (!decoded.ok) throw decoded.error
   return { status: 'replayed', value: decoded.value as T }
+}
+
+/**
+ * An error that says something about the call, not about the store's health: Idem's own (other
+ * than STORE_UNAVAILABLE) and the TypeError/RangeError with which stores reject bad arguments.
+ * Such an error is thrown as it is, never turned into STORE_UNAVAILABLE or a fail-open execution.
+ */
+function isCallerError(error: unknown): boolean {
+  if (error instanceof IdempotencyError) return !(error instanceof StoreUnavailableError)
+  return error instanceof TypeError || error instanceof RangeError
 }
 
 function isFinalError(policy: ResolvedPolicy, error: unknown): boolean {

@@ -20,9 +20,14 @@ export function assertToken(token: unknown): asserts token is string {
   }
 }
 
+/** Longest fingerprint a store accepts; Idem's own are 43 characters (SHA-256, base64url). */
+export const MAX_FINGERPRINT_LENGTH = 1024
+
 export function assertFingerprint(fingerprint: unknown): asserts fingerprint is string {
-  if (typeof fingerprint !== 'string') {
-    throw new TypeError(`Fingerprint must be a string, got ${describe(fingerprint)}`)
+  if (typeof fingerprint !== 'string' || fingerprint.length > MAX_FINGERPRINT_LENGTH) {
+    throw new TypeError(
+      `Fingerprint must be a string of at most ${MAX_FINGERPRINT_LENGTH} characters, got ${describe(fingerprint)}`,
+    )
   }
 }
 

@@ -120,6 +120,14 @@ export function describeStoreConformance(options: ConformanceOptions, api: TestA
         assert.equal(record?.token, null)
       })
 
+      test('keeps ids apart that differ only in case or trailing spaces', async ({ store }) => {
+        const ids = ['Key', 'key', 'KEY', 'k', 'k ', 'k  ', ' k']
+        const tokens = new Set<string>()
+        for (const id of ids) tokens.add((await acquire(store, id)).token)
+        assert.equal(tokens.size, ids.length)
+        for (const id of ids) assert.equal((await store.get(id))?.id, id)
+      })
+
       test('takes over a lapsed lease with a new token and attempt + 1', async (h) => {
         const first = await acquire(h.store, 'lapse')
         await h.advance(L + 1)
@@ -197,6 +205,14 @@ export function describeStoreConformance(options: ConformanceOptions, api: TestA
         const again = await acquire(store, 'rel')
         assert.equal(again.attempt, 1)
         assert.equal(again.recovered, false)
+      })
+
+      test('extends the same claim twice in a row', async ({ store }) => {
+        const begun = await acquire(store, 'ext-twice')
+        const first = await store.extend('ext-twice', begun.token, L)
+        const second = await store.extend('ext-twice', begun.token, L)
+        assert.ok(second >= first, 'a second extend never shortens the lease')
+        await store.complete('ext-twice', begun.token, '"ok"', T)
       })
 
       test('extend keeps a live claim past its first deadline', async (h) => {
