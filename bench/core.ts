@@ -10,8 +10,10 @@
 // per-round ratios. Peers (Powertools, @node-idempotency/core) belong to bench/stores.ts.
 
 import { performance } from 'node:perf_hooks'
+import { interleavedRounds, type PairResult, summarize } from './lib/interleave.js'
 import { machineLine } from './lib/machine.js'
-import { measure, median } from './lib/measure.js'
+import { measure } from './lib/measure.js'
+import { formatTable, opsFmt, ratioText } from './lib/report.js'
 import { type Bench, createBench, ORDER, ROWS, type Row, type WorkloadName } from './lib/workloads.js'
 
 interface Settings {
@@ -51,44 +53,18 @@ function run(bench: Bench, name: WorkloadName, seconds: number, concurrency: num
   return measure(bench.workloads[name], { seconds, concurrency, sampleScale: settings.sampleScale })
 }
 
-async function rounds(bench: Bench, count: number, seconds: number, concurrency: number): Promise<Figures> {
-  const figures = Object.fromEntries(ORDER.map((name) => [name, [] as number[]])) as unknown as Figures
-  for (let round = 0; round < count; round++) {
-    process.stderr.write(`  concurrency ${concurrency}: round ${round + 1}/${count}\n`)
-    // Flip the order every round: within a row, ours goes first once and second the next time.
-    const order = round % 2 === 0 ? ORDER : [...ORDER].reverse()
-    for (const name of order) figures[name].push(await run(bench, name, seconds, concurrency))
-  }
-  return figures
-}
-
-interface RowResult {
-  row: Row
-  ours: number
-  floor: number
-  ratio: number
-  minRatio: number
-  maxRatio: number
-}
-
-function summarize(figures: Figures): RowResult[] {
-  return ROWS.map((row) => {
-    const ours = figures[row.ours]
-    const floor = figures[row.floor]
-    const ratios = ours.map((value, i) => value / (floor[i] as number))
-    return {
-      row,
-      ours: median(ours),
-      floor: median(floor),
-      ratio: median(ratios),
-      minRatio: Math.min(...ratios),
-      maxRatio: Math.max(...ratios),
-    }
+function rounds(bench: Bench, count: number, seconds: number, concurrency: number): Promise<Figures> {
+  return interleavedRounds(bench.workloads, ORDER, {
+    rounds: count,
+    seconds,
+    concurrency,
+    sampleScale: settings.sampleScale,
+    label: `concurrency ${concurrency}`,
   })
 }
 
-const opsFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })
-const ratioText = (r: number): string => (r >= 10 ? r.toFixed(1) : r.toFixed(2))
+type RowResult = PairResult<Row>
+
 const goalText = (goal: number): string => (goal >= 10 ? `>= ${goal}x` : `>= ${goal.toFixed(2)}`)
 
 function table(results: RowResult[], withGoals: boolean): string {
@@ -105,15 +81,7 @@ function table(results: RowResult[], withGoals: boolean): string {
         ? `${goalText(r.row.goal)} ${r.ratio >= r.row.goal ? 'PASS' : 'FAIL'}`
         : `(${goalText(r.row.goal)} at c=1)`,
   ])
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)))
-  const format = (cells: string[]): string =>
-    cells
-      .map((cell, i) =>
-        i === 0 || i === cells.length - 1 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number),
-      )
-      .join('   ')
-      .trimEnd()
-  return [format(header), ...lines.map(format)].join('\n')
+  return formatTable(header, lines)
 }
 
 async function main(): Promise<void> {
@@ -133,9 +101,10 @@ async function main(): Promise<void> {
     for (const name of ORDER) await run(bench, name, settings.warmupSeconds, 1)
     for (const name of ORDER) await run(bench, name, settings.warmupSeconds / 2, settings.concurrent.concurrency)
 
-    const main = summarize(await rounds(bench, settings.main.rounds, settings.main.seconds, 1))
+    const main = summarize(ROWS, await rounds(bench, settings.main.rounds, settings.main.seconds, 1))
     const { concurrency } = settings.concurrent
     const concurrent = summarize(
+      ROWS,
       await rounds(bench, settings.concurrent.rounds, settings.concurrent.seconds, concurrency),
     )
 

@@ -8,24 +8,10 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { fingerprintOf, Idempotency, MemoryStore, recordId } from '../../src/index.js'
 import { DEFAULT_SQLITE_TABLE, SqliteStore, sqliteSchema } from '../../src/stores/sqlite/index.js'
+import { LEASE_MS, MASK, mustNotRun, PAYLOAD, produce, REPLAY_KEYS, SCOPE, TTL_MS, VALUE } from './fixtures.js'
 import type { Workload } from './measure.js'
 
-/** Scope of every benchmarked key; record ids are `5:bench:<key>`. */
-const SCOPE = 'bench'
-/** A small, typical request and response. */
-const PAYLOAD = { amount: 4200, currency: 'EUR', customer: 'cus_8f3a2c' }
-const VALUE = { id: 'ch_3PqK9x', status: 'succeeded', amount: 4200 }
-/** Completed keys that duplicates and cache replays cycle through (a power of two). */
-const REPLAY_KEYS = 4096
-const MASK = REPLAY_KEYS - 1
-const LEASE_MS = 30_000
-const TTL_MS = 86_400_000
 const T = DEFAULT_SQLITE_TABLE
-
-const produce = async (): Promise<typeof VALUE> => VALUE
-const mustNotRun = (): never => {
-  throw new Error('bench: a duplicate executed its function')
-}
 
 export type WorkloadName =
   | 'memNew'

@@ -5,6 +5,7 @@ import type { CompletedEntry, CompletedResultCache } from './result-cache.js'
 
 /** The subset of an ioredis client (standalone or Cluster) that the cache uses. */
 export interface RedisCacheClient {
+  get(key: string): Promise<string | null>
   pipeline(): RedisCachePipeline
   del(key: string): Promise<unknown>
   quit(): Promise<unknown>
@@ -37,6 +38,12 @@ export class RedisResultCache implements CompletedResultCache {
 
   async getMany(ids: readonly string[]): Promise<(CompletedEntry | null)[]> {
     if (ids.length === 0) return []
+    if (ids.length === 1) {
+      // The common case, a single begin: a plain GET (a pipeline of one measured 0.55 of it at
+      // 64 calls in flight, bench/stores.ts).
+      const value = await this.#redis.get(this.#prefix + (ids[0] as string))
+      return [value === null ? null : decodeEntry(value)]
+    }
     const pipeline = this.#redis.pipeline()
     for (const id of ids) pipeline.get(this.#prefix + id)
     const replies = (await pipeline.exec()) ?? []
