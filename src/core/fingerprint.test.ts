@@ -35,4 +35,13 @@ describe('fingerprintOf', () => {
     expect(fingerprintOf(undefined)).not.toBe(fingerprintOf({}))
     expect(fingerprintOf(undefined)).not.toBe(fingerprintOf(null))
   })
+
+  it('explains a payload that JSON cannot hold', () => {
+    expect(() => fingerprintOf({ amount: 10n })).toThrowError(/cannot be fingerprinted as JSON.*BigInt/)
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    expect(() => fingerprintOf(cyclic)).toThrowError(TypeError)
+    // Selecting fields leaves the BigInt out, so such a payload can still be fingerprinted.
+    expect(fingerprintOf({ amount: 10n, id: 1 }, ['id'])).toBe(fingerprintOf({ id: 1 }, ['id']))
+  })
 })

@@ -30,7 +30,16 @@ export function selectFields(payload: unknown, fields: readonly string[]): Recor
 
 export function fingerprintOf(payload: unknown, fields?: readonly string[]): string {
   const subject = fields === undefined ? payload : selectFields(payload, fields)
-  return sha256(canonicalJson(subject))
+  let json: string
+  try {
+    json = canonicalJson(subject)
+  } catch (cause) {
+    throw new TypeError(
+      `The payload cannot be fingerprinted as JSON (${(cause as Error).message}); pass fingerprintFields or an explicit fingerprint`,
+      { cause },
+    )
+  }
+  return sha256(json)
 }
 
 type OneShotHash = (algorithm: string, data: string, encoding: 'base64url') => string
