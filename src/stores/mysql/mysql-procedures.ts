@@ -4,7 +4,7 @@
 // RETURNING, no CREATE OR REPLACE). Bump PROCEDURE_VERSION whenever a body changes: procedures
 // are created once per name, so a changed body needs a new name.
 
-export const PROCEDURE_VERSION = 1
+export const PROCEDURE_VERSION = 2
 
 /** How many times begin re-runs a claim that InnoDB rolled back (deadlock, or snapshot conflict). */
 const DEADLOCK_RETRIES = 10
@@ -83,7 +83,26 @@ BEGIN
   -- Any other error (a lock wait timeout, a lost connection): undo and pass it on.
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
 
+  -- Read-only answers first, as PostgresStore and SqliteStore give them: a plain consistent read
+  -- (no lock, no transaction of our own) answers a mismatch, a completed record or a live lease,
+  -- each correct at the instant of the read. The clock is read after the row, so retry_after_ms
+  -- never exceeds the lease. Anything else (absent, expired, lapsed) takes the locked path.
+  SELECT state, fingerprint, lease_until, attempt, result, updated_at, expires_at
+    INTO v_state, v_fingerprint, v_lease_until, v_attempt, v_result, v_updated_at, v_expires_at
+    FROM ${t} WHERE id = p_id;
+  SET v_now = ${NOW_MS};
+  IF v_expires_at > v_now THEN
+    IF NOT (v_fingerprint <=> p_fingerprint) THEN
+      SET v_outcome = 'mismatch';
+    ELSEIF v_state = 'completed' THEN
+      SET v_outcome = 'completed';
+    ELSEIF v_lease_until > v_now THEN
+      SET v_outcome = 'in_progress';
+    END IF;
+  END IF;
+
   claim: LOOP
+    IF v_outcome IS NOT NULL THEN LEAVE claim; END IF;
     BEGIN
       DECLARE EXIT HANDLER FOR 1213, 1020
       BEGIN
