@@ -2,8 +2,12 @@
 // IDEM_REQUIRE_SERVICES the suite is skipped and says so; with IDEM_REQUIRE_SERVICES=1 (CI) a
 // missing server is a failing test, never a silent skip.
 
-import { Socket } from 'node:net'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { describe, it } from 'vitest'
+import { reachable } from './reachable.js'
+
+export { reachable }
 
 export const SERVICES = {
   PostgreSQL: { port: 5432, url: process.env.IDEM_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
@@ -12,20 +16,6 @@ export const SERVICES = {
 } as const
 
 export type ServiceName = keyof typeof SERVICES
-
-/** True when something accepts TCP connections on 127.0.0.1:`port` within `timeoutMs`. */
-export function reachable(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket()
-    const done = (up: boolean) => {
-      socket.destroy()
-      resolve(up)
-    }
-    socket.setTimeout(timeoutMs, () => done(false))
-    socket.once('error', () => done(false))
-    socket.connect(port, host, () => done(true))
-  })
-}
 
 /**
  * Resolve to true when `name` is reachable. Otherwise register, in place of the suite, a failing
@@ -53,6 +43,23 @@ export function reportMissing(suite: string, message: string, requirement: strin
     describe.skip(`${suite} (${message})`, () => {
       it(requirement, () => {})
     })
+  }
+}
+
+/**
+ * True when redis-server and redis-cli can be run, for suites that start servers of their own
+ * (a Redis Cluster, a Redis to kill and restart). Otherwise as requireService.
+ */
+export async function requireRedisBinaries(suite: string): Promise<boolean> {
+  const run = promisify(execFile)
+  try {
+    await run('redis-server', ['--version'], { timeout: 5000 })
+    await run('redis-cli', ['--version'], { timeout: 5000 })
+    return true
+  } catch (error) {
+    const message = `${suite} needs redis-server and redis-cli on PATH: ${(error as Error).message}`
+    reportMissing(suite, message, 'can start its own Redis')
+    return false
   }
 }
 

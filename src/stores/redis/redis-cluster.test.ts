@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requireRedisBinaries } from '../../../test/services.js'
 import { describeStoreConformance } from '../../testing/index.js'
 import { type RedisClusterProcess, startRedisCluster } from './redis-cluster.test-helper.js'
 import {
@@ -13,7 +14,6 @@ import {
 } from './redis-harness.test-helper.js'
 import { recordSlot } from './redis-keys.js'
 import { describeRedisRacers } from './redis-racers.test-helper.js'
-import { requireRedisBinaries } from './redis-server.test-helper.js'
 import { RedisStore } from './redis-store.js'
 
 const PORTS = [7101, 7102, 7103]

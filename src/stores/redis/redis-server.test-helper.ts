@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
-import { reportMissing } from '../../../test/services.js'
 
 const run = promisify(execFile)
 
@@ -129,24 +128,5 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)
     await sleep(50)
-  }
-}
-
-/**
- * True when redis-server and redis-cli can be run. Otherwise, like requireService: a failing test
- * under IDEM_REQUIRE_SERVICES=1, else a skipped suite with a warning.
- */
-export async function requireRedisBinaries(suite: string): Promise<boolean> {
-  try {
-    await run('redis-server', ['--version'], { timeout: 5000 })
-    await run('redis-cli', ['--version'], { timeout: 5000 })
-    return true
-  } catch (error) {
-    reportMissing(
-      suite,
-      `${suite} needs redis-server and redis-cli on PATH: ${(error as Error).message}`,
-      'can start its own Redis',
-    )
-    return false
   }
 }
