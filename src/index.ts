@@ -31,3 +31,7 @@ export type {
 export { RecordState } from './store/types.js'
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RECORD_ID_LENGTH } from './store/validate.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js'
+export type { SqlDatabase, SqlDialect, SqlExecutor, SqlResult } from './transaction/executor.js'
+export { hasInbox, type Inbox, type InboxStore } from './transaction/inbox.js'
+export type { TransactionContext, TransactionInput, TransactionOutcome } from './transaction/run-transaction.js'
+export { inSavepoint } from './transaction/savepoint.js'

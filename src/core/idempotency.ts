@@ -10,6 +10,13 @@ import {
 } from '../errors.js'
 import type { BeginResult, IdempotencyStore } from '../store/types.js'
 import { assertFingerprint } from '../store/validate.js'
+import type { SqlDatabase } from '../transaction/executor.js'
+import {
+  runInTransaction,
+  type TransactionContext,
+  type TransactionInput,
+  type TransactionOutcome,
+} from '../transaction/run-transaction.js'
 import { decode, encodeError, encodeValue } from './codec.js'
 import { toMs } from './duration.js'
 import { EventHub, type IdempotencyEventName, type IdempotencyListener } from './events.js'
@@ -139,6 +146,33 @@ export class Idempotency {
         }
       }
     }
+  }
+
+  /**
+   * Transaction mode (inbox): claim the key, run `fn` and store its outcome in one transaction of
+   * your database, so the record and your writes commit together or not at all. `db` comes from
+   * an adapter (`fromPg`, `fromMysql2`, `fromBetterSqlite3`, `fromKysely`, `fromKnex`,
+   * `fromDrizzle`); `fn` receives that transaction's handle. Needs a SQL store on the same database.
+   */
+  transaction<Tx, T>(
+    db: SqlDatabase<Tx>,
+    input: TransactionInput,
+    fn: (tx: Tx, ctx: TransactionContext) => Promise<T> | T,
+  ): Promise<TransactionOutcome<T>> {
+    return runInTransaction(
+      {
+        store: this.store,
+        policy: this.#policy,
+        resolve: (options) => (overridesNothing(options) ? this.#policy : resolvePolicy(options, this.#policy)),
+        maxResultBytes: this.#maxResultBytes,
+        events: this.#events,
+        cache: this.#cache,
+        derivedKey,
+      },
+      db,
+      input,
+      fn,
+    )
   }
 
   async #execute<T>(

@@ -10,3 +10,4 @@ export {
   mysqlTableSchema,
 } from './mysql-schema.js'
 export { MysqlStore, type MysqlStoreOptions } from './mysql-store.js'
+export { fromMysql2, type Mysql2ConnectionLike, type Mysql2PoolLike, mysql2Executor } from './mysql2-database.js'

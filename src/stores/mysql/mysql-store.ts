@@ -7,14 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '../../errors.js'
 import { leaseLost } from '../../store/transitions.js'
-import type {
-  BeginItem,
-  BeginResult,
-  CompleteItem,
-  CompleteManyOutcome,
-  IdempotencyRecord,
-  IdempotencyStore,
-} from '../../store/types.js'
+import type { BeginItem, BeginResult, CompleteItem, CompleteManyOutcome, IdempotencyRecord } from '../../store/types.js'
 import {
   assertBeginArgs,
   assertBeginManyArgs,
@@ -27,8 +20,10 @@ import {
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
 } from '../../store/validate.js'
+import type { Inbox, InboxStore } from '../../transaction/inbox.js'
 import type { MysqlClient, MysqlEndableClient } from './mysql-driver.js'
 import { isRolledBack, storeError } from './mysql-errors.js'
+import { mysqlInbox } from './mysql-inbox.js'
 import { NOW_MS, procedureNames } from './mysql-procedures.js'
 import {
   affected,
@@ -65,7 +60,8 @@ const ROLLED_BACK_ATTEMPTS = 3
 /** ER_SP_ALREADY_EXISTS: another ensureSchema() (or an earlier one) created the procedure. */
 const PROCEDURE_EXISTS = 1304
 
-export class MysqlStore implements IdempotencyStore {
+export class MysqlStore implements InboxStore {
+  #inbox: Inbox | undefined
   readonly table: string
   readonly #maxResultBytes: number
   readonly #factory: (() => MysqlClient | Promise<MysqlClient>) | undefined
@@ -84,6 +80,12 @@ export class MysqlStore implements IdempotencyStore {
     if (typeof options.client === 'function') this.#factory = options.client
     else this.#client = options.client
     this.#sql = statements(this.table)
+  }
+
+  /** Claim and completion as statements on a caller's transaction (`idem.transaction`). */
+  get inbox(): Inbox {
+    this.#inbox ??= mysqlInbox(this.table)
+    return this.#inbox
   }
 
   /** Create the table, its index and its procedures if missing. Safe to run concurrently and repeatedly. */

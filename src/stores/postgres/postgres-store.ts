@@ -5,14 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '../../errors.js'
 import { leaseLost } from '../../store/transitions.js'
-import type {
-  BeginItem,
-  BeginResult,
-  CompleteItem,
-  CompleteManyOutcome,
-  IdempotencyRecord,
-  IdempotencyStore,
-} from '../../store/types.js'
+import type { BeginItem, BeginResult, CompleteItem, CompleteManyOutcome, IdempotencyRecord } from '../../store/types.js'
 import {
   assertBeginArgs,
   assertBeginManyArgs,
@@ -25,8 +18,11 @@ import {
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
 } from '../../store/validate.js'
+import type { Inbox, InboxStore } from '../../transaction/inbox.js'
 import type { PgConnection, PgQueryable, PgQueryResult } from './postgres-driver.js'
 import { storeError } from './postgres-errors.js'
+import { postgresInbox } from './postgres-inbox.js'
+import { type BeginRow, toBeginResult } from './postgres-rows.js'
 import { type PostgresNames, postgresNames, postgresSchema } from './postgres-schema.js'
 import { type PostgresStatements, postgresStatements } from './postgres-sql.js'
 
@@ -44,18 +40,6 @@ export interface PostgresStoreOptions {
   maxResultBytes?: number
 }
 
-interface BeginRow {
-  outcome: BeginResult['outcome']
-  token: string | null
-  attempt: number | null
-  recovered: boolean | null
-  lease_until: string | null
-  retry_after_ms: string | null
-  result: Buffer | null
-  completed_at: string | null
-  state: 'in_progress' | 'completed'
-}
-
 interface RecordRow {
   id: string
   state: 'in_progress' | 'completed'
@@ -69,7 +53,8 @@ interface RecordRow {
   expires_at: string
 }
 
-export class PostgresStore implements IdempotencyStore {
+export class PostgresStore implements InboxStore {
+  #inbox: Inbox | undefined
   readonly names: PostgresNames
   readonly #sql: PostgresStatements
   readonly #connection: PgConnection
@@ -89,6 +74,12 @@ export class PostgresStore implements IdempotencyStore {
     this.#ownsPool = typeof options.pool === 'function'
     if (!this.#ownsPool) this.#pool = options.pool as PgQueryable
     this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
+  }
+
+  /** Claim and completion as statements on a caller's transaction (`idem.transaction`). */
+  get inbox(): Inbox {
+    this.#inbox ??= postgresInbox(this.names, this.#sql)
+    return this.#inbox
   }
 
   /** Create the schema (unless `public`), table, index and functions if missing; safe to run concurrently. */
@@ -234,38 +225,6 @@ ${postgresSchema({ schema, table })}`,
 
   #checkOpen(): void {
     if (this.#closed) throw new StoreUnavailableError(`PostgresStore (${this.names.qualifiedTable}) is closed`)
-  }
-}
-
-function toBeginResult(row: BeginRow): BeginResult {
-  switch (row.outcome) {
-    case 'acquired':
-      return {
-        outcome: 'acquired',
-        token: row.token as string,
-        attempt: row.attempt as number,
-        recovered: row.recovered === true,
-        leaseUntil: Number(row.lease_until),
-      }
-    case 'in_progress':
-      return {
-        outcome: 'in_progress',
-        leaseUntil: Number(row.lease_until),
-        retryAfterMs: Number(row.retry_after_ms),
-        attempt: row.attempt as number,
-      }
-    case 'completed':
-      return {
-        outcome: 'completed',
-        result: row.result === null ? '' : row.result.toString('utf8'),
-        attempt: row.attempt as number,
-        completedAt: Number(row.completed_at),
-        expiresInMs: Number(row.retry_after_ms),
-      }
-    case 'mismatch':
-      return { outcome: 'mismatch', state: row.state }
-    default:
-      throw new StoreUnavailableError(`PostgresStore: unexpected begin outcome ${JSON.stringify(row?.outcome)}`)
   }
 }
 

@@ -6,14 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { StoreUnavailableError } from '../../errors.js'
 import { decideBegin, isExpired, leaseLost } from '../../store/transitions.js'
-import type {
-  BeginItem,
-  BeginResult,
-  CompleteItem,
-  CompleteManyOutcome,
-  IdempotencyRecord,
-  IdempotencyStore,
-} from '../../store/types.js'
+import type { BeginItem, BeginResult, CompleteItem, CompleteManyOutcome, IdempotencyRecord } from '../../store/types.js'
 import {
   assertBeginArgs,
   assertBeginManyArgs,
@@ -26,7 +19,9 @@ import {
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
 } from '../../store/validate.js'
+import type { Inbox, InboxStore } from '../../transaction/inbox.js'
 import type { SqliteDatabase, SqliteTransaction } from './sqlite-driver.js'
+import { sqliteInbox } from './sqlite-inbox.js'
 import { assertSqliteIdentifier, DEFAULT_SQLITE_TABLE, sqliteSchema } from './sqlite-schema.js'
 
 export interface SqliteStoreOptions {
@@ -58,7 +53,8 @@ interface Row {
   expires_at: number
 }
 
-export class SqliteStore implements IdempotencyStore {
+export class SqliteStore implements InboxStore {
+  #inbox: Inbox | undefined
   readonly db: SqliteDatabase
   readonly table: string
   readonly #ownsDatabase: boolean
@@ -106,6 +102,12 @@ export class SqliteStore implements IdempotencyStore {
   get #sql(): ReturnType<typeof prepareStatements> {
     this.#statements ??= prepareStatements(this.db, this.table)
     return this.#statements
+  }
+
+  /** Claim and completion as statements on a caller's transaction (`idem.transaction`). */
+  get inbox(): Inbox {
+    this.#inbox ??= sqliteInbox(this.table, this.#clock)
+    return this.#inbox
   }
 
   /** Create the table and index if missing, and switch the file to WAL (readers never block the writer). */

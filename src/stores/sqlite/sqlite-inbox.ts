@@ -1,0 +1,71 @@
+// SqliteStore's claim and completion on the caller's transaction. SQLite has one writer at a
+// time: from the claim's INSERT on, this transaction holds the database's write lock until it
+// ends, so a racer's claim waits (busy_timeout) and then reads the committed outcome. Reading,
+// deciding and writing back under that lock is therefore atomic.
+
+import { decideBegin } from '../../store/transitions.js'
+import type { IdempotencyRecord, RecordState } from '../../store/types.js'
+import type { Inbox } from '../../transaction/inbox.js'
+
+const COLUMNS = 'id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at'
+
+export function sqliteInbox(table: string, clock: () => number): Inbox {
+  const t = table
+  const insert = `INSERT INTO ${t} (${COLUMNS}) VALUES (?, 'in_progress', ?, ?, ?, 1, NULL, ?, ?, ?)
+    ON CONFLICT (id) DO NOTHING`
+  const select = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`
+  const rewrite = `UPDATE ${t} SET state = 'in_progress', fingerprint = ?, token = ?, lease_until = ?, attempt = ?,
+    result = NULL, created_at = ?, updated_at = ?, expires_at = ? WHERE id = ?`
+  const complete = `UPDATE ${t} SET state = 'completed', token = NULL, lease_until = NULL, result = ?, updated_at = ?,
+    expires_at = ? WHERE id = ? AND token = ? AND state = 'in_progress' AND expires_at > ?`
+  return {
+    dialect: 'sqlite',
+    table: t,
+    async claim(sql, id, fingerprint, token, leaseMs, ttlMs) {
+      const now = clock()
+      const expiresAt = now + Math.max(ttlMs, leaseMs)
+      const inserted = await sql.execute(insert, [id, fingerprint, token, now + leaseMs, now, now, expiresAt])
+      if (inserted.affectedRows === 1) {
+        return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: now + leaseMs }
+      }
+      const row = (await sql.execute(select, [id])).rows[0]
+      const decision = decideBegin(toRecord(row), id, fingerprint, leaseMs, ttlMs, clock(), () => token)
+      const next = decision.write
+      if (next !== null) {
+        await sql.execute(rewrite, [
+          next.fingerprint,
+          next.token,
+          next.leaseUntil,
+          next.attempt,
+          next.createdAt,
+          next.updatedAt,
+          next.expiresAt,
+          id,
+        ])
+      }
+      return decision.result
+    },
+    async complete(sql, id, token, result, ttlMs) {
+      const now = clock()
+      const done = await sql.execute(complete, [result, now, now + ttlMs, id, token, now])
+      return done.affectedRows === 1
+    },
+  }
+}
+
+function toRecord(row: Record<string, unknown> | undefined): IdempotencyRecord | null {
+  if (row === undefined) return null
+  const optionalNumber = (value: unknown) => (value === null || value === undefined ? null : Number(value))
+  return {
+    id: String(row.id),
+    state: row.state as RecordState,
+    fingerprint: String(row.fingerprint),
+    token: row.token === null || row.token === undefined ? null : String(row.token),
+    leaseUntil: optionalNumber(row.lease_until),
+    attempt: Number(row.attempt),
+    result: row.result === null || row.result === undefined ? null : String(row.result),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    expiresAt: Number(row.expires_at),
+  }
+}
