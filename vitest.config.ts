@@ -14,6 +14,13 @@ export default defineConfig({
       { find: /^idem\/redis$/, replacement: src('stores/redis/index.ts') },
       { find: /^idem\/tiered$/, replacement: src('stores/tiered/index.ts') },
       { find: /^idem\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^idem\/kysely$/, replacement: src('sql/kysely/index.ts') },
+      { find: /^idem\/knex$/, replacement: src('sql/knex/index.ts') },
+      { find: /^idem\/drizzle$/, replacement: src('sql/drizzle/index.ts') },
+      { find: /^idem\/http$/, replacement: src('http/index.ts') },
+      { find: /^idem\/express$/, replacement: src('http/express/index.ts') },
+      { find: /^idem\/fastify$/, replacement: src('http/fastify/index.ts') },
+      { find: /^idem\/hono$/, replacement: src('http/hono/index.ts') },
     ],
   },
   test: {
