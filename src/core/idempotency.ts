@@ -162,7 +162,6 @@ export class Idempotency {
     return runInTransaction(
       {
         store: this.store,
-        policy: this.#policy,
         resolve: (options) => (overridesNothing(options) ? this.#policy : resolvePolicy(options, this.#policy)),
         maxResultBytes: this.#maxResultBytes,
         events: this.#events,

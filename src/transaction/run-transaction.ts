@@ -38,7 +38,6 @@ export interface TransactionOutcome<T> {
 
 export interface TransactionDeps {
   store: IdempotencyStore
-  policy: ResolvedPolicy
   resolve(input: TransactionInput): ResolvedPolicy
   maxResultBytes: number
   events: EventHub

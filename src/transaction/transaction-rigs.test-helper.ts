@@ -105,13 +105,17 @@ export async function mysqlRig(): Promise<TransactionRig<mysql.PoolConnection>> 
   }
 }
 
-/** SQLite on a temporary file: the store's connection and the transaction's are separate. */
+/**
+ * SQLite on a temporary file, the store and the transactions on one connection, as in one
+ * process they must be (better-sqlite3 waits for locks synchronously).
+ */
 export async function sqliteRig(): Promise<TransactionRig<Database.Database>> {
   const dir = mkdtempSync(join(tmpdir(), 'idem-tx-'))
   const file = join(dir, 'tx.db')
-  const store = new SqliteStore({ database: file })
   const connection = new Database(file)
   connection.pragma('busy_timeout = 10000')
+  const store = new SqliteStore({ database: connection })
+  store.ensureSchema()
   connection.exec('CREATE TABLE effects (id TEXT PRIMARY KEY, n INTEGER NOT NULL)')
   return {
     dialect: 'sqlite',
@@ -133,8 +137,8 @@ export async function sqliteRig(): Promise<TransactionRig<Database.Database>> {
       return Number((store.db.prepare(`SELECT count(*) AS c FROM ${store.table}`).get() as { c: number }).c)
     },
     async cleanup() {
-      connection.close()
       await store.close()
+      connection.close()
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -1,5 +1,6 @@
 // Transaction mode on each SQL database through its driver adapter (pg, mysql2, better-sqlite3).
 
+import { describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../test/services.js'
 import { mysqlRig, postgresRig, sqliteRig } from './transaction-rigs.test-helper.js'
 import { describeTransactionMode } from './transaction-suite.test-helper.js'
@@ -8,3 +9,32 @@ describeTransactionMode('SQLite (better-sqlite3)', sqliteRig)
 if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port))
   describeTransactionMode('PostgreSQL (pg)', postgresRig)
 if (await requireService('MariaDB', SERVICES.MariaDB.port)) describeTransactionMode('MariaDB (mysql2)', mysqlRig)
+
+describe('idem.transaction and run() sharing one SQLite connection', () => {
+  it('keeps a run() claim out of a transaction that is open on the connection, even one that rolls back', async () => {
+    const rig = await sqliteRig()
+    try {
+      const idem = rig.idem()
+      let release!: () => void
+      const gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const failing = idem.transaction(rig.db, { key: 'shared-a' }, async (_tx, ctx) => {
+        await rig.addEffect(ctx.sql, 'shared-a')
+        await gate
+        throw new Error('rolled back')
+      })
+      // Starts while the transaction is open: it must wait for it, not run its claim inside it.
+      const independent = idem.run({ key: 'shared-b' }, () => 'b done')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      release()
+      await expect(failing).rejects.toThrow('rolled back')
+      expect(await independent).toEqual({ status: 'executed', value: 'b done' })
+      expect(await rig.store.get(idem.recordId('shared-b'))).toMatchObject({ state: 'completed' })
+      expect(await rig.store.get(idem.recordId('shared-a'))).toBeNull()
+      expect(await rig.effect('shared-a')).toBe(0)
+    } finally {
+      await rig.cleanup()
+    }
+  })
+})

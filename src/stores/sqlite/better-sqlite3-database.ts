@@ -20,8 +20,8 @@ export interface BetterSqlite3Like {
 }
 
 const statementCaches = new WeakMap<BetterSqlite3Like, Map<string, StatementLike>>()
-/** Transactions Idem opened on a connection, chained so that two never interleave on it. */
-const queues = new WeakMap<BetterSqlite3Like, Promise<unknown>>()
+/** Transactions Idem opened or queued on a connection, chained so that two never interleave on it. */
+const queues = new WeakMap<BetterSqlite3Like, { tail: Promise<unknown>; pending: number }>()
 /** Connections whose transaction Idem opened, as seen from inside that transaction's function. */
 const insideOwn = new AsyncLocalStorage<ReadonlySet<BetterSqlite3Like>>()
 /** Connections in a transaction Idem opened (seen from anywhere). */
@@ -54,10 +54,14 @@ export function betterSqlite3Executor(db: BetterSqlite3Like): SqlExecutor {
 /**
  * A better-sqlite3 `Database`. Outside a transaction, each `idem.transaction` runs BEGIN
  * IMMEDIATE … COMMIT on it; Idem's transactions on one connection run one after another (the
- * function is async, and a connection has one transaction at a time). Code that uses the same
- * connection outside Idem while such a transaction awaits would run inside it: give concurrent
- * work its own connection. Inside a transaction you opened (or inside the function of one Idem
- * opened), Idem joins it under a savepoint.
+ * function is async, and a connection has one transaction at a time), and a SqliteStore on the
+ * same connection waits for them. In one process, share one connection: better-sqlite3 waits for
+ * a lock synchronously, so a second connection to the same file in the same process would block
+ * the event loop on the write lock until busy_timeout while the holder cannot commit. Separate
+ * connections belong in separate processes or worker threads. Other code that uses the
+ * connection while a transaction's function awaits runs inside that transaction. Inside a
+ * transaction you opened (or inside the function of one Idem opened), Idem joins it under a
+ * savepoint.
  */
 export function fromBetterSqlite3<D extends BetterSqlite3Like>(db: D): SqlDatabase<D> {
   if (db === null || typeof db !== 'object' || typeof db.prepare !== 'function' || typeof db.exec !== 'function') {
@@ -71,7 +75,10 @@ export function fromBetterSqlite3<D extends BetterSqlite3Like>(db: D): SqlDataba
       if (outer?.has(db) || (db.inTransaction && !owned.has(db))) {
         return inSavepoint(sql, () => fn(db, sql), 'fromBetterSqlite3')
       }
-      const run = (queues.get(db) ?? Promise.resolve()).then(() =>
+      const queue = queues.get(db) ?? { tail: Promise.resolve(), pending: 0 }
+      queues.set(db, queue)
+      queue.pending++
+      const run = queue.tail.then(() =>
         insideOwn.run(new Set([...(outer ?? []), db]), async () => {
           db.exec('BEGIN IMMEDIATE')
           owned.add(db)
@@ -88,11 +95,27 @@ export function fromBetterSqlite3<D extends BetterSqlite3Like>(db: D): SqlDataba
           }
         }),
       )
-      queues.set(
-        db,
-        run.catch(() => undefined),
+      queue.tail = run.then(
+        () => {
+          queue.pending--
+        },
+        () => {
+          queue.pending--
+        },
       )
       return run
     },
   }
+}
+
+/**
+ * Settles when the transactions Idem has open or queued on `db` are done; undefined when there are
+ * none, or when called from inside one of them. SqliteStore awaits it before using a connection
+ * it shares with transaction mode, so that a run() claim never lands inside someone's transaction.
+ */
+export function transactionsInFlight(db: object): Promise<unknown> | undefined {
+  const queue = queues.get(db as BetterSqlite3Like)
+  if (queue === undefined || queue.pending === 0) return undefined
+  if (insideOwn.getStore()?.has(db as BetterSqlite3Like)) return undefined
+  return queue.tail
 }

@@ -20,6 +20,7 @@ import {
   resultBytes,
 } from '../../store/validate.js'
 import type { Inbox, InboxStore } from '../../transaction/inbox.js'
+import { transactionsInFlight } from './better-sqlite3-database.js'
 import type { SqliteDatabase, SqliteTransaction } from './sqlite-driver.js'
 import { sqliteInbox } from './sqlite-inbox.js'
 import { assertSqliteIdentifier, DEFAULT_SQLITE_TABLE, sqliteSchema } from './sqlite-schema.js'
@@ -118,6 +119,7 @@ export class SqliteStore implements InboxStore {
 
   async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
     const now = this.#clock()
     // Read first, without the write lock: completed, mismatched and live in-progress records are
@@ -140,6 +142,7 @@ export class SqliteStore implements InboxStore {
 
   async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertOwnerArgs(id, token)
     assertPositiveMs('ttlMs', ttlMs)
     assertResult(result, this.#maxResultBytes, id)
@@ -152,12 +155,14 @@ export class SqliteStore implements InboxStore {
 
   async release(id: string, token: string): Promise<void> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertOwnerArgs(id, token)
     if (this.#sql.release.run(id, token, this.#clock()).changes !== 1) throw leaseLost(id, 'release')
   }
 
   async extend(id: string, token: string, leaseMs: number): Promise<number> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertOwnerArgs(id, token)
     assertPositiveMs('leaseMs', leaseMs)
     const now = this.#clock()
@@ -170,6 +175,7 @@ export class SqliteStore implements InboxStore {
 
   async get(id: string): Promise<IdempotencyRecord | null> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertRecordId(id)
     const record = toRecord(this.#sql.select.get(id) as Row | undefined)
     return record === null || isExpired(record, this.#clock()) ? null : record
@@ -177,6 +183,7 @@ export class SqliteStore implements InboxStore {
 
   async delete(id: string): Promise<boolean> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertRecordId(id)
     const removed = this.#sql.delete.get(id) as { expires_at: number } | undefined
     return removed !== undefined && removed.expires_at > this.#clock()
@@ -184,6 +191,7 @@ export class SqliteStore implements InboxStore {
 
   async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertBeginManyArgs(items, leaseMs, ttlMs)
     if (items.length === 0) return []
     return this.#beginManyTx.immediate(items, leaseMs, ttlMs)
@@ -191,6 +199,7 @@ export class SqliteStore implements InboxStore {
 
   async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertCompleteManyArgs(items, ttlMs)
     if (items.length === 0) return []
     return this.#completeManyTx.immediate(items, ttlMs)
@@ -198,6 +207,7 @@ export class SqliteStore implements InboxStore {
 
   async sweep(limit: number): Promise<number> {
     this.#checkOpen()
+    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
     assertLimit(limit)
     return this.#sql.sweep.run(this.#clock(), limit).changes
   }
