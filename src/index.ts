@@ -19,6 +19,7 @@ export type {
   RunInput,
 } from './core/options.js'
 export * from './errors.js'
+export * from './guards/index.js'
 export type {
   BeginItem,
   BeginOutcome,
@@ -31,7 +32,13 @@ export type {
 export { RecordState } from './store/types.js'
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RECORD_ID_LENGTH } from './store/validate.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js'
-export type { SqlDatabase, SqlDialect, SqlExecutor, SqlResult } from './transaction/executor.js'
+export {
+  placeholder,
+  type SqlDatabase,
+  type SqlDialect,
+  type SqlExecutor,
+  type SqlResult,
+} from './transaction/executor.js'
 export { hasInbox, type Inbox, type InboxStore } from './transaction/inbox.js'
 export type { TransactionContext, TransactionInput, TransactionOutcome } from './transaction/run-transaction.js'
 export { inSavepoint } from './transaction/savepoint.js'
