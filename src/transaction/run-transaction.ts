@@ -15,6 +15,7 @@ import type { IdempotencyStore } from '../store/types.js'
 import { assertFingerprint } from '../store/validate.js'
 import type { SqlDatabase, SqlExecutor } from './executor.js'
 import { hasInbox, type Inbox } from './inbox.js'
+import { insideCallerTransaction } from './savepoint.js'
 
 export interface TransactionContext {
   key: string
@@ -80,14 +81,19 @@ export async function runInTransaction<Tx, T>(
 
   const waitUntil = Date.now() + policy.waitTimeoutMs
   let pollMs = 10
+  let conflicts = 0
   for (;;) {
     const startedAt = performance.now()
     let attempt = 1
     let outcome: Attempt<T>
+    let claimed = false
+    let joined = false
     try {
       outcome = await db.transaction(async (tx, sql): Promise<Attempt<T>> => {
+        joined = insideCallerTransaction()
         const token = randomUUID()
         const begun = await inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs)
+        claimed = true
         switch (begun.outcome) {
           case 'completed':
             return { kind: 'replayed', stored: begun.result }
@@ -125,6 +131,14 @@ export async function runInTransaction<Tx, T>(
       })
     } catch (error) {
       if (error instanceof FingerprintMismatchError) throw error
+      // The database gave up the claim itself (a deadlock among racers queued on a record whose
+      // holder rolled back, or a serialization failure): nothing ran yet, so a transaction of our
+      // own is simply run again. A caller's transaction may be gone entirely: theirs to retry.
+      if (!claimed && !joined && isTransientConflict(error) && conflicts < MAX_CONFLICT_RETRIES) {
+        conflicts++
+        await sleep(Math.floor(Math.random() * 10 * conflicts) + 1)
+        continue
+      }
       events.emit('released', { ...base, error })
       if (isFinal(policy, error)) await storeFinalError(deps, db, inbox, policy, base, fingerprint, error)
       throw error
@@ -201,6 +215,24 @@ function inboxFor(store: IdempotencyStore, db: SqlDatabase<unknown>): Inbox {
     )
   }
   return store.inbox
+}
+
+const MAX_CONFLICT_RETRIES = 10
+
+/**
+ * A deadlock or serialization failure, by the driver's code on the error or on a wrapper's cause
+ * (Drizzle wraps driver errors): PostgreSQL 40001 / 40P01, MySQL and MariaDB 1213 (deadlock) and
+ * 1020 (MariaDB's snapshot-isolation conflict).
+ */
+export function isTransientConflict(error: unknown): boolean {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current !== null && typeof current === 'object'; depth++) {
+    const { code, errno } = current as { code?: unknown; errno?: unknown }
+    if (code === '40001' || code === '40P01' || code === 'ER_LOCK_DEADLOCK' || code === 'ER_CHECKREAD') return true
+    if (errno === 1213 || errno === 1020) return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
 }
 
 function mismatch(events: EventHub, base: { scope: string; key: string; id: string }): FingerprintMismatchError {

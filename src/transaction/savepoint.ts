@@ -1,7 +1,19 @@
 // Joining a transaction the caller opened: Idem's claim and the function's writes run under a
 // savepoint, so that a throw undoes exactly them and leaves the caller's earlier work alone.
 
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { SqlExecutor } from './executor.js'
+
+const joined = new AsyncLocalStorage<true>()
+
+/**
+ * True inside the function of `inSavepoint`: the transaction is the caller's. Transaction mode
+ * then never retries a conflict itself, since the database may have rolled back the caller's
+ * whole transaction (an InnoDB deadlock does).
+ */
+export function insideCallerTransaction(): boolean {
+  return joined.getStore() === true
+}
 
 let counter = 0
 
@@ -24,7 +36,7 @@ export async function inSavepoint<R>(sql: SqlExecutor, fn: () => Promise<R>, ada
   }
   let result: R
   try {
-    result = await fn()
+    result = await joined.run(true, fn)
   } catch (error) {
     // If the rollback itself fails the connection is broken, and the caller's transaction with it.
     await sql.execute(`ROLLBACK TO SAVEPOINT ${name}`, []).then(

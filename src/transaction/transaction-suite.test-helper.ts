@@ -120,12 +120,17 @@ export function describeTransactionMode(name: string, makeRig: () => Promise<Tra
       const gate = new Promise<void>((resolve) => {
         release = resolve
       })
+      let claimed!: () => void
+      const firstClaimed = new Promise<void>((resolve) => {
+        claimed = resolve
+      })
       const first = idem.transaction(rig.db, { key: 'rollback-race' }, async (_tx, ctx) => {
+        claimed()
         await rig.addEffect(ctx.sql, 'rollback-race')
         await gate
         throw new Error('first attempt fails')
       })
-      await new Promise((resolve) => setTimeout(resolve, 30))
+      await firstClaimed
       const second = idem.transaction(rig.db, { key: 'rollback-race' }, async (_tx, ctx) => {
         await rig.addEffect(ctx.sql, 'rollback-race')
         return 'second'
@@ -140,8 +145,17 @@ export function describeTransactionMode(name: string, makeRig: () => Promise<Tra
     it('answers IN_PROGRESS while a run() claim of the same key holds a live lease', async () => {
       const idem = rig.idem()
       let release!: () => void
-      const running = idem.run({ key: 'mixed-1' }, () => new Promise<void>((resolve) => (release = resolve)))
-      await new Promise((resolve) => setTimeout(resolve, 30))
+      let claimed!: () => void
+      const runClaimed = new Promise<void>((resolve) => {
+        claimed = resolve
+      })
+      const running = idem.run({ key: 'mixed-1' }, () => {
+        claimed()
+        return new Promise<void>((resolve) => {
+          release = resolve
+        })
+      })
+      await runClaimed
       expect(await codeOf(idem.transaction(rig.db, { key: 'mixed-1' }, () => 'never'))).toBe(ErrorCode.IN_PROGRESS)
       release()
       await running

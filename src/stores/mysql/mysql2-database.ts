@@ -3,6 +3,7 @@
 
 import type { SqlDatabase, SqlExecutor } from '../../transaction/executor.js'
 import { inSavepoint } from '../../transaction/savepoint.js'
+import { assertMysql2InTransaction } from './mysql2-in-transaction.js'
 
 /** The part of a mysql2/promise Connection or PoolConnection that transaction mode uses. */
 export interface Mysql2ConnectionLike {
@@ -72,6 +73,11 @@ export function fromMysql2<C extends Mysql2ConnectionLike>(poolOrConnection: Mys
   const sql = mysql2Executor(connection)
   return {
     dialect: 'mysql',
-    transaction: (fn) => inSavepoint(sql, () => fn(connection, sql), 'fromMysql2'),
+    async transaction(fn) {
+      // SAVEPOINT outside a transaction succeeds on MySQL and MariaDB: check first, or every
+      // statement (the claim, the function's writes) would commit on its own.
+      await assertMysql2InTransaction(connection, 'fromMysql2')
+      return inSavepoint(sql, () => fn(connection, sql), 'fromMysql2')
+    },
   }
 }
