@@ -21,6 +21,10 @@ export default defineConfig({
       { find: /^idem\/express$/, replacement: src('http/express/index.ts') },
       { find: /^idem\/fastify$/, replacement: src('http/fastify/index.ts') },
       { find: /^idem\/hono$/, replacement: src('http/hono/index.ts') },
+      { find: /^idem\/amqp$/, replacement: src('brokers/amqp/index.ts') },
+      { find: /^idem\/nats$/, replacement: src('brokers/nats/index.ts') },
+      { find: /^idem\/redis-streams$/, replacement: src('brokers/redis-streams/index.ts') },
+      { find: /^idem\/mqtt$/, replacement: src('brokers/mqtt/index.ts') },
     ],
   },
   test: {

@@ -1,5 +1,6 @@
 // The root entry: the core, the store contract and the in-memory store. It loads no driver.
 
+export * from './consumer/index.js'
 export { type Duration, toMs } from './core/duration.js'
 export type {
   IdempotencyEventBase,
@@ -20,6 +21,7 @@ export type {
 } from './core/options.js'
 export * from './errors.js'
 export * from './guards/index.js'
+export * from './producer/index.js'
 export type {
   BeginItem,
   BeginOutcome,

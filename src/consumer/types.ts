@@ -1,0 +1,103 @@
+// The broker-agnostic consumer contract: what a broker adapter hands the core (a Delivery), what
+// the core asks of it, and what a handler sees. The core claims, runs, completes and only then
+// acknowledges; adapters only translate (DESIGN §6).
+
+import type { Duration } from '../core/duration.js'
+import type { Idempotency, RunContext } from '../core/idempotency.js'
+import type { SqlDatabase } from '../transaction/executor.js'
+import type { TransactionContext } from '../transaction/run-transaction.js'
+
+/** One delivery of one message, as an adapter presents it. Every method is called at most once, except `extend`. */
+export interface Delivery<P = unknown> {
+  /**
+   * The idempotency key: a producer-set id (AMQP messageId, Nats-Msg-Id, a header or field)
+   * catches publisher duplicates too; a broker coordinate (stream sequence, entry id) only
+   * catches redeliveries. Adapters prefer the first. Printable ASCII, 1–255 characters.
+   */
+  readonly key: string
+  readonly payload: P
+  /** 1 on the first delivery, as the broker counts it (x-delivery-count, JetStream, XPENDING); best effort where it cannot. */
+  readonly deliveryCount: number
+  /** Messages with the same ordering key are handled one at a time, in arrival order. Default: `key`. */
+  readonly orderingKey?: string
+  /** The broker's own message, for handlers that need headers or metadata. */
+  readonly raw?: unknown
+  /** The broker forgets the message. Called only after the outcome is stored (or the transaction committed). */
+  ack(): Promise<void>
+  /** Hand the message back for redelivery no sooner than `delayMs` (where the broker supports a delay). */
+  retry(delayMs: number): Promise<void>
+  /** Move the message to the dead-letter destination with `reason`; it is not redelivered. */
+  deadLetter(reason: string): Promise<void>
+  /** Tell the broker the handler is still at work (JetStream working(), XCLAIM to self, …). */
+  extend?(): Promise<void>
+  /** How often `extend` should be called while the handler runs, in ms (a third of the broker's timer). */
+  readonly extendEveryMs?: number
+}
+
+/** What a handler receives besides the payload. */
+export interface MessageContext extends RunContext {
+  readonly delivery: Delivery
+}
+
+export interface TransactionMessageContext extends TransactionContext {
+  readonly delivery: Delivery
+}
+
+/** How a delivery ended, as reported to listeners and returned by `handle`. */
+export const DeliveryOutcome = {
+  /** The handler ran, its outcome was stored, the message acknowledged. */
+  EXECUTED: 'executed',
+  /** A duplicate of completed work: acknowledged without running the handler. */
+  REPLAYED: 'replayed',
+  /** Handed back for a later redelivery (in progress elsewhere, handler failed, store down, shutdown). */
+  RETRIED: 'retried',
+  /** Moved to the dead-letter destination (maxAttempts reached, a final error, a key reused with another payload). */
+  DEAD_LETTERED: 'dead_lettered',
+} as const
+export type DeliveryOutcome = (typeof DeliveryOutcome)[keyof typeof DeliveryOutcome]
+
+export interface DeliveryResult {
+  outcome: DeliveryOutcome
+  key: string
+  /** For retried: the delay asked of the broker. */
+  delayMs?: number
+  /** For retried and dead-lettered: why. */
+  reason?: string
+  /** For executed: the handler's error when it threw an `isFinal` error (stored, then dead-lettered). */
+  error?: unknown
+}
+
+interface CommonOptions {
+  idem: Idempotency
+  /** Per-message options for the record (scope, ttl, lease, isFinal, …); `key` and `payload` come from the delivery. */
+  scope?: string
+  /** Handlers running at once. Default 8. */
+  concurrency?: number
+  /** Deliveries after which a failing message is dead-lettered instead of retried. Default 5. */
+  maxAttempts?: number
+  /** Delay before the retry of a failed attempt `n` (1-based). Default: 1 s doubling to 60 s, with jitter. */
+  backoff?: (attempt: number) => number
+  /** How long `close()` lets in-flight handlers finish before aborting them. Default 30 s. */
+  shutdownTimeout?: Duration
+}
+
+/** `run()` mode: at-least-once execution with deduplication, for any store. */
+export interface RunConsumerOptions<P> extends CommonOptions {
+  handler: (payload: P, ctx: MessageContext) => Promise<unknown> | unknown
+}
+
+/** Transaction mode: the record and the handler's writes commit together (SQL stores). */
+export interface TransactionConsumerOptions<P, Tx> extends CommonOptions {
+  db: SqlDatabase<Tx>
+  transactionHandler: (tx: Tx, payload: P, ctx: TransactionMessageContext) => Promise<unknown> | unknown
+}
+
+export type ConsumerOptions<P, Tx = unknown> = RunConsumerOptions<P> | TransactionConsumerOptions<P, Tx>
+
+/** Lifecycle events, for metrics. */
+export interface ConsumerEvents {
+  received: { key: string; deliveryCount: number }
+  settled: DeliveryResult & { durationMs: number }
+  /** The broker refused an ack/retry/deadLetter/extend call (the delivery will come back). */
+  broker_error: { key: string; operation: 'ack' | 'retry' | 'deadLetter' | 'extend'; error: unknown }
+}
