@@ -1,0 +1,77 @@
+// idem/fastify: Idempotency-Key for Fastify 5. preHandler decides (the body is parsed by then),
+// onSend captures the response and holds it until the key is stored or released.
+
+import { PassThrough, Readable } from 'node:stream'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { HttpIdempotency } from '../core/http-idempotency.js'
+import type { HttpIdempotencyOptions } from '../core/options.js'
+import type { ResponseCapture } from '../core/response-capture.js'
+import { headerPairs } from '../core/stored-response.js'
+import type { HttpResponse } from '../core/types.js'
+
+/** Plugin options: the HTTP options, or `{ core }` to share one HttpIdempotency. */
+export type FastifyIdempotencyOptions = HttpIdempotencyOptions | { core: HttpIdempotency }
+
+const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
+  const core = 'core' in options ? options.core : new HttpIdempotency(options)
+  const captures = new WeakMap<FastifyRequest, ResponseCapture>()
+
+  fastify.addHook('preHandler', async (request, reply) => {
+    if (!core.covers(request.method)) return
+    const decision = await core.decide({
+      method: request.method,
+      url: request.url,
+      route: request.routeOptions.url ?? request.url.split('?', 1)[0] ?? '/',
+      headers: request.headers,
+      body: request.body,
+    })
+    if (decision.action === 'proceed') {
+      captures.set(request, decision.capture)
+      // The connection closed before onSend: a crash, or a client that left while the handler works.
+      reply.raw.once('close', () => {
+        // 'close' also follows every complete response: only then is there nothing to do.
+        if (!decision.capture.done) decision.capture.abandon(new Error('the connection closed before the response'))
+      })
+    } else if (decision.action === 'respond') return send(reply, decision.response)
+  })
+
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    const capture = captures.get(request)
+    if (capture === undefined) return payload
+    const status = reply.statusCode
+    const headers = headerPairs(reply.getHeaders())
+    if (payload instanceof Readable) return tee(payload, capture, status, headers)
+    if (typeof payload === 'string' || payload instanceof Uint8Array) capture.write(payload)
+    await capture.end(status, headers)
+    return payload
+  })
+
+  // A response finished without onSend (a hijacked reply): nothing was captured, release the key.
+  fastify.addHook('onResponse', async (request) => {
+    await captures.get(request)?.abort(new Error('the response bypassed onSend'))
+  })
+}
+
+// Hooks apply to the routes of the application that registers the plugin, not only to its own
+// encapsulated context: the effect of the fastify-plugin wrapper, without depending on it.
+Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'idem' })
+
+export const fastifyIdempotency = plugin
+
+function send(reply: FastifyReply, response: HttpResponse): FastifyReply {
+  const grouped = new Map<string, string[]>()
+  for (const [name, value] of response.headers) grouped.set(name, [...(grouped.get(name) ?? []), value])
+  reply.code(response.status)
+  for (const [name, values] of grouped) reply.header(name, values.length === 1 ? values[0] : values)
+  return reply.send(Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength))
+}
+
+/** A streamed body: passed on as it comes and captured up to the limit; its end waits for the store. */
+function tee(source: Readable, capture: ResponseCapture, status: number, headers: Array<[string, string]>): Readable {
+  const out = new PassThrough()
+  source.on('data', (chunk: Buffer | string) => capture.write(chunk))
+  source.once('end', () => void capture.end(status, headers).then(() => out.end()))
+  source.once('error', (error) => void capture.abort(error).then(() => out.destroy(error)))
+  source.pipe(out, { end: false })
+  return out
+}

@@ -1,0 +1,20 @@
+// The HTTP behavioural suite on SqliteStore (a WAL file in a temp dir), for every framework.
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SqliteStore } from '../stores/sqlite/index.js'
+import { describeHttpSuite } from './http-suite.test-helper.js'
+
+describeHttpSuite('SqliteStore', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'idem-http-'))
+  const store = new SqliteStore({ database: join(dir, 'idem.db') })
+  store.ensureSchema()
+  return {
+    store,
+    cleanup: async () => {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+})
