@@ -88,8 +88,12 @@ export function appFixture(
 }
 
 /** The lean suite: every status and the guarantees, for each framework on the store `createStore` makes. */
-export function describeHttpSuite(storeName: string, createStore: () => Promise<StoreFixture>): void {
-  for (const rig of FRAMEWORKS) {
+export function describeHttpSuite(
+  storeName: string,
+  createStore: () => Promise<StoreFixture>,
+  frameworks: readonly FrameworkRig[] = FRAMEWORKS,
+): void {
+  for (const rig of frameworks) {
     describe(`${rig.name} on ${storeName}`, () => {
       const app = appFixture(rig, createStore)
 

@@ -39,7 +39,7 @@ type Reply =
 export const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
 
 /** The endpoints, framework-free: each framework below only translates requests and replies. */
-async function handle(state: AppState, path: string, query: URLSearchParams, body: unknown): Promise<Reply> {
+export async function handle(state: AppState, path: string, query: URLSearchParams, body: unknown): Promise<Reply> {
   const endpoint = path.slice(1)
   const n = state.count(endpoint) + 1
   state.executions.set(endpoint, n)
@@ -105,7 +105,7 @@ export interface FrameworkRig {
   start(core: HttpIdempotency, state: AppState, bodyLimit: number): Promise<RunningApp>
 }
 
-const decode = (bytes: Buffer, contentType: string | undefined): unknown =>
+export const decode = (bytes: Buffer, contentType: string | undefined): unknown =>
   contentType?.startsWith('application/json') && bytes.length > 0 ? JSON.parse(bytes.toString()) : bytes.length
 
 async function readAll(req: IncomingMessage): Promise<Buffer> {
@@ -114,7 +114,7 @@ async function readAll(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-function listening(server: Server): Promise<RunningApp> {
+export function listening(server: Server): Promise<RunningApp> {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo
