@@ -21,6 +21,7 @@ export type {
 } from './core/options.js'
 export * from './errors.js'
 export * from './guards/index.js'
+export * from './outbox/index.js'
 export * from './producer/index.js'
 export type {
   BeginItem,

@@ -1,0 +1,5 @@
+// The transactional outbox: messages written in the caller's SQL transaction, published by a relay.
+export { Outbox, type OutboxBacklog, type OutboxMessage, type OutboxOptions, type OutboxTarget } from './outbox.js'
+export { DEFAULT_OUTBOX_TABLE, outboxSchema } from './outbox-schema.js'
+export { OutboxRelay } from './relay.js'
+export type { OutboxRelayOptions, RelayBatch, RelayErrorContext, RelayStats } from './relay-options.js'
