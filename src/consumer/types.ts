@@ -30,17 +30,22 @@ export interface Delivery<P = unknown> {
   deadLetter(reason: string): Promise<void>
   /** Tell the broker the handler is still at work (JetStream working(), XCLAIM to self, …). */
   extend?(): Promise<void>
-  /** How often `extend` should be called while the handler runs, in ms (a third of the broker's timer). */
+  /** How often the core calls `extend`, in ms (a third of the broker's timer): from `handle` until the broker is told the outcome. */
   readonly extendEveryMs?: number
 }
 
-/** What a handler receives besides the payload. */
-export interface MessageContext extends RunContext {
-  readonly delivery: Delivery
+/**
+ * What a handler receives besides the payload. `signal` aborts when the claim is lost (LEASE_LOST)
+ * or when `close()` gives up waiting for the handler (shutdownTimeout).
+ */
+export interface MessageContext<P = unknown> extends RunContext {
+  readonly delivery: Delivery<P>
 }
 
-export interface TransactionMessageContext extends TransactionContext {
-  readonly delivery: Delivery
+export interface TransactionMessageContext<P = unknown> extends TransactionContext {
+  readonly delivery: Delivery<P>
+  /** Aborted when `close()` gives up waiting for the handler (shutdownTimeout); the transaction then rolls back. */
+  readonly signal: AbortSignal
 }
 
 /** How a delivery ended, as reported to listeners and returned by `handle`. */
@@ -61,17 +66,25 @@ export interface DeliveryResult {
   key: string
   /** For retried: the delay asked of the broker. */
   delayMs?: number
-  /** For retried and dead-lettered: why. */
+  /** For retried and dead-lettered: why (the error's name and message). For executed: a note, e.g. the lease was lost after the work ran. */
   reason?: string
-  /** For executed: the handler's error when it threw an `isFinal` error (stored, then dead-lettered). */
+  /** For retried and dead-lettered: the error behind it (the handler's, or the stored `isFinal` error replayed to a duplicate). */
   error?: unknown
 }
 
 interface CommonOptions {
   idem: Idempotency
-  /** Per-message options for the record (scope, ttl, lease, isFinal, …); `key` and `payload` come from the delivery. */
+  /** Options of each message's record; `key` and `payload` come from the delivery. Default: the `idem`'s. */
   scope?: string
-  /** Handlers running at once. Default 8. */
+  /** How long a completed message's record is kept: the window in which a duplicate is recognised. */
+  ttl?: Duration
+  /** Run mode: how long a claim is honoured without renewal (renewed every third of it while the handler runs). */
+  lease?: Duration
+  /** Fingerprint only these dotted paths of the payload. */
+  fingerprintFields?: readonly string[]
+  /** Errors that are stored (a duplicate gets them replayed) and dead-lettered at once, never retried. Default: the `idem`'s. */
+  isFinal?: (error: unknown) => boolean
+  /** Deliveries processed at once (claim, handler, ack); more are queued. Also what `capacity` counts down from. Default 8. */
   concurrency?: number
   /** Deliveries after which a failing message is dead-lettered instead of retried. Default 5. */
   maxAttempts?: number
@@ -83,13 +96,13 @@ interface CommonOptions {
 
 /** `run()` mode: at-least-once execution with deduplication, for any store. */
 export interface RunConsumerOptions<P> extends CommonOptions {
-  handler: (payload: P, ctx: MessageContext) => Promise<unknown> | unknown
+  handler: (payload: P, ctx: MessageContext<P>) => Promise<unknown> | unknown
 }
 
 /** Transaction mode: the record and the handler's writes commit together (SQL stores). */
 export interface TransactionConsumerOptions<P, Tx> extends CommonOptions {
   db: SqlDatabase<Tx>
-  transactionHandler: (tx: Tx, payload: P, ctx: TransactionMessageContext) => Promise<unknown> | unknown
+  transactionHandler: (tx: Tx, payload: P, ctx: TransactionMessageContext<P>) => Promise<unknown> | unknown
 }
 
 export type ConsumerOptions<P, Tx = unknown> = RunConsumerOptions<P> | TransactionConsumerOptions<P, Tx>

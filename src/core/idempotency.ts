@@ -1,13 +1,7 @@
 // The core: claim a key, run the function once, store its outcome, replay it to duplicates.
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  FingerprintMismatchError,
-  IdempotencyError,
-  InProgressError,
-  LeaseLostError,
-  StoreUnavailableError,
-} from '../errors.js'
+import { FingerprintMismatchError, InProgressError, LeaseLostError, StoreUnavailableError } from '../errors.js'
 import type { BeginResult, IdempotencyStore } from '../store/types.js'
 import { assertFingerprint } from '../store/validate.js'
 import type { SqlDatabase } from '../transaction/executor.js'
@@ -17,7 +11,7 @@ import {
   type TransactionInput,
   type TransactionOutcome,
 } from '../transaction/run-transaction.js'
-import { decode, encodeError, encodeValue } from './codec.js'
+import { encodeError, encodeValue } from './codec.js'
 import { toMs } from './duration.js'
 import { EventHub, type IdempotencyEventName, type IdempotencyListener } from './events.js'
 import { fingerprintOf, sha256 } from './fingerprint.js'
@@ -32,6 +26,17 @@ import {
   resolvePolicy,
 } from './options.js'
 import { ResultCache } from './result-cache.js'
+import {
+  type Acquired,
+  type Base,
+  type Complete,
+  type CoreDeps,
+  completeOutcome,
+  isCallerError,
+  type Prepared,
+  replay,
+  runMany,
+} from './run-many.js'
 
 export interface RunContext {
   key: string
@@ -53,9 +58,6 @@ export interface RunResult<T> {
   failedOpen?: true
 }
 
-/** Attempts at storing an outcome before giving up on a failing store. */
-const COMPLETE_ATTEMPTS = 3
-
 export class Idempotency {
   readonly store: IdempotencyStore
   readonly #policy: ResolvedPolicy
@@ -63,6 +65,9 @@ export class Idempotency {
   readonly #cache: ResultCache | undefined
   readonly #events = new EventHub()
   #failOpenExecutions = 0
+  /** What `runMany` and the shared completion path use of this instance. */
+  readonly #deps: CoreDeps
+  readonly #complete: Complete
 
   constructor(options: IdempotencyOptions) {
     if (options?.store === undefined) throw new TypeError('Idempotency needs a store: new Idempotency({ store })')
@@ -73,6 +78,19 @@ export class Idempotency {
       const ttl = options.cache.ttl === undefined ? Number.POSITIVE_INFINITY : toMs(options.cache.ttl, 'cache.ttl')
       this.#cache = new ResultCache(options.cache.maxEntries, ttl)
     }
+    this.#deps = {
+      store: this.store,
+      cache: this.#cache,
+      events: this.#events,
+      countFailOpen: () => this.#failOpenExecutions++,
+      prepare: (input) => this.#prepare(input),
+      cached: (p) => this.#cached(p),
+      execute: (p, begun, fn, complete) => this.#execute(p, begun, fn, complete),
+      storeDown: (p, operation, error, fn) => this.#storeDown(p.base, p.policy, operation, error, fn),
+      mismatch: (base) => this.#mismatch(base),
+      run: (input, fn) => this.run(input, fn),
+    }
+    this.#complete = (p, token, stored, value) => completeOutcome(this.#deps, p, token, stored, value)
   }
 
   /** Executions that ran without protection because the store failed and `failOpen` was set. */
@@ -88,6 +106,11 @@ export class Idempotency {
     this.#events.off(name, listener)
   }
 
+  /** True when `run` stores `error` as the outcome (its `isFinal` policy) instead of releasing the claim. */
+  isFinal(error: unknown): boolean {
+    return isFinalError(this.#policy, error)
+  }
+
   /** The record id a (scope, key) pair is stored under. */
   recordId(key: string, scope = this.#policy.scope): string {
     return recordId(validateKey(scope, 'scope'), validateKey(key))
@@ -98,19 +121,11 @@ export class Idempotency {
    * stored outcome (`status: 'replayed'`); a duplicate of a running call gets `IN_PROGRESS` or waits.
    */
   async run<T>(input: RunInput, fn: (ctx: RunContext) => Promise<T> | T): Promise<RunResult<T>> {
-    const key = validateKey(input?.key)
-    const policy = overridesNothing(input) ? this.#policy : resolvePolicy(input, this.#policy)
-    const id = recordId(policy.scope, key)
-    const fingerprint = input.fingerprint ?? fingerprintOf(input.payload, policy.fingerprintFields)
-    assertFingerprint(fingerprint)
-    const base = { scope: policy.scope, key, id }
-
-    const cached = this.#cache?.get(id, Date.now())
-    if (cached !== undefined) {
-      if (cached.fingerprint !== fingerprint) throw this.#mismatch(base)
-      if (this.#events.has('replayed')) this.#events.emit('replayed', { ...base, cached: true })
-      return replay<T>(cached.stored)
-    }
+    const p = this.#prepare(input)
+    const { base, policy, fingerprint } = p
+    const { key, id } = base
+    const cached = this.#cached<T>(p)
+    if (cached !== undefined) return cached
 
     const waitUntil = Date.now() + policy.waitTimeoutMs
     let pollMs = 10
@@ -125,7 +140,7 @@ export class Idempotency {
       switch (begun.outcome) {
         case 'acquired':
           if (begun.recovered) this.#events.emit('takeover', { ...base, attempt: begun.attempt })
-          return this.#execute(base, policy, fingerprint, begun.token, begun.attempt, begun.recovered, fn)
+          return this.#execute(p, begun, fn, this.#complete)
         case 'completed':
           this.#cache?.set(id, fingerprint, begun.result, policy.ttlMs, Date.now())
           if (this.#events.has('replayed')) this.#events.emit('replayed', { ...base, cached: false })
@@ -146,6 +161,35 @@ export class Idempotency {
         }
       }
     }
+  }
+
+  /**
+   * `run` for many inputs at once: the keys are claimed in one store round trip (`beginMany`) and
+   * the outcomes stored in few (`completeMany`). Returns one promise per input, in order, each
+   * settling as `run` would; `fn` gets the input's index. An id given twice runs its later copy
+   * after the first settled (so it replays).
+   */
+  runMany<T>(
+    inputs: readonly RunInput[],
+    fn: (ctx: RunContext, index: number) => Promise<T> | T,
+  ): Promise<RunResult<T>>[] {
+    return runMany(this.#deps, inputs, fn)
+  }
+
+  #prepare(input: RunInput): Prepared {
+    const key = validateKey(input?.key)
+    const policy = overridesNothing(input) ? this.#policy : resolvePolicy(input, this.#policy)
+    const fingerprint = input.fingerprint ?? fingerprintOf(input.payload, policy.fingerprintFields)
+    assertFingerprint(fingerprint)
+    return { base: { scope: policy.scope, key, id: recordId(policy.scope, key) }, policy, fingerprint }
+  }
+
+  #cached<T>({ base, fingerprint }: Prepared): RunResult<T> | undefined {
+    const cached = this.#cache?.get(base.id, Date.now())
+    if (cached === undefined) return undefined
+    if (cached.fingerprint !== fingerprint) throw this.#mismatch(base)
+    if (this.#events.has('replayed')) this.#events.emit('replayed', { ...base, cached: true })
+    return replay<T>(cached.stored)
   }
 
   /**
@@ -175,14 +219,12 @@ export class Idempotency {
   }
 
   async #execute<T>(
-    base: { scope: string; key: string; id: string },
-    policy: ResolvedPolicy,
-    fingerprint: string,
-    token: string,
-    attempt: number,
-    recovered: boolean,
+    p: Prepared,
+    { token, attempt, recovered }: Acquired,
     fn: (ctx: RunContext) => Promise<T> | T,
+    complete: Complete,
   ): Promise<RunResult<T>> {
+    const { base, policy } = p
     const { id } = base
     const keeper = new LeaseKeeper(this.store, id, token, policy.leaseMs, {
       onLost: () => this.#events.emit('lease_lost', { ...base, during: 'renewal' }),
@@ -207,7 +249,7 @@ export class Idempotency {
       keeper.stop()
       if (isFinalError(policy, error)) {
         const stored = encodeError(error, this.#maxResultBytes, id)
-        await this.#complete(base, policy, fingerprint, token, stored, error)
+        await complete(p, token, stored, error)
         this.#events.emit('executed', { ...base, attempt, durationMs: performance.now() - startedAt, failed: true })
         throw error
       }
@@ -233,69 +275,18 @@ export class Idempotency {
       // and hand the caller its value on the error (attached after encoding, never stored).
       const storedError = encodeError(error, this.#maxResultBytes, id)
       ;(error as { value?: unknown }).value = value
-      await this.#complete(base, policy, fingerprint, token, storedError, value)
+      await complete(p, token, storedError, value)
       throw error
     }
-    await this.#complete(base, policy, fingerprint, token, stored, value)
+    await complete(p, token, stored, value)
     if (this.#events.has('executed')) {
       this.#events.emit('executed', { ...base, attempt, durationMs: performance.now() - startedAt, failed: false })
     }
     return { status: 'executed', value }
   }
 
-  /** Store the outcome, retrying a failing store a few times; the function's `value` rides on any error. */
-  async #complete(
-    base: { scope: string; key: string; id: string },
-    policy: ResolvedPolicy,
-    fingerprint: string,
-    token: string,
-    stored: string,
-    value: unknown,
-  ): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.store.complete(base.id, token, stored, policy.ttlMs)
-        this.#cache?.set(base.id, fingerprint, stored, policy.ttlMs, Date.now())
-        return
-      } catch (error) {
-        if (error instanceof LeaseLostError) {
-          this.#events.emit('lease_lost', { ...base, during: 'complete' })
-          const lost = new LeaseLostError(
-            `"${base.key}" ran, but its claim was taken over before the outcome could be stored; a duplicate may run it again`,
-            { recordId: base.id, cause: error },
-          )
-          lost.value = value
-          throw lost
-        }
-        if (error instanceof IdempotencyError && !(error instanceof StoreUnavailableError)) {
-          throw Object.assign(error, { value })
-        }
-        const lastAttempt = attempt >= COMPLETE_ATTEMPTS
-        this.#events.emit('store_error', {
-          ...base,
-          operation: 'complete',
-          error,
-          failOpen: lastAttempt && policy.failOpen,
-        })
-        if (lastAttempt) {
-          if (policy.failOpen) {
-            this.#failOpenExecutions++
-            return
-          }
-          const down = new StoreUnavailableError(
-            `"${base.key}" ran, but its outcome could not be stored: ${(error as Error)?.message ?? error}`,
-            { recordId: base.id, cause: error },
-          )
-          down.value = value
-          throw down
-        }
-        await sleep(20 * 4 ** (attempt - 1))
-      }
-    }
-  }
-
   async #storeDown<T>(
-    base: { scope: string; key: string; id: string },
+    base: Base,
     policy: ResolvedPolicy,
     operation: string,
     error: unknown,
@@ -323,28 +314,12 @@ export class Idempotency {
     return { status: 'executed', value: await fn(ctx), failedOpen: true }
   }
 
-  #mismatch(base: { scope: string; key: string; id: string }): FingerprintMismatchError {
+  #mismatch(base: Base): FingerprintMismatchError {
     this.#events.emit('mismatch', base)
     return new FingerprintMismatchError(`"${base.key}" was already used with a different payload`, {
       recordId: base.id,
     })
   }
-}
-
-function replay<T>(stored: string): RunResult<T> {
-  const decoded = decode(stored)
-  if (!decoded.ok) throw decoded.error
-  return { status: 'replayed', value: decoded.value as T }
-}
-
-/**
- * An error that says something about the call, not about the store's health: Idem's own (other
- * than STORE_UNAVAILABLE) and the TypeError/RangeError with which stores reject bad arguments.
- * Such an error is thrown as it is, never turned into STORE_UNAVAILABLE or a fail-open execution.
- */
-function isCallerError(error: unknown): boolean {
-  if (error instanceof IdempotencyError) return !(error instanceof StoreUnavailableError)
-  return error instanceof TypeError || error instanceof RangeError
 }
 
 function isFinalError(policy: ResolvedPolicy, error: unknown): boolean {

@@ -1,0 +1,290 @@
+// The broker-agnostic consumer (DESIGN §6): per delivery, claim (or open a transaction), run the
+// handler, store the outcome, and only then acknowledge. Adapters translate broker messages into
+// `Delivery` objects and feed them here; they never decide acks themselves.
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import { toMs } from '../core/duration.js'
+import { type Decision, SHUTDOWN } from './decide.js'
+import { Emitter, type Listener } from './emitter.js'
+import { Lanes } from './lanes.js'
+import { positiveInteger, Runner } from './runner.js'
+import type { ConsumerEvents, ConsumerOptions, Delivery, DeliveryResult } from './types.js'
+
+/** One accepted delivery, from `handle` until the broker was told how it ended. */
+interface Task<P> {
+  readonly delivery: Delivery<P>
+  readonly lane: string
+  readonly receivedAt: number
+  readonly done: Promise<DeliveryResult>
+  resolve(result: DeliveryResult): void
+  /** Stops the `extend()` timer. */
+  stopExtending(): void
+  /** Set once the broker is being told; a later decision (a handler that ends after shutdown) is dropped. */
+  settled: boolean
+}
+
+interface Job<P> {
+  readonly lane: string
+  readonly task: Task<P>
+  start(): Promise<void>
+  /** For a batch member whose claim is held: let its run release the claim without running the handler. */
+  cancel?(): void
+}
+
+const DEFAULT_CONCURRENCY = 8
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
+
+export class IdempotentConsumer<P = unknown, Tx = unknown> {
+  readonly #runner: Runner<P, Tx>
+  readonly #concurrency: number
+  readonly #shutdownMs: number
+  readonly #lanes: Lanes<Job<P>>
+  readonly #events = new Emitter<ConsumerEvents>()
+  /** Accepted and not yet settled. */
+  readonly #active = new Set<Task<P>>()
+  /** Aborted when `close()` stops waiting for running handlers. */
+  readonly #shutdown = new AbortController()
+  #capacityWaiters: (() => void)[] = []
+  #closed: Promise<void> | undefined
+
+  constructor(options: ConsumerOptions<P, Tx>) {
+    this.#runner = new Runner(options, this.#shutdown.signal)
+    this.#concurrency = positiveInteger(options.concurrency ?? DEFAULT_CONCURRENCY, 'concurrency')
+    this.#shutdownMs =
+      options.shutdownTimeout === undefined
+        ? DEFAULT_SHUTDOWN_TIMEOUT_MS
+        : toMs(options.shutdownTimeout, 'shutdownTimeout')
+    this.#lanes = new Lanes(this.#concurrency)
+  }
+
+  /** Accepted deliveries not yet settled (queued or running). */
+  get inFlight(): number {
+    return this.#active.size
+  }
+
+  /** How many more deliveries fit (`concurrency - inFlight`, at least 0): pull adapters fetch at most this many. */
+  get capacity(): number {
+    return Math.max(0, this.#concurrency - this.#active.size)
+  }
+
+  /** Resolves when `capacity > 0`. */
+  whenCapacity(): Promise<void> {
+    if (this.capacity > 0) return Promise.resolve()
+    return new Promise((resolve) => this.#capacityWaiters.push(resolve))
+  }
+
+  /** True once `close()` was called: new deliveries are handed back unhandled. */
+  get closing(): boolean {
+    return this.#closed !== undefined
+  }
+
+  on<K extends keyof ConsumerEvents>(name: K, listener: Listener<ConsumerEvents, K>): () => void {
+    return this.#events.on(name, listener)
+  }
+
+  /**
+   * Queue one delivery (bounded concurrency, one at a time per `orderingKey ?? key`) and settle it:
+   * claim, run, complete, then ack; duplicate → ack; in progress elsewhere → retry after the lease;
+   * failure → retry with backoff or, at `maxAttempts`, deadLetter(reason). Resolves once the broker
+   * was told; never rejects (a broker refusal is reported as `broker_error`).
+   */
+  handle(delivery: Delivery<P>): Promise<DeliveryResult> {
+    if (this.#closed !== undefined) return this.#refuse(delivery)
+    const task = this.#accept(delivery)
+    this.#lanes.push({ lane: task.lane, task, start: () => this.#process(task, () => this.#runner.run(delivery)) })
+    return task.done
+  }
+
+  /**
+   * The same for a batch. In run mode every key is claimed in one store round trip (`beginMany`)
+   * and the outcomes stored in few (`completeMany`); each message is still acknowledged as soon as
+   * it settles, so one failure never sends back work that is done. A message whose ordering key is
+   * busy (or repeated in the batch) waits for its turn and goes through `handle`.
+   */
+  handleBatch(deliveries: readonly Delivery<P>[]): Promise<DeliveryResult[]> {
+    if (this.#closed !== undefined || !this.#runner.batches || deliveries.length < 2) {
+      return Promise.all(deliveries.map((delivery) => this.handle(delivery)))
+    }
+    const claimed: { delivery: Delivery<P>; gate: Promise<void>; decision: Deferred<Decision> }[] = []
+    const lanes = new Set<string>()
+    const keys = new Set<string>()
+    const results = deliveries.map((delivery) => {
+      const lane = laneOf(delivery)
+      if (this.#lanes.busy(lane) || lanes.has(lane) || keys.has(delivery.key)) return this.handle(delivery)
+      lanes.add(lane)
+      keys.add(delivery.key)
+      const task = this.#accept(delivery)
+      const gate = deferred<void>()
+      gate.promise.catch(noop) // a claim that was not acquired never looks at its gate
+      const decision = deferred<Decision>()
+      claimed.push({ delivery, gate: gate.promise, decision })
+      this.#lanes.push({
+        lane,
+        task,
+        start: () => {
+          gate.resolve()
+          return this.#process(task, () => decision.promise)
+        },
+        cancel: () => gate.reject(SHUTDOWN_ERROR),
+      })
+      return task.done
+    })
+    const decisions = this.#runner.runBatch(
+      claimed.map((c) => c.delivery),
+      claimed.map((c) => c.gate),
+    )
+    decisions.forEach((decision, i) => void decision.then((claimed[i] as (typeof claimed)[number]).decision.resolve))
+    return Promise.all(results)
+  }
+
+  /**
+   * Stop accepting; hand queued deliveries back (retry(0)); let running handlers finish up to
+   * `shutdownTimeout`; then abort them (their `ctx.signal`) and hand their deliveries back too.
+   * Nothing unfinished is ever acknowledged. Adapters stop fetching first, then call this.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#drain()
+    return this.#closed
+  }
+
+  async #drain(): Promise<void> {
+    const queued = this.#lanes.drain()
+    for (const job of queued) job.cancel?.()
+    await Promise.all(queued.map((job) => this.#settle(job.task, SHUTDOWN)))
+    if (this.#active.size === 0) return
+    const timer = new AbortController()
+    const finished = Promise.all([...this.#active].map((task) => task.done)).then(() => true)
+    const expired = sleep(this.#shutdownMs, false, { signal: timer.signal }).catch(() => true)
+    const inTime = await Promise.race([finished, expired])
+    timer.abort()
+    if (inTime) return
+    this.#shutdown.abort(SHUTDOWN_ERROR)
+    // Hand back now rather than wait for handlers that may ignore the signal: their claim is
+    // released by run()'s failure path, or lapses with the process.
+    await Promise.all([...this.#active].map((task) => this.#settle(task, SHUTDOWN)))
+  }
+
+  #accept(delivery: Delivery<P>): Task<P> {
+    const { promise, resolve } = deferred<DeliveryResult>()
+    const task: Task<P> = {
+      delivery,
+      lane: laneOf(delivery),
+      receivedAt: performance.now(),
+      done: promise,
+      resolve,
+      stopExtending: this.#keepAlive(delivery),
+      settled: false,
+    }
+    this.#active.add(task)
+    this.#received(delivery)
+    return task
+  }
+
+  async #process(task: Task<P>, execute: () => Promise<Decision>): Promise<void> {
+    if (task.settled) return
+    await this.#settle(task, await execute())
+  }
+
+  /** Tell the broker, once, and report. */
+  #settle(task: Task<P>, decision: Decision): Promise<DeliveryResult> {
+    if (task.settled) return task.done
+    task.settled = true
+    task.stopExtending()
+    void this.#tell(task.delivery, decision).then(() => {
+      const result = resultOf(task.delivery.key, decision)
+      this.#active.delete(task)
+      if (this.#events.has('settled')) {
+        this.#events.emit('settled', { ...result, durationMs: performance.now() - task.receivedAt })
+      }
+      task.resolve(result)
+      this.#wakeCapacityWaiters()
+    })
+    return task.done
+  }
+
+  /** A delivery after `close()`: handed straight back, never run. */
+  async #refuse(delivery: Delivery<P>): Promise<DeliveryResult> {
+    const startedAt = performance.now()
+    this.#received(delivery)
+    await this.#tell(delivery, SHUTDOWN)
+    const result = resultOf(delivery.key, SHUTDOWN)
+    this.#events.emit('settled', { ...result, durationMs: performance.now() - startedAt })
+    return result
+  }
+
+  async #tell(delivery: Delivery<P>, decision: Decision): Promise<void> {
+    const operation = decision.action
+    try {
+      if (decision.action === 'ack') await delivery.ack()
+      else if (decision.action === 'retry') await delivery.retry(decision.delayMs)
+      else await delivery.deadLetter(decision.reason)
+    } catch (error) {
+      // The broker will deliver the message again; its duplicate is then settled afresh.
+      this.#events.emit('broker_error', { key: delivery.key, operation, error })
+    }
+  }
+
+  #received(delivery: Delivery<P>): void {
+    if (this.#events.has('received')) {
+      this.#events.emit('received', { key: delivery.key, deliveryCount: delivery.deliveryCount })
+    }
+  }
+
+  /** Calls `delivery.extend()` every `extendEveryMs` from acceptance until settled, so the broker does not redeliver meanwhile. */
+  #keepAlive(delivery: Delivery<P>): () => void {
+    const every = delivery.extendEveryMs
+    if (typeof delivery.extend !== 'function' || every === undefined || !(every > 0)) return noop
+    let pending = false
+    const timer = setInterval(() => {
+      if (pending) return
+      pending = true
+      Promise.resolve()
+        .then(() => delivery.extend?.())
+        .catch((error: unknown) => this.#events.emit('broker_error', { key: delivery.key, operation: 'extend', error }))
+        .finally(() => {
+          pending = false
+        })
+    }, every)
+    timer.unref()
+    return () => clearInterval(timer)
+  }
+
+  #wakeCapacityWaiters(): void {
+    if (this.#capacityWaiters.length === 0 || this.capacity === 0) return
+    const waiters = this.#capacityWaiters
+    this.#capacityWaiters = []
+    for (const wake of waiters) wake()
+  }
+}
+
+const SHUTDOWN_ERROR = new DOMException('The consumer closed before the handler finished', 'AbortError')
+
+function laneOf(delivery: Delivery<unknown>): string {
+  return delivery.orderingKey ?? String(delivery.key)
+}
+
+function resultOf(key: string, decision: Decision): DeliveryResult {
+  const result: DeliveryResult = { outcome: decision.outcome, key }
+  if (decision.action === 'retry') result.delayMs = decision.delayMs
+  if (decision.reason !== undefined) result.reason = decision.reason
+  if (decision.action !== 'ack' && decision.error !== undefined) result.error = decision.error
+  return result
+}
+
+interface Deferred<T> {
+  promise: Promise<T>
+  resolve(value: T): void
+  reject(error: unknown): void
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+function noop(): void {}

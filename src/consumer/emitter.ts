@@ -1,0 +1,36 @@
+// A tiny typed emitter for the consumer's lifecycle events; a throwing listener never breaks a delivery.
+
+export type Listener<E, K extends keyof E> = (event: E[K]) => void
+
+export class Emitter<E> {
+  readonly #listeners = new Map<keyof E, Set<(event: never) => void>>()
+
+  on<K extends keyof E>(name: K, listener: Listener<E, K>): () => void {
+    let set = this.#listeners.get(name)
+    if (set === undefined) {
+      set = new Set()
+      this.#listeners.set(name, set)
+    }
+    set.add(listener as (event: never) => void)
+    return () => {
+      this.#listeners.get(name)?.delete(listener as (event: never) => void)
+    }
+  }
+
+  /** True when someone listens: lets the hot path skip building event objects. */
+  has(name: keyof E): boolean {
+    return (this.#listeners.get(name)?.size ?? 0) > 0
+  }
+
+  emit<K extends keyof E>(name: K, event: E[K]): void {
+    const set = this.#listeners.get(name)
+    if (set === undefined) return
+    for (const listener of set) {
+      try {
+        ;(listener as Listener<E, K>)(event)
+      } catch {
+        // listeners observe; they never decide how a delivery settles
+      }
+    }
+  }
+}

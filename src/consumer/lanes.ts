@@ -1,0 +1,80 @@
+// Bounded concurrency with per-key order: jobs that share a lane run one at a time in arrival
+// order; the heads of different lanes run in parallel, at most `limit` at once, first come first
+// served.
+
+export interface Job {
+  readonly lane: string
+  /** Runs the job; the returned promise never rejects. */
+  start(): Promise<void>
+}
+
+export class Lanes<J extends Job = Job> {
+  readonly #limit: number
+  /** Per lane, its jobs in arrival order; the first is running or waiting for a slot. */
+  readonly #lanes = new Map<string, J[]>()
+  /** Heads of lanes waiting for a slot, in the order they became heads. */
+  readonly #ready: J[] = []
+  readonly #started = new Set<J>()
+  #running = 0
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  /** Jobs started and not finished. */
+  get running(): number {
+    return this.#running
+  }
+
+  /** True when `lane` has a job queued or running. */
+  busy(lane: string): boolean {
+    return this.#lanes.has(lane)
+  }
+
+  push(job: J): void {
+    const queue = this.#lanes.get(job.lane)
+    if (queue !== undefined) {
+      queue.push(job)
+      return
+    }
+    this.#lanes.set(job.lane, [job])
+    this.#ready.push(job)
+    this.#pump()
+  }
+
+  /** Remove every job that has not started and return them, lane by lane (for shutdown). */
+  drain(): J[] {
+    const removed: J[] = []
+    this.#ready.length = 0
+    for (const [lane, queue] of this.#lanes) {
+      const head = queue[0] as J
+      const keep = this.#started.has(head) ? [head] : []
+      for (const job of queue) if (!keep.includes(job)) removed.push(job)
+      if (keep.length === 0) this.#lanes.delete(lane)
+      else this.#lanes.set(lane, keep)
+    }
+    return removed
+  }
+
+  #pump(): void {
+    while (this.#running < this.#limit && this.#ready.length > 0) {
+      const job = this.#ready.shift() as J
+      this.#running++
+      this.#started.add(job)
+      void job.start().then(() => this.#finish(job))
+    }
+  }
+
+  #finish(job: J): void {
+    this.#running--
+    this.#started.delete(job)
+    const queue = this.#lanes.get(job.lane)
+    if (queue !== undefined && queue[0] === job) {
+      queue.shift()
+      const next = queue[0]
+      if (next === undefined) this.#lanes.delete(job.lane)
+      else this.#ready.push(next)
+    }
+    this.#pump()
+  }
+}
