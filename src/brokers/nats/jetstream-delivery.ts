@@ -1,0 +1,75 @@
+// One JetStream message as the consumer core's Delivery: its key and payload, the broker's delivery
+// count, and ack / nak(delay) / working() / dead-letter-then-term() behind the core's verbs.
+
+import type { Delivery } from '../../consumer/types.js'
+import { validateKey } from '../../core/key.js'
+import type { DeadLetterFn } from './jetstream-dead-letter.js'
+import { type JetStreamKeySource, messageKey, sequenceKey } from './jetstream-keys.js'
+import type { JsMsgLike } from './nats-driver.js'
+
+export interface DeliverySettings<P> {
+  key: JetStreamKeySource
+  /** The stream's creation time in ms, part of sequence keys. */
+  streamEpoch: number
+  decode: (data: Uint8Array, msg: JsMsgLike) => P
+  /** A third of the consumer's ack_wait: how often the core calls working() during a long handler. */
+  extendEveryMs: number
+  /** Wait for the server to confirm each ack (ackAck), failing the ack after `timeoutMs`. */
+  doubleAck: false | { timeoutMs?: number }
+  deadLetter: DeadLetterFn
+  orderingKey?: (msg: JsMsgLike) => string | undefined
+}
+
+export type Translation<P> =
+  | { ok: true; delivery: Delivery<P> }
+  /** A message the core cannot take (no usable key, undecodable): dead-letter it under `copyId`. */
+  | { ok: false; copyId: string; reason: string }
+
+export const decodeJson = (data: Uint8Array): unknown =>
+  JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))
+
+export function toDelivery<P>(msg: JsMsgLike, settings: DeliverySettings<P>): Translation<P> {
+  let key: string
+  try {
+    const found = messageKey(msg, settings.key, settings.streamEpoch)
+    if (found === undefined) return poison(msg, settings, 'the message has no idempotency key (Nats-Msg-Id)')
+    key = validateKey(found)
+  } catch (error) {
+    return poison(msg, settings, `the message has no usable idempotency key: ${describe(error)}`)
+  }
+  let payload: P
+  try {
+    payload = settings.decode(msg.data, msg)
+  } catch (error) {
+    return { ok: false, copyId: key, reason: `the payload could not be decoded: ${describe(error)}` }
+  }
+  const { doubleAck } = settings
+  const delivery: Delivery<P> = {
+    key,
+    payload,
+    deliveryCount: msg.info.deliveryCount,
+    orderingKey: settings.orderingKey?.(msg) ?? key,
+    raw: msg,
+    // The driver's ack/nak/working/term only queue a frame; async turns a closed connection's throw into a rejection.
+    ack: doubleAck
+      ? async () => {
+          if (!(await msg.ackAck(doubleAck.timeoutMs === undefined ? undefined : { timeout: doubleAck.timeoutMs }))) {
+            throw new Error(`JetStream did not confirm the ack of "${key}" (already acknowledged, or no reply subject)`)
+          }
+        }
+      : async () => msg.ack(),
+    retry: async (delayMs) => msg.nak(delayMs > 0 ? delayMs : undefined),
+    deadLetter: (reason) => settings.deadLetter(msg, key, reason),
+    extend: async () => msg.working(),
+    extendEveryMs: settings.extendEveryMs,
+  }
+  return { ok: true, delivery }
+}
+
+function poison<P>(msg: JsMsgLike, settings: DeliverySettings<P>, reason: string): Translation<P> {
+  return { ok: false, copyId: sequenceKey(msg.info, settings.streamEpoch), reason }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
