@@ -34,7 +34,7 @@ const GOAL = 0.7
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const strict = argv.includes('--strict')
-const brokerArg = argv.find((a, i) => argv[i - 1] === '--broker')
+const brokerArg = argv.find((_arg, i) => argv[i - 1] === '--broker')
 for (const [i, arg] of argv.entries()) {
   const known = arg === '--quick' || arg === '--strict' || arg === '--broker' || argv[i - 1] === '--broker'
   if (!known) {
