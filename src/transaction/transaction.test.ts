@@ -1,7 +1,11 @@
 // Transaction mode on each SQL database through its driver adapter (pg, mysql2, better-sqlite3).
 
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
-import { requireService, SERVICES } from '../../test/services.js'
+import { isolatedName, requireService, SERVICES } from '../../test/services.js'
+import { Idempotency } from '../core/idempotency.js'
+import { fromPg } from '../stores/postgres/pg-database.js'
+import { PostgresStore } from '../stores/postgres/postgres-store.js'
 import { mysqlRig, postgresRig, sqliteRig } from './transaction-rigs.test-helper.js'
 import { describeTransactionMode } from './transaction-suite.test-helper.js'
 
@@ -38,3 +42,44 @@ describe('idem.transaction and run() sharing one SQLite connection', () => {
     }
   })
 })
+
+if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
+  describe('idem.transaction on PostgreSQL under REPEATABLE READ', () => {
+    it('replays to a duplicate that waited for the first, retrying the serialization failure of its claim', async () => {
+      const pool = new pg.Pool({
+        connectionString: SERVICES.PostgreSQL.url,
+        max: 4,
+        options: '-c default_transaction_isolation=repeatable\\ read',
+      })
+      const schema = isolatedName('idem_tx_rr')
+      try {
+        const store = new PostgresStore({ pool, schema })
+        await store.ensureSchema()
+        const idem = new Idempotency({ store })
+        let release!: () => void
+        const gate = new Promise<void>((resolve) => {
+          release = resolve
+        })
+        let claimed!: () => void
+        const firstClaimed = new Promise<void>((resolve) => {
+          claimed = resolve
+        })
+        const first = idem.transaction(fromPg(pool), { key: 'rr-1' }, async () => {
+          claimed()
+          await gate
+          return 'first'
+        })
+        await firstClaimed
+        const second = idem.transaction(fromPg(pool), { key: 'rr-1' }, () => 'second')
+        // Let the second reach the record's lock, so that it waits for the first to commit.
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        release()
+        expect(await first).toEqual({ status: 'executed', value: 'first' })
+        expect(await second).toEqual({ status: 'replayed', value: 'first' })
+      } finally {
+        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+        await pool.end()
+      }
+    })
+  })
+}
