@@ -126,7 +126,8 @@ async function redisStore(prefix: string, closers: Array<() => Promise<unknown>>
   const { Redis } = await import('ioredis')
   const { RedisStore } = await import('../src/stores/redis/index.js')
   // Auto-pipelining sends the commands of one tick in one write, as node-redis (the peers'
-  // client) does by default; without it each command is its own write(2).
+  // client) does by default; without it each command is its own write(2). Measured both ways:
+  // no difference in req/s or CPU here (bench/README.md, HTTP).
   const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, enableAutoPipelining: true })
   closers.push(() => client.quit())
   return new RedisStore({ client, prefix: `${prefix}:` })

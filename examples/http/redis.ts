@@ -5,7 +5,7 @@ import { RedisStore } from 'idem/redis'
 import { Redis } from 'ioredis'
 
 export function productionIdempotency(redisUrl: string): HttpIdempotency {
-  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true })
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
   return new HttpIdempotency({
     store: new RedisStore({ client, prefix: 'api:' }),
     required: true,

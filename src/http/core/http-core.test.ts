@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { canonicalJson, sha256 } from '../../core/fingerprint.js'
 import { parseKeyHeader } from './key-header.js'
 import { bodyDigest, requestFingerprint, scopeOf } from './request-identity.js'
 import { decodeResponse, encodeResponse, storedSize } from './stored-response.js'
@@ -77,6 +78,14 @@ describe('request identity', () => {
     const otherVersion = { ...request({ a: 1 }), headers: { 'x-version': '3' } }
     expect(requestFingerprint(otherVersion, { a: 1 }, ['x-version'])).not.toBe(base)
     expect(requestFingerprint(otherVersion, { a: 1 }, [])).toBe(requestFingerprint(request({ a: 1 }), { a: 1 }, []))
+  })
+
+  it('keeps the stored fingerprint format: SHA-256 of the canonical JSON of method, target, headers, body digest', () => {
+    // Records written before an upgrade must still match their retries after it.
+    const req = { ...request({ a: 1 }), headers: { 'x-version': ['2', '3'], 'content-type': 'application/json' } }
+    const digest = bodyDigest({ b: 2, a: 1 }, 'application/json')
+    const expected = sha256(canonicalJson([req.method, req.url, ['2, 3', null], digest]))
+    expect(requestFingerprint(req, { b: 2, a: 1 }, ['x-version', 'x-absent'])).toBe(expected)
   })
 
   it('never keeps the principal in clear, and keeps principals, methods and routes apart', () => {

@@ -35,7 +35,9 @@ export function requestFingerprint(request: HttpRequest, body: unknown, fingerpr
     return value === undefined ? null : Array.isArray(value) ? value.join(', ') : String(value)
   })
   const contentType = firstHeader(request.headers, 'content-type')
-  return sha256(canonicalJson([request.method, request.url, headers, bodyDigest(body, contentType)]))
+  // Strings, nulls and an array of them: plain JSON.stringify is their canonical JSON already
+  // (no object keys to sort), without canonicalJson's per-value replacer.
+  return sha256(JSON.stringify([request.method, request.url, headers, bodyDigest(body, contentType)]))
 }
 
 /**

@@ -24,11 +24,7 @@ export function expressIdempotency(options: HttpIdempotencyOptions | HttpIdempot
         route: `${req.baseUrl}${req.path}`,
         headers: req.headers,
         body: unread ? undefined : req.body,
-        readBody: async () => {
-          const body = await readBody(req, core.maxRequestBytes)
-          if (body !== undefined) req.body = body
-          return body
-        },
+        readBody: bodyReader(req, core.maxRequestBytes),
       })
       .then((decision) => {
         if (decision.action === 'respond') return sendResponse(res, decision.response)
@@ -36,4 +32,13 @@ export function expressIdempotency(options: HttpIdempotencyOptions | HttpIdempot
         next()
       }, next)
   }
+}
+
+/** Reads the body when no parser did, leaving it in `req.body` as `express.raw()` would. */
+function bodyReader(req: Request, limit: number): () => Promise<Uint8Array | undefined> {
+  return () =>
+    readBody(req, limit).then((body) => {
+      if (body !== undefined) req.body = body
+      return body
+    })
 }

@@ -4,6 +4,8 @@ import type { IncomingMessage } from 'node:http'
 import { RequestTooLargeError } from '../core/errors.js'
 
 export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
+  // Already read (a body parser that consumed it without leaving req.body): nothing will come.
+  if (req.readableEnded || !req.readable) return Promise.resolve(undefined)
   const declared = Number(req.headers['content-length'])
   if (declared > limit) {
     // Drain what the client sends so the answer can still reach it on this connection.
