@@ -8,28 +8,8 @@ import { type Decision, SHUTDOWN } from './decide.js'
 import { Emitter, type Listener } from './emitter.js'
 import { Lanes } from './lanes.js'
 import { positiveInteger, Runner } from './runner.js'
+import { Task } from './task.js'
 import type { ConsumerEvents, ConsumerOptions, Delivery, DeliveryResult } from './types.js'
-
-/** One accepted delivery, from `handle` until the broker was told how it ended. */
-interface Task<P> {
-  readonly delivery: Delivery<P>
-  readonly lane: string
-  readonly receivedAt: number
-  readonly done: Promise<DeliveryResult>
-  resolve(result: DeliveryResult): void
-  /** Stops the `extend()` timer. */
-  stopExtending(): void
-  /** Set once the broker is being told; a later decision (a handler that ends after shutdown) is dropped. */
-  settled: boolean
-}
-
-interface Job<P> {
-  readonly lane: string
-  readonly task: Task<P>
-  start(): Promise<void>
-  /** For a batch member whose claim is held: let its run release the claim without running the handler. */
-  cancel?(): void
-}
 
 const DEFAULT_CONCURRENCY = 8
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
@@ -38,7 +18,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
   readonly #runner: Runner<P, Tx>
   readonly #concurrency: number
   readonly #shutdownMs: number
-  readonly #lanes: Lanes<Job<P>>
+  readonly #lanes: Lanes<Task<P>>
   readonly #events = new Emitter<ConsumerEvents>()
   /** Accepted and not yet settled. */
   readonly #active = new Set<Task<P>>()
@@ -54,7 +34,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
       options.shutdownTimeout === undefined
         ? DEFAULT_SHUTDOWN_TIMEOUT_MS
         : toMs(options.shutdownTimeout, 'shutdownTimeout')
-    this.#lanes = new Lanes(this.#concurrency)
+    this.#lanes = new Lanes<Task<P>>(this.#concurrency, (task) => void this.#process(task))
   }
 
   /** Accepted deliveries not yet settled (queued or running). */
@@ -90,8 +70,8 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
    */
   handle(delivery: Delivery<P>): Promise<DeliveryResult> {
     if (this.#closed !== undefined) return this.#refuse(delivery)
-    const task = this.#accept(delivery)
-    this.#lanes.push({ lane: task.lane, task, start: () => this.#process(task, () => this.#runner.run(delivery)) })
+    const task = this.#accept(delivery, laneOf(delivery), false)
+    this.#lanes.push(task)
     return task.done
   }
 
@@ -105,7 +85,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     if (this.#closed !== undefined || !this.#runner.batches || deliveries.length < 2) {
       return Promise.all(deliveries.map((delivery) => this.handle(delivery)))
     }
-    const claimed: { delivery: Delivery<P>; gate: Promise<void>; decision: Deferred<Decision> }[] = []
+    const claimed: Task<P>[] = []
     const lanes = new Set<string>()
     const keys = new Set<string>()
     const results = deliveries.map((delivery) => {
@@ -113,27 +93,13 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
       if (this.#lanes.busy(lane) || lanes.has(lane) || keys.has(delivery.key)) return this.handle(delivery)
       lanes.add(lane)
       keys.add(delivery.key)
-      const task = this.#accept(delivery)
-      const gate = deferred<void>()
-      gate.promise.catch(noop) // a claim that was not acquired never looks at its gate
-      const decision = deferred<Decision>()
-      claimed.push({ delivery, gate: gate.promise, decision })
-      this.#lanes.push({
-        lane,
-        task,
-        start: () => {
-          gate.resolve()
-          return this.#process(task, () => decision.promise)
-        },
-        cancel: () => gate.reject(SHUTDOWN_ERROR),
-      })
+      const task = this.#accept(delivery, lane, true)
+      claimed.push(task)
+      this.#lanes.push(task)
       return task.done
     })
-    const decisions = this.#runner.runBatch(
-      claimed.map((c) => c.delivery),
-      claimed.map((c) => c.gate),
-    )
-    decisions.forEach((decision, i) => void decision.then((claimed[i] as (typeof claimed)[number]).decision.resolve))
+    const decisions = this.#runner.runBatch(claimed)
+    for (let i = 0; i < claimed.length; i++) (claimed[i] as Task<P>).decision = decisions[i]
     return Promise.all(results)
   }
 
@@ -149,8 +115,9 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
 
   async #drain(): Promise<void> {
     const queued = this.#lanes.drain()
-    for (const job of queued) job.cancel?.()
-    await Promise.all(queued.map((job) => this.#settle(job.task, SHUTDOWN)))
+    // A batch member whose claim is held: its run releases the claim without running the handler.
+    for (const task of queued) if (task.batched) task.cancel(SHUTDOWN_ERROR)
+    await Promise.all(queued.map((task) => this.#settle(task, SHUTDOWN)))
     if (this.#active.size === 0) return
     const timer = new AbortController()
     const finished = Promise.all([...this.#active].map((task) => task.done)).then(() => true)
@@ -164,25 +131,27 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     await Promise.all([...this.#active].map((task) => this.#settle(task, SHUTDOWN)))
   }
 
-  #accept(delivery: Delivery<P>): Task<P> {
-    const { promise, resolve } = deferred<DeliveryResult>()
-    const task: Task<P> = {
-      delivery,
-      lane: laneOf(delivery),
-      receivedAt: performance.now(),
-      done: promise,
-      resolve,
-      stopExtending: this.#keepAlive(delivery),
-      settled: false,
-    }
+  #accept(delivery: Delivery<P>, lane: string, batched: boolean): Task<P> {
+    const task = new Task(delivery, lane, batched, this.#events)
     this.#active.add(task)
     this.#received(delivery)
     return task
   }
 
-  async #process(task: Task<P>, execute: () => Promise<Decision>): Promise<void> {
-    if (task.settled) return
-    await this.#settle(task, await execute())
+  /** A job's turn in the lanes: run (or, in a batch, let run) the delivery, then settle it. Never rejects. */
+  async #process(task: Task<P>): Promise<void> {
+    task.running = true
+    if (!task.batched) {
+      if (task.settled) return this.#lanes.finish(task)
+      this.#settle(task, await this.#runner.run(task.delivery, task))
+      return
+    }
+    task.open()
+    if (task.settled) return this.#lanes.finish(task)
+    // A batch member can start while handleBatch is still queueing the batch; its decision is
+    // set at the end of that same call, so it is there one microtask later.
+    await undefined
+    this.#settle(task, await (task.decision as Promise<Decision>))
   }
 
   /** Tell the broker, once, and report. */
@@ -190,16 +159,29 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     if (task.settled) return task.done
     task.settled = true
     task.stopExtending()
-    void this.#tell(task.delivery, decision).then(() => {
-      const result = resultOf(task.delivery.key, decision)
-      this.#active.delete(task)
-      if (this.#events.has('settled')) {
-        this.#events.emit('settled', { ...result, durationMs: performance.now() - task.receivedAt })
-      }
-      task.resolve(result)
-      this.#wakeCapacityWaiters()
-    })
+    void this.#report(task, decision)
     return task.done
+  }
+
+  async #report(task: Task<P>, decision: Decision): Promise<void> {
+    const { delivery } = task
+    // #tell, inlined: one async function less per message.
+    try {
+      if (decision.action === 'ack') await delivery.ack()
+      else if (decision.action === 'retry') await delivery.retry(decision.delayMs)
+      else await delivery.deadLetter(decision.reason)
+    } catch (error) {
+      this.#events.emit('broker_error', { key: delivery.key, operation: decision.action, error })
+    }
+    const result = resultOf(task.delivery.key, decision)
+    this.#active.delete(task)
+    if (this.#events.has('settled')) {
+      this.#events.emit('settled', { ...result, durationMs: performance.now() - task.receivedAt })
+    }
+    task.resolve(result)
+    this.#wakeCapacityWaiters()
+    // The lane's next job may start now that the broker was told (once: a task reports once).
+    if (task.running) this.#lanes.finish(task)
   }
 
   /** A delivery after `close()`: handed straight back, never run. */
@@ -230,25 +212,6 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     }
   }
 
-  /** Calls `delivery.extend()` every `extendEveryMs` from acceptance until settled, so the broker does not redeliver meanwhile. */
-  #keepAlive(delivery: Delivery<P>): () => void {
-    const every = delivery.extendEveryMs
-    if (typeof delivery.extend !== 'function' || every === undefined || !(every > 0)) return noop
-    let pending = false
-    const timer = setInterval(() => {
-      if (pending) return
-      pending = true
-      Promise.resolve()
-        .then(() => delivery.extend?.())
-        .catch((error: unknown) => this.#events.emit('broker_error', { key: delivery.key, operation: 'extend', error }))
-        .finally(() => {
-          pending = false
-        })
-    }, every)
-    timer.unref()
-    return () => clearInterval(timer)
-  }
-
   #wakeCapacityWaiters(): void {
     if (this.#capacityWaiters.length === 0 || this.capacity === 0) return
     const waiters = this.#capacityWaiters
@@ -270,21 +233,3 @@ function resultOf(key: string, decision: Decision): DeliveryResult {
   if (decision.action !== 'ack' && decision.error !== undefined) result.error = decision.error
   return result
 }
-
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve(value: T): void
-  reject(error: unknown): void
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (error: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
-
-function noop(): void {}

@@ -15,11 +15,18 @@ import type {
 } from './types.js'
 
 /** What a run found out about the handler, for the retry policy. */
-interface Progress {
+export interface Progress {
   /** The handler was called. */
   started: boolean
   /** The handler returned and its work is done (run mode only: in transaction mode nothing is done before the commit). */
   returned: boolean
+}
+
+/** A delivery of a batch: its handler runs once its turn in the lanes came, not at all if it was cancelled. */
+export interface BatchMember<P> extends Progress {
+  readonly delivery: Delivery<P>
+  /** Undefined when the handler may run now; else a promise that resolves when it may, rejected if it never will. */
+  turn(): Promise<void> | undefined
 }
 
 const DEFAULT_MAX_ATTEMPTS = 5
@@ -69,39 +76,45 @@ export class Runner<P, Tx> {
     return this.#handler !== undefined
   }
 
-  /** Claim, run and complete one delivery (or find it done or busy). */
-  async run(delivery: Delivery<P>): Promise<Decision> {
-    const progress: Progress = { started: false, returned: false }
+  /** Claim, run and complete one delivery (or find it done or busy); `progress` starts all false. */
+  run(delivery: Delivery<P>, progress: Progress = { started: false, returned: false }): Promise<Decision> {
+    let out: Promise<RunResult<unknown>>
     try {
-      const out =
+      out =
         this.#handler !== undefined
-          ? await this.#idem.run(this.#input(delivery), (ctx) => this.#call(ctx, delivery, progress))
-          : await this.#transact(delivery, progress)
-      return out.status === 'executed' ? EXECUTED : REPLAYED
+          ? this.#idem.run(this.#input(delivery), (ctx) => this.#call(ctx, delivery, progress))
+          : this.#transact(delivery, progress)
     } catch (error) {
-      return this.#decide(error, delivery, progress)
+      out = Promise.reject(error)
     }
+    // One reaction rather than an async function: this runs once per message.
+    return Promise.resolve(out).then(statusDecision, (error: unknown) => this.#decide(error, delivery, progress))
   }
 
   /**
-   * Run mode: claim every delivery in one round trip; the i-th handler starts once `gates[i]`
-   * resolves (its turn in the lanes), and not at all if it rejects (the claim is then released).
+   * Run mode: claim every delivery in one round trip; a member's handler starts once its turn in
+   * the lanes came, and not at all if it was cancelled (the claim is then released). Each member's
+   * progress starts all false.
    */
-  runBatch(deliveries: readonly Delivery<P>[], gates: readonly Promise<void>[]): Promise<Decision>[] {
-    const progress = deliveries.map((): Progress => ({ started: false, returned: false }))
-    const runs = this.#idem.runMany(
-      deliveries.map((delivery) => this.#input(delivery)),
-      async (ctx, i) => {
-        await gates[i]
-        return this.#call(ctx, deliveries[i] as Delivery<P>, progress[i] as Progress)
-      },
-    )
-    return runs.map((run, i) =>
-      run.then(
-        (out) => (out.status === 'executed' ? EXECUTED : REPLAYED),
-        (error: unknown) => this.#decide(error, deliveries[i] as Delivery<P>, progress[i] as Progress),
-      ),
-    )
+  runBatch(members: readonly BatchMember<P>[]): Promise<Decision>[] {
+    const inputs: RunInput[] = []
+    for (const member of members) inputs.push(this.#input(member.delivery))
+    const runs = this.#idem.runMany(inputs, (ctx, i) => {
+      const member = members[i] as BatchMember<P>
+      const turn = member.turn()
+      if (turn === undefined) return this.#call(ctx, member.delivery, member)
+      return turn.then(() => this.#call(ctx, member.delivery, member))
+    })
+    const decisions: Promise<Decision>[] = []
+    for (let i = 0; i < runs.length; i++) {
+      const member = members[i] as BatchMember<P>
+      decisions.push(
+        (runs[i] as Promise<RunResult<unknown>>).then(statusDecision, (error: unknown) =>
+          this.#decide(error, member.delivery, member),
+        ),
+      )
+    }
+    return decisions
   }
 
   #input(delivery: Delivery<P>): RunInput {
@@ -121,12 +134,17 @@ export class Runner<P, Tx> {
     }
   }
 
-  async #call(ctx: RunContext, delivery: Delivery<P>, progress: Progress): Promise<unknown> {
+  /** Calls the handler; `progress.returned` is set once what it returned has settled (and not if it failed). */
+  #call(ctx: RunContext, delivery: Delivery<P>, progress: Progress): unknown {
     progress.started = true
-    const value = await (this.#handler as RunConsumerOptions<P>['handler'])(
+    const value = (this.#handler as RunConsumerOptions<P>['handler'])(
       delivery.payload,
-      messageContext(ctx, delivery, this.#shutdown),
+      new HandlerContext(ctx, delivery, this.#shutdown),
     )
+    // The usual async handler: one reaction, rather than an async function around it.
+    if (value instanceof Promise) return value.then((result: unknown) => returned(progress, result))
+    // Anything else that may be a thenable is awaited as before (its `then` read once, by await).
+    if (value !== null && (typeof value === 'object' || typeof value === 'function')) return settled(value, progress)
     progress.returned = true
     return value
   }
@@ -145,7 +163,9 @@ export class Runner<P, Tx> {
     if (this.#shutdown.aborted && !progress.returned) return SHUTDOWN
     const count = delivery.deliveryCount
     return decide(error, {
-      ...progress,
+      // Named, not spread: the progress may be the consumer's whole task.
+      started: progress.started,
+      returned: progress.returned,
       deliveryCount: Number.isFinite(count) && count >= 1 ? count : 1,
       maxAttempts: this.#maxAttempts,
       backoff: this.#backoff,
@@ -154,21 +174,56 @@ export class Runner<P, Tx> {
   }
 }
 
-/** The handler's context: `signal` aborts on a lost lease, or when a shutdown stops waiting. */
-function messageContext<P>(ctx: RunContext, delivery: Delivery<P>, shutdown: AbortSignal): MessageContext<P> {
-  let signal: AbortSignal | undefined
-  return {
-    key: ctx.key,
-    scope: ctx.scope,
-    attempt: ctx.attempt,
-    recovered: ctx.recovered,
-    derivedKey: ctx.derivedKey,
-    delivery,
-    get signal() {
+function returned(progress: Progress, result: unknown): unknown {
+  progress.returned = true
+  return result
+}
+
+async function settled(value: unknown, progress: Progress): Promise<unknown> {
+  return returned(progress, await value)
+}
+
+function statusDecision(out: RunResult<unknown>): Decision {
+  return out.status === 'executed' ? EXECUTED : REPLAYED
+}
+
+/**
+ * The handler's context: `signal` aborts on a lost lease, or when a shutdown stops waiting. Its
+ * own enumerable properties are those of a literal with a `signal` getter, in the same order,
+ * but it is built without V8's slow path for such a literal (one shared accessor instead).
+ */
+class HandlerContext<P> implements MessageContext<P> {
+  declare key: string
+  declare scope: string
+  declare attempt: number
+  declare recovered: boolean
+  declare derivedKey: (name: string) => string
+  declare delivery: Delivery<P>
+  declare readonly signal: AbortSignal
+  readonly #ctx: RunContext
+  readonly #shutdown: AbortSignal
+  #signal: AbortSignal | undefined = undefined
+
+  static readonly #signalProperty: PropertyDescriptor = {
+    get(this: HandlerContext<unknown>): AbortSignal {
       // Built on first read: reading ctx.signal is what makes the lease keeper create its own.
-      signal ??= AbortSignal.any([ctx.signal, shutdown])
-      return signal
+      this.#signal ??= AbortSignal.any([this.#ctx.signal, this.#shutdown])
+      return this.#signal
     },
+    enumerable: true,
+    configurable: true,
+  }
+
+  constructor(ctx: RunContext, delivery: Delivery<P>, shutdown: AbortSignal) {
+    this.#ctx = ctx
+    this.#shutdown = shutdown
+    this.key = ctx.key
+    this.scope = ctx.scope
+    this.attempt = ctx.attempt
+    this.recovered = ctx.recovered
+    this.derivedKey = ctx.derivedKey
+    this.delivery = delivery
+    Object.defineProperty(this, 'signal', HandlerContext.#signalProperty)
   }
 }
 

@@ -16,9 +16,11 @@ type Envelope = { v?: unknown } | { e: StoredError }
 export type Decoded = { ok: true; value: unknown } | { ok: false; error: Error }
 
 export function encodeValue(value: unknown, maxBytes: number, recordId: string): string {
+  // A handler that returns nothing (most consumers' do) is stored as `{}`, JSON.stringify({}) without the call.
+  if (value === undefined) return checkSize('{}', maxBytes, recordId)
   let json: string | undefined
   try {
-    json = JSON.stringify(value === undefined ? {} : { v: value })
+    json = JSON.stringify({ v: value })
   } catch (cause) {
     throw new ResultNotSerializableError(
       `The function's result cannot be stored as JSON: ${(cause as Error).message}`,

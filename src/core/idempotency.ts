@@ -16,7 +16,7 @@ import { toMs } from './duration.js'
 import { EventHub, type IdempotencyEventName, type IdempotencyListener } from './events.js'
 import { fingerprintOf, sha256 } from './fingerprint.js'
 import { recordId, validateKey } from './key.js'
-import { LeaseKeeper } from './lease-keeper.js'
+import { ExecutionContext, LeaseKeeper, type LeaseKeeperHooks } from './lease-keeper.js'
 import {
   DEFAULTS,
   type IdempotencyOptions,
@@ -68,6 +68,11 @@ export class Idempotency {
   /** What `runMany` and the shared completion path use of this instance. */
   readonly #deps: CoreDeps
   readonly #complete: Complete
+  /** One set of hooks for every lease keeper of this instance; each keeper passes its claim's `Base`. */
+  readonly #keeperHooks: LeaseKeeperHooks<Base>
+  /** The last policy resolved for a run that overrides some option, and the overrides it came from. */
+  #lastOverrides: RunInput | undefined
+  #lastPolicy: ResolvedPolicy | undefined
 
   constructor(options: IdempotencyOptions) {
     if (options?.store === undefined) throw new TypeError('Idempotency needs a store: new Idempotency({ store })')
@@ -91,6 +96,11 @@ export class Idempotency {
       run: (input, fn) => this.run(input, fn),
     }
     this.#complete = (p, token, stored, value) => completeOutcome(this.#deps, p, token, stored, value)
+    this.#keeperHooks = {
+      onLost: (base) => this.#events.emit('lease_lost', { ...base, during: 'renewal' }),
+      onStoreError: (base, error) =>
+        this.#events.emit('store_error', { ...base, operation: 'extend', error, failOpen: false }),
+    }
   }
 
   /** Executions that ran without protection because the store failed and `failOpen` was set. */
@@ -178,10 +188,47 @@ export class Idempotency {
 
   #prepare(input: RunInput): Prepared {
     const key = validateKey(input?.key)
-    const policy = overridesNothing(input) ? this.#policy : resolvePolicy(input, this.#policy)
+    const policy = overridesNothing(input) ? this.#policy : this.#resolve(input)
     const fingerprint = input.fingerprint ?? fingerprintOf(input.payload, policy.fingerprintFields)
     assertFingerprint(fingerprint)
     return { base: { scope: policy.scope, key, id: recordId(policy.scope, key) }, policy, fingerprint }
+  }
+
+  /**
+   * The policy of a run that overrides options. A consumer passes the same overrides with every
+   * message, so the last resolution is reused when every option is the same as last time (the
+   * resolution depends on nothing else).
+   */
+  #resolve(input: RunInput): ResolvedPolicy {
+    const last = this.#lastOverrides
+    if (
+      last !== undefined &&
+      this.#lastPolicy !== undefined &&
+      input.scope === last.scope &&
+      input.ttl === last.ttl &&
+      input.lease === last.lease &&
+      input.fingerprintFields === last.fingerprintFields &&
+      input.onInProgress === last.onInProgress &&
+      input.waitTimeout === last.waitTimeout &&
+      input.isFinal === last.isFinal &&
+      input.failOpen === last.failOpen
+    ) {
+      return this.#lastPolicy
+    }
+    const policy = resolvePolicy(input, this.#policy)
+    this.#lastOverrides = {
+      key: '',
+      scope: input.scope,
+      ttl: input.ttl,
+      lease: input.lease,
+      fingerprintFields: input.fingerprintFields,
+      onInProgress: input.onInProgress,
+      waitTimeout: input.waitTimeout,
+      isFinal: input.isFinal,
+      failOpen: input.failOpen,
+    }
+    this.#lastPolicy = policy
+    return policy
   }
 
   #cached<T>({ base, fingerprint }: Prepared): RunResult<T> | undefined {
@@ -226,22 +273,9 @@ export class Idempotency {
   ): Promise<RunResult<T>> {
     const { base, policy } = p
     const { id } = base
-    const keeper = new LeaseKeeper(this.store, id, token, policy.leaseMs, {
-      onLost: () => this.#events.emit('lease_lost', { ...base, during: 'renewal' }),
-      onStoreError: (error) =>
-        this.#events.emit('store_error', { ...base, operation: 'extend', error, failOpen: false }),
-    })
+    const keeper = new LeaseKeeper(this.store, id, token, policy.leaseMs, this.#keeperHooks, base)
     const startedAt = performance.now()
-    const ctx: RunContext = {
-      key: base.key,
-      scope: base.scope,
-      attempt,
-      recovered,
-      get signal() {
-        return keeper.signal
-      },
-      derivedKey: (name) => derivedKey(id, name),
-    }
+    const ctx: RunContext = new ExecutionContext(base, attempt, recovered, keeper, (name) => derivedKey(id, name))
     let value: T
     try {
       value = await fn(ctx)

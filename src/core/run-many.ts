@@ -10,7 +10,7 @@ import {
   LeaseLostError,
   StoreUnavailableError,
 } from '../errors.js'
-import type { BeginResult, IdempotencyStore } from '../store/types.js'
+import type { BeginResult, CompleteItem, IdempotencyStore } from '../store/types.js'
 import { decode } from './codec.js'
 import type { EventHub } from './events.js'
 import type { RunContext, RunResult } from './idempotency.js'
@@ -72,6 +72,8 @@ export function runMany<T>(
   const claims = new Map<string, { index: number; p: Prepared }[]>()
   const firstOfId = new Map<string, number>()
   const repeats: { index: number; earlier: number }[] = []
+  /** The group of the previous input: consecutive inputs almost always share one. */
+  let last: { leaseMs: number; ttlMs: number; list: { index: number; p: Prepared }[] } | undefined
   inputs.forEach((input, index) => {
     let p: Prepared
     try {
@@ -92,10 +94,17 @@ export function runMany<T>(
     }
     firstOfId.set(p.base.id, index)
     // beginMany takes one lease and ttl: inputs that differ in them are claimed in separate calls.
-    const group = `${p.policy.leaseMs}/${p.policy.ttlMs}`
-    const list = claims.get(group)
-    if (list === undefined) claims.set(group, [{ index, p }])
-    else list.push({ index, p })
+    const { leaseMs, ttlMs } = p.policy
+    if (last === undefined || last.leaseMs !== leaseMs || last.ttlMs !== ttlMs) {
+      const group = `${leaseMs}/${ttlMs}`
+      let list = claims.get(group)
+      if (list === undefined) {
+        list = []
+        claims.set(group, list)
+      }
+      last = { leaseMs, ttlMs, list }
+    }
+    last.list.push({ index, p })
   })
   const batch = new CompletionBatch(deps)
   for (const list of claims.values()) {
@@ -127,14 +136,15 @@ export function runMany<T>(
   return results
 }
 
-async function settle<T>(
+/** One input's claim outcome, as `run` handles it. Runs inside a `then` callback, so a throw rejects that input's promise. */
+function settle<T>(
   deps: CoreDeps,
   input: RunInput,
   p: Prepared,
   begun: BeginResult,
   fn: (ctx: RunContext) => Promise<T> | T,
   complete: Complete,
-): Promise<RunResult<T>> {
+): Promise<RunResult<T>> | RunResult<T> {
   const { base, policy } = p
   switch (begun.outcome) {
     case 'acquired':
@@ -166,7 +176,8 @@ interface Pending {
   token: string
   stored: string
   value: unknown
-  done(error?: unknown): void
+  resolve(): void
+  reject(error: unknown): void
 }
 
 class CompletionBatch {
@@ -180,7 +191,7 @@ class CompletionBatch {
 
   readonly complete: Complete = (p, token, stored, value) =>
     new Promise<void>((resolve, reject) => {
-      this.#queue.push({ p, token, stored, value, done: (error) => (error === undefined ? resolve() : reject(error)) })
+      this.#queue.push({ p, token, stored, value, resolve, reject })
       if (!this.#busy) {
         this.#busy = true
         // Let the handlers that finish in the same turn join this call.
@@ -191,15 +202,20 @@ class CompletionBatch {
   async #flush(): Promise<void> {
     const queued = this.#queue
     this.#queue = []
-    // completeMany takes one ttl: items that differ in it are completed in separate calls.
-    const byTtl = new Map<number, Pending[]>()
-    for (const item of queued) {
-      const list = byTtl.get(item.p.policy.ttlMs)
-      if (list === undefined) byTtl.set(item.p.policy.ttlMs, [item])
-      else list.push(item)
-    }
     try {
-      await Promise.all([...byTtl].map(([ttlMs, items]) => this.#completeMany(ttlMs, items)))
+      const ttlMs = (queued[0] as Pending).p.policy.ttlMs
+      if (queued.every((item) => item.p.policy.ttlMs === ttlMs)) {
+        await this.#completeMany(ttlMs, queued)
+      } else {
+        // completeMany takes one ttl: items that differ in it are completed in separate calls.
+        const byTtl = new Map<number, Pending[]>()
+        for (const item of queued) {
+          const list = byTtl.get(item.p.policy.ttlMs)
+          if (list === undefined) byTtl.set(item.p.policy.ttlMs, [item])
+          else list.push(item)
+        }
+        await Promise.all([...byTtl].map(([ttl, items]) => this.#completeMany(ttl, items)))
+      }
     } finally {
       if (this.#queue.length > 0) setImmediate(() => void this.#flush())
       else this.#busy = false
@@ -209,26 +225,26 @@ class CompletionBatch {
   async #completeMany(ttlMs: number, items: Pending[]): Promise<void> {
     let outcomes: string[] | undefined
     if (items.length > 1) {
-      outcomes = await this.#deps.store
-        .completeMany(
-          items.map(({ p, token, stored }) => ({ id: p.base.id, token, result: stored })),
-          ttlMs,
-        )
-        .catch(() => undefined)
+      const batch: CompleteItem[] = []
+      for (const { p, token, stored } of items) batch.push({ id: p.base.id, token, result: stored })
+      outcomes = await this.#deps.store.completeMany(batch, ttlMs).catch(() => undefined)
     }
-    await Promise.all(
-      items.map(async (item, i) => {
-        if (outcomes?.[i] === 'completed') {
-          this.#deps.cache?.set(item.p.base.id, item.p.fingerprint, item.stored, ttlMs, Date.now())
-          item.done()
-          return
-        }
-        await completeOutcome(this.#deps, item.p, item.token, item.stored, item.value).then(
-          () => item.done(),
-          (error: unknown) => item.done(error ?? new Error('completion failed')),
-        )
-      }),
-    )
+    let rest: Promise<void>[] | undefined
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as Pending
+      if (outcomes?.[i] === 'completed') {
+        this.#deps.cache?.set(item.p.base.id, item.p.fingerprint, item.stored, ttlMs, Date.now())
+        item.resolve()
+        continue
+      }
+      rest ??= []
+      rest.push(
+        completeOutcome(this.#deps, item.p, item.token, item.stored, item.value).then(item.resolve, (error: unknown) =>
+          item.reject(error ?? new Error('completion failed')),
+        ),
+      )
+    }
+    if (rest !== undefined) await Promise.all(rest)
   }
 }
 

@@ -1,0 +1,106 @@
+// One accepted delivery inside the consumer, from `handle` until the broker was told how it ended:
+// its lane job, its result promise, its turn in a batch, and the `extend()` calls that keep the
+// broker from redelivering it meanwhile. One object per delivery, and no closure besides its promise's,
+// because the consumer makes one per message.
+
+import { Repeating } from '../core/lease-keeper.js'
+import type { Decision } from './decide.js'
+import type { Emitter } from './emitter.js'
+import type { ConsumerEvents, Delivery, DeliveryResult } from './types.js'
+
+/** setInterval's longest delay; it runs a longer one every 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** Where a batch member stands: waiting for its turn in the lanes, running, or handed back unstarted. */
+const WAITING = 0
+const OPEN = 1
+const CANCELLED = 2
+
+export class Task<P> extends Repeating {
+  readonly delivery: Delivery<P>
+  readonly lane: string
+  readonly receivedAt: number
+  readonly done: Promise<DeliveryResult>
+  readonly resolve: (result: DeliveryResult) => void
+  /** Set once the broker is being told; a later decision (a handler that ends after shutdown) is dropped. */
+  settled = false
+  /** Its job started in the lanes (so the lanes must be told when it ends). */
+  running = false
+  /** The handler was called / returned: the retry policy's `Progress`. */
+  started = false
+  returned = false
+  /** A batch member: claimed by `runBatch`, whose decision arrives here. */
+  readonly batched: boolean
+  decision: Promise<Decision> | undefined = undefined
+  readonly #events: Emitter<ConsumerEvents>
+  #turn = WAITING
+  #cancelledWith: unknown = undefined
+  /** Made only when the handler is ready before the job's turn came (or was cancelled). */
+  #gate: { promise: Promise<void>; resolve(): void; reject(error: unknown): void } | undefined = undefined
+  #extending = false
+
+  constructor(delivery: Delivery<P>, lane: string, batched: boolean, events: Emitter<ConsumerEvents>) {
+    super()
+    this.delivery = delivery
+    this.lane = lane
+    this.batched = batched
+    this.receivedAt = performance.now()
+    this.#events = events
+    let resolve!: (result: DeliveryResult) => void
+    this.done = new Promise<DeliveryResult>((res) => {
+      resolve = res
+    })
+    this.resolve = resolve
+    const every = delivery.extendEveryMs
+    if (typeof delivery.extend === 'function' && every !== undefined && every > 0) {
+      // What setInterval would make of the number: below 1 ms or past its maximum, 1 ms.
+      this.startRepeating(every >= 1 && every <= MAX_TIMER_MS ? every : 1)
+    }
+  }
+
+  /** Stops the `extend()` calls. */
+  stopExtending(): void {
+    this.stopRepeating()
+  }
+
+  /** A batch member's job started: its handler may run. */
+  open(): void {
+    this.#turn = OPEN
+    this.#gate?.resolve()
+  }
+
+  /** A batch member handed back before its turn: its run releases the claim without calling the handler. */
+  cancel(error: unknown): void {
+    this.#turn = CANCELLED
+    this.#cancelledWith = error
+    this.#gate?.reject(error)
+  }
+
+  /** Undefined once the handler may run; else a promise of that (rejected when cancelled). */
+  turn(): Promise<void> | undefined {
+    if (this.#turn === OPEN) return undefined
+    if (this.#turn === CANCELLED) return Promise.reject(this.#cancelledWith)
+    if (this.#gate === undefined) {
+      let resolve!: () => void
+      let reject!: (error: unknown) => void
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      this.#gate = { promise, resolve, reject }
+    }
+    return this.#gate.promise
+  }
+
+  protected override tick(): void {
+    if (this.#extending) return
+    this.#extending = true
+    const delivery = this.delivery
+    Promise.resolve()
+      .then(() => delivery.extend?.())
+      .catch((error: unknown) => this.#events.emit('broker_error', { key: delivery.key, operation: 'extend', error }))
+      .finally(() => {
+        this.#extending = false
+      })
+  }
+}
