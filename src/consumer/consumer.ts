@@ -42,6 +42,11 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     return this.#active.size
   }
 
+  /** Deliveries after which a failing message is dead-lettered (adapters check broker limits against it). */
+  get maxAttempts(): number {
+    return this.#runner.maxAttempts
+  }
+
   /** How many more deliveries fit (`concurrency - inFlight`, at least 0): pull adapters fetch at most this many. */
   get capacity(): number {
     return Math.max(0, this.#concurrency - this.#active.size)

@@ -37,6 +37,11 @@ export class Runner<P, Tx> {
   readonly #transaction: TransactionConsumerOptions<P, Tx> | undefined
   readonly #record: Omit<TransactionInput, 'key' | 'payload'>
   readonly #maxAttempts: number
+
+  /** Deliveries after which a failing message is dead-lettered. */
+  get maxAttempts(): number {
+    return this.#maxAttempts
+  }
   readonly #backoff: (attempt: number) => number
   readonly #isFinal: (error: unknown) => boolean
   readonly #shutdown: AbortSignal

@@ -75,11 +75,9 @@ export async function consumeJetStream<P = unknown, Tx = unknown>(
   const pull = await js.consumers.get(options.stream, options.durable)
   const given = options.consumer as IdempotentConsumer<P, Tx>
   const isCore = typeof given.handle === 'function'
-  // The core does not expose maxAttempts (yet): an instance is taken to use the default unless it says otherwise.
+  // An IdempotentConsumer instance tells its maxAttempts; options give it or take the default.
   const maxAttempts =
-    (isCore
-      ? (given as { maxAttempts?: number }).maxAttempts
-      : (options.consumer as ConsumerOptions<P, Tx>).maxAttempts) ?? DEFAULT_MAX_ATTEMPTS
+    (isCore ? given.maxAttempts : (options.consumer as ConsumerOptions<P, Tx>).maxAttempts) ?? DEFAULT_MAX_ATTEMPTS
   const { ackWaitMs } = checkConsumer(await pull.info(), maxAttempts)
   const keySource = options.key ?? 'msgIdOrSequence'
   const epoch = () => (usesSequence(keySource) ? streamEpoch(js, options.stream) : Promise.resolve(0))
