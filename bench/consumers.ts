@@ -86,7 +86,7 @@ for (const name of selected) {
       row.adapter,
       row.variant,
       Math.round(row.messagesPerSecond).toLocaleString('en-US'),
-      ratio === undefined ? '-' : ratio.toFixed(2),
+      ratio === undefined ? '-' : ratio.toFixed(3),
       goal,
     ])
   }
