@@ -21,12 +21,9 @@ import { Idempotency } from '../../src/core/idempotency.js'
 import type { IdempotencyStore } from '../../src/store/types.js'
 import { RedisStore } from '../../src/stores/redis/redis-store.js'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js'
+import { deleteKeys, printRows, type Row } from './shared.js'
 
-export interface Row {
-  adapter: string
-  variant: 'raw' | 'idem-redis' | 'idem-redis-batch' | 'idem-sqlite'
-  messagesPerSecond: number
-}
+export type { Row }
 
 type Variant = 'raw' | 'idem-redis' | 'idem-sqlite'
 
@@ -172,22 +169,9 @@ async function drainChunk(
   return last - first
 }
 
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = next
-    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500))
-  } while (cursor !== '0')
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const quick = process.argv.includes('--quick')
   const messages = Number(process.env.IDEM_BENCH_MQTT_MESSAGES ?? (quick ? 1800 : 18_000))
   const rows = await benchMqtt({ messages, quick })
-  const raw = rows.find((r) => r.variant === 'raw')?.messagesPerSecond ?? 1
-  for (const row of rows) {
-    const ratio = `${((row.messagesPerSecond / raw) * 100).toFixed(0)}%`
-    console.log(`${row.variant.padEnd(18)} ${Math.round(row.messagesPerSecond).toString().padStart(8)} msg/s  ${ratio}`)
-  }
+  printRows(rows)
 }

@@ -15,12 +15,9 @@ import { Idempotency } from '../../src/core/idempotency.js'
 import type { IdempotencyStore } from '../../src/store/types.js'
 import { RedisStore } from '../../src/stores/redis/redis-store.js'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js'
+import { deleteKeys, median, printRows, type Row } from './shared.js'
 
-export interface Row {
-  adapter: string
-  variant: 'raw' | 'idem-redis' | 'idem-redis-batch' | 'idem-sqlite'
-  messagesPerSecond: number
-}
+export type { Row }
 
 type Variant = Row['variant']
 
@@ -164,27 +161,9 @@ async function rawDrain(nc: NatsConnection, stream: string, n: number): Promise<
   return n / (elapsed / 1000)
 }
 
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = next
-    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500))
-  } while (cursor !== '0')
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? 0
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const quick = process.argv.includes('--quick')
   const messages = Number(process.env.IDEM_BENCH_NATS_MESSAGES ?? (quick ? 2000 : 20_000))
   const rows = await benchNats({ messages, quick })
-  const raw = rows.find((r) => r.variant === 'raw')?.messagesPerSecond ?? 1
-  for (const row of rows) {
-    const ratio = `${((row.messagesPerSecond / raw) * 100).toFixed(0)}%`
-    console.log(`${row.variant.padEnd(18)} ${Math.round(row.messagesPerSecond).toString().padStart(8)} msg/s  ${ratio}`)
-  }
+  printRows(rows)
 }

@@ -15,12 +15,9 @@ import type { IdempotencyStore } from '../../src/store/types.js'
 import { RedisStore } from '../../src/stores/redis/redis-store.js'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js'
 import { machineLine } from '../lib/machine.js'
+import { deleteKeys, median, type Row } from './shared.js'
 
-export interface Row {
-  adapter: string
-  variant: 'raw' | 'idem-redis' | 'idem-redis-batch' | 'idem-sqlite'
-  messagesPerSecond: number
-}
+export type { Row }
 
 type Variant = Row['variant']
 
@@ -177,20 +174,6 @@ async function rawDrain(redis: Redis, stream: string, group: string, n: number):
   const sample = timing.stop(n)
   reader.disconnect()
   return sample
-}
-
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = next
-    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500))
-  } while (cursor !== '0')
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? 0
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
