@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
+import { counted } from '../core/counted-store.test-helper.js'
 import { Idempotency } from '../core/idempotency.js'
 import type { IdempotencyStore } from '../store/types.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
@@ -7,22 +8,6 @@ import { SqliteStore } from '../stores/sqlite/sqlite-store.js'
 import { IdempotentConsumer } from './consumer.js'
 import { FakeBroker } from './fake-broker.test-helper.js'
 import type { RunConsumerOptions } from './types.js'
-
-/** The store, with every method call counted by name. */
-function counted(inner: IdempotencyStore): { store: IdempotencyStore; calls: Record<string, number> } {
-  const calls: Record<string, number> = {}
-  const store = new Proxy(inner, {
-    get(target, property) {
-      const value = Reflect.get(target, property)
-      if (typeof value !== 'function') return value
-      return (...args: unknown[]) => {
-        calls[String(property)] = (calls[String(property)] ?? 0) + 1
-        return value.apply(target, args)
-      }
-    },
-  })
-  return { store, calls }
-}
 
 const opened: IdempotencyStore[] = []
 afterEach(async () => {

@@ -5,23 +5,8 @@ import type { IdempotencyStore } from '../store/types.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
 import { SqliteStore } from '../stores/sqlite/sqlite-store.js'
 import { codeOf } from './code-of.test-helper.js'
+import { counted } from './counted-store.test-helper.js'
 import { Idempotency } from './idempotency.js'
-
-/** The store, with every method call counted by name. */
-function counted(inner: IdempotencyStore): { store: IdempotencyStore; calls: Record<string, number> } {
-  const calls: Record<string, number> = {}
-  const store = new Proxy(inner, {
-    get(target, property) {
-      const value = Reflect.get(target, property)
-      if (typeof value !== 'function') return value
-      return (...args: unknown[]) => {
-        calls[String(property)] = (calls[String(property)] ?? 0) + 1
-        return value.apply(target, args)
-      }
-    },
-  })
-  return { store, calls }
-}
 
 const opened: IdempotencyStore[] = []
 afterEach(async () => {

@@ -1,7 +1,8 @@
 // What a store gives transaction mode: its claim and its completion as statements that run on the
 // caller's transaction (through a SqlExecutor) instead of on the store's own connection.
 
-import type { BeginResult, IdempotencyStore } from '../store/types.js'
+import { decideBegin } from '../store/transitions.js'
+import type { BeginResult, IdempotencyRecord, IdempotencyStore } from '../store/types.js'
 import type { SqlDialect, SqlExecutor } from './executor.js'
 
 export interface Inbox {
@@ -32,4 +33,41 @@ export interface InboxStore extends IdempotencyStore {
 
 export function hasInbox(store: IdempotencyStore): store is InboxStore {
   return typeof (store as Partial<InboxStore>).inbox?.claim === 'function'
+}
+
+/** The UPDATE `decideUnderLock` writes a decision with; `table` is already quoted for the dialect. */
+export function rewriteStatement(table: string): string {
+  return `UPDATE ${table} SET state = 'in_progress', fingerprint = ?, token = ?, lease_until = ?, attempt = ?,
+    result = NULL, created_at = ?, updated_at = ?, expires_at = ? WHERE id = ?`
+}
+
+/**
+ * The part of a claim that stores without a begin function share (MySQL, SQLite): decide `begin`
+ * against the row read under the claim's lock, and write the decision back through `rewrite`
+ * (from `rewriteStatement`). `idParam` and `fingerprintParam` are the values as the dialect binds them.
+ */
+export async function decideUnderLock(
+  sql: SqlExecutor,
+  rewrite: string,
+  existing: IdempotencyRecord | null,
+  claim: { id: string; idParam: unknown; fingerprint: string; fingerprintParam: unknown; token: string },
+  leaseMs: number,
+  ttlMs: number,
+  now: number,
+): Promise<BeginResult> {
+  const decision = decideBegin(existing, claim.id, claim.fingerprint, leaseMs, ttlMs, now, () => claim.token)
+  const next = decision.write
+  if (next !== null) {
+    await sql.execute(rewrite, [
+      claim.fingerprintParam,
+      next.token,
+      next.leaseUntil,
+      next.attempt,
+      next.createdAt,
+      next.updatedAt,
+      next.expiresAt,
+      claim.idParam,
+    ])
+  }
+  return decision.result
 }

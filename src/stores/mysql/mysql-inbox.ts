@@ -4,8 +4,7 @@
 // uncommitted claim is waited for), then a locking read of the latest committed row, then the
 // store contract's decision, written under that lock.
 
-import { decideBegin } from '../../store/transitions.js'
-import type { Inbox } from '../../transaction/inbox.js'
+import { decideUnderLock, type Inbox, rewriteStatement } from '../../transaction/inbox.js'
 import { NOW_MS } from './mysql-procedures.js'
 import { COLUMNS, fingerprintToBytes, idToBytes, toRecord } from './mysql-rows.js'
 
@@ -17,8 +16,7 @@ export function mysqlInbox(table: string): Inbox {
   // FOR UPDATE reads the latest committed version whatever the isolation level, so a caller's
   // REPEATABLE READ snapshot taken before a racer committed cannot hide the racer's record.
   const select = `SELECT ${COLUMNS}, ${NOW_MS} AS now_ms FROM ${t} WHERE id = ? FOR UPDATE`
-  const rewrite = `UPDATE ${t} SET state = 'in_progress', fingerprint = ?, token = ?, lease_until = ?, attempt = ?,
-    result = NULL, created_at = ?, updated_at = ?, expires_at = ? WHERE id = ?`
+  const rewrite = rewriteStatement(t)
   const complete = `UPDATE ${t} SET state = 'completed', token = NULL, lease_until = NULL, result = ?,
     updated_at = ${NOW_MS}, expires_at = ${NOW_MS} + ?
     WHERE id = ? AND token = ? AND state = 'in_progress' AND expires_at > ${NOW_MS}`
@@ -36,22 +34,8 @@ export function mysqlInbox(table: string): Inbox {
       if (existing.token === token) {
         return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: Number(existing.leaseUntil) }
       }
-      const now = Number(row.now_ms)
-      const decision = decideBegin(existing, id, fingerprint, leaseMs, ttlMs, now, () => token)
-      const next = decision.write
-      if (next !== null) {
-        await sql.execute(rewrite, [
-          fingerprintBytes,
-          next.token,
-          next.leaseUntil,
-          next.attempt,
-          next.createdAt,
-          next.updatedAt,
-          next.expiresAt,
-          idBytes,
-        ])
-      }
-      return decision.result
+      const claim = { id, idParam: idBytes, fingerprint, fingerprintParam: fingerprintBytes, token }
+      return decideUnderLock(sql, rewrite, existing, claim, leaseMs, ttlMs, Number(row.now_ms))
     },
     async complete(sql, id, token, result, ttlMs) {
       const done = await sql.execute(complete, [Buffer.from(result, 'utf8'), ttlMs, idToBytes(id), token])

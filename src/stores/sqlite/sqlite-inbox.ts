@@ -3,9 +3,8 @@
 // ends, so a racer's claim waits (busy_timeout) and then reads the committed outcome. Reading,
 // deciding and writing back under that lock is therefore atomic.
 
-import { decideBegin } from '../../store/transitions.js'
 import type { IdempotencyRecord, RecordState } from '../../store/types.js'
-import type { Inbox } from '../../transaction/inbox.js'
+import { decideUnderLock, type Inbox, rewriteStatement } from '../../transaction/inbox.js'
 
 const COLUMNS = 'id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at'
 
@@ -14,8 +13,7 @@ export function sqliteInbox(table: string, clock: () => number): Inbox {
   const insert = `INSERT INTO ${t} (${COLUMNS}) VALUES (?, 'in_progress', ?, ?, ?, 1, NULL, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`
   const select = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`
-  const rewrite = `UPDATE ${t} SET state = 'in_progress', fingerprint = ?, token = ?, lease_until = ?, attempt = ?,
-    result = NULL, created_at = ?, updated_at = ?, expires_at = ? WHERE id = ?`
+  const rewrite = rewriteStatement(t)
   const complete = `UPDATE ${t} SET state = 'completed', token = NULL, lease_until = NULL, result = ?, updated_at = ?,
     expires_at = ? WHERE id = ? AND token = ? AND state = 'in_progress' AND expires_at > ?`
   return {
@@ -29,21 +27,8 @@ export function sqliteInbox(table: string, clock: () => number): Inbox {
         return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: now + leaseMs }
       }
       const row = (await sql.execute(select, [id])).rows[0]
-      const decision = decideBegin(toRecord(row), id, fingerprint, leaseMs, ttlMs, clock(), () => token)
-      const next = decision.write
-      if (next !== null) {
-        await sql.execute(rewrite, [
-          next.fingerprint,
-          next.token,
-          next.leaseUntil,
-          next.attempt,
-          next.createdAt,
-          next.updatedAt,
-          next.expiresAt,
-          id,
-        ])
-      }
-      return decision.result
+      const claim = { id, idParam: id, fingerprint, fingerprintParam: fingerprint, token }
+      return decideUnderLock(sql, rewrite, toRecord(row), claim, leaseMs, ttlMs, clock())
     },
     async complete(sql, id, token, result, ttlMs) {
       const now = clock()
