@@ -1,6 +1,18 @@
 // The root entry: the core, the store contract and the in-memory store. It loads no driver.
 
 export * from './consumer/index.js'
+export { hasInbox, type Inbox, type InboxStore } from './contract/inbox.js'
+export type {
+  BeginItem,
+  BeginOutcome,
+  BeginResult,
+  CompleteItem,
+  CompleteManyOutcome,
+  IdempotencyRecord,
+  IdempotencyStore,
+} from './contract/types.js'
+export { RecordState } from './contract/types.js'
+export { DEFAULT_MAX_RESULT_BYTES, MAX_RECORD_ID_LENGTH } from './contract/validate.js'
 export { type Duration, toMs } from './core/duration.js'
 export type {
   IdempotencyEventBase,
@@ -19,29 +31,17 @@ export type {
   PolicyOptions,
   RunInput,
 } from './core/options.js'
+export type { TransactionContext, TransactionInput, TransactionOutcome } from './core/transaction.js'
 export * from './errors.js'
 export * from './guards/index.js'
 export * from './outbox/index.js'
 export * from './producer/index.js'
-export type {
-  BeginItem,
-  BeginOutcome,
-  BeginResult,
-  CompleteItem,
-  CompleteManyOutcome,
-  IdempotencyRecord,
-  IdempotencyStore,
-} from './store/types.js'
-export { RecordState } from './store/types.js'
-export { DEFAULT_MAX_RESULT_BYTES, MAX_RECORD_ID_LENGTH } from './store/validate.js'
-export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js'
 export {
   placeholder,
   type SqlDatabase,
   type SqlDialect,
   type SqlExecutor,
   type SqlResult,
-} from './transaction/executor.js'
-export { hasInbox, type Inbox, type InboxStore } from './transaction/inbox.js'
-export type { TransactionContext, TransactionInput, TransactionOutcome } from './transaction/run-transaction.js'
-export { inSavepoint } from './transaction/savepoint.js'
+} from './sql/executor.js'
+export { inSavepoint } from './sql/savepoint.js'
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js'

@@ -4,8 +4,8 @@
 // only picks a port nothing listens on, so that it never replaces someone else's server.
 
 import { Redis } from 'ioredis'
-import { startRedis } from '../../src/stores/redis/redis-server.test-helper.js'
 import { reachable } from '../../test/reachable.js'
+import { startRedis } from '../../test/support/stores/redis/redis-server.test-helper.js'
 
 export interface PrivateRedis {
   port: number

@@ -9,8 +9,8 @@
 
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import type { BeginResult } from '../../src/contract/types.js'
 import { type IdempotencyStore, LeaseLostError } from '../../src/index.js'
-import type { BeginResult } from '../../src/store/types.js'
 import { COMPLETE } from '../../src/stores/redis/redis-scripts.js'
 import { LEASE_MS } from '../lib/fixtures.js'
 import type { Workload } from '../lib/measure.js'

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { counted } from '../core/counted-store.test-helper.js'
+import { FakeBroker } from '../../test/support/consumer/fake-broker.test-helper.js'
+import { counted } from '../../test/support/core/counted-store.test-helper.js'
+import type { IdempotencyStore } from '../contract/types.js'
 import { Idempotency } from '../core/idempotency.js'
-import type { IdempotencyStore } from '../store/types.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
 import { SqliteStore } from '../stores/sqlite/sqlite-store.js'
 import { IdempotentConsumer } from './consumer.js'
-import { FakeBroker } from './fake-broker.test-helper.js'
 import type { RunConsumerOptions } from './types.js'
 
 const opened: IdempotencyStore[] = []
@@ -179,7 +179,7 @@ describe('batches with the store down', () => {
 
 describe('batches in transaction mode', () => {
   it('settle message by message (no beginMany: each message has its own transaction)', async () => {
-    const { sqliteRig } = await import('../transaction/transaction-rigs.test-helper.js')
+    const { sqliteRig } = await import('../../test/support/transaction/transaction-rigs.test-helper.js')
     const rig = await sqliteRig()
     try {
       const consumer = new IdempotentConsumer<{ id: string }, unknown>({

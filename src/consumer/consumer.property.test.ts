@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
+import { FakeBroker } from '../../test/support/consumer/fake-broker.test-helper.js'
 import { Idempotency } from '../core/idempotency.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
 import { IdempotentConsumer } from './consumer.js'
-import { FakeBroker } from './fake-broker.test-helper.js'
 
 // Random schedules of deliveries, publisher duplicates, handler failures, lost acks and consumer
 // crashes (the broker voids every unacknowledged delivery and a new consumer takes over, while the

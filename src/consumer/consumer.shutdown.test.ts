@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { FakeBroker } from '../../test/support/consumer/fake-broker.test-helper.js'
 import { Idempotency } from '../core/idempotency.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
 import { IdempotentConsumer } from './consumer.js'
-import { FakeBroker } from './fake-broker.test-helper.js'
 
 describe('graceful shutdown', () => {
   it('hands a delivery that arrives after close straight back, without running it', async () => {

@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { FaultyStore } from '../core/faulty-store.test-helper.js'
+import { FakeBroker } from '../../test/support/consumer/fake-broker.test-helper.js'
+import { FaultyStore } from '../../test/support/core/faulty-store.test-helper.js'
+import type { IdempotencyStore } from '../contract/types.js'
 import { Idempotency } from '../core/idempotency.js'
-import type { IdempotencyStore } from '../store/types.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
 import { SqliteStore } from '../stores/sqlite/sqlite-store.js'
 import { IdempotentConsumer } from './consumer.js'
 import { defaultBackoff } from './decide.js'
-import { FakeBroker } from './fake-broker.test-helper.js'
 import type { ConsumerEvents, RunConsumerOptions } from './types.js'
 
 const stores: [string, () => IdempotencyStore][] = [

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sqliteRig, type TransactionRig } from '../transaction/transaction-rigs.test-helper.js'
+import { FakeBroker } from '../../test/support/consumer/fake-broker.test-helper.js'
+import { sqliteRig, type TransactionRig } from '../../test/support/transaction/transaction-rigs.test-helper.js'
 import { IdempotentConsumer } from './consumer.js'
-import { FakeBroker } from './fake-broker.test-helper.js'
 
 // Transaction mode on SQLite: the record and the handler's writes commit together, then the ack.
 describe('the consumer core in transaction mode (SQLite)', () => {

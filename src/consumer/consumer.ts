@@ -1,4 +1,4 @@
-// The broker-agnostic consumer (DESIGN §6): per delivery, claim (or open a transaction), run the
+// The broker-agnostic consumer (docs/architecture.md, "Consumers"): per delivery, claim (or open a transaction), run the
 // handler, store the outcome, and only then acknowledge. Adapters translate broker messages into
 // `Delivery` objects and feed them here; they never decide acks themselves.
 

@@ -1,5 +1,5 @@
 // What to tell the broker when a delivery's run ended in an error: the whole retry / dead-letter
-// policy of DESIGN §6 in one place, so that single deliveries and batches settle alike.
+// policy of docs/architecture.md ("Consumers") in one place, so that single deliveries and batches settle alike.
 
 import {
   ErrorCode,

@@ -4,7 +4,7 @@
 import { toMs } from '../core/duration.js'
 import type { Idempotency, RunContext, RunResult } from '../core/idempotency.js'
 import type { RunInput } from '../core/options.js'
-import type { TransactionInput } from '../transaction/run-transaction.js'
+import type { TransactionInput } from '../core/transaction.js'
 import { type Decision, decide, defaultBackoff, EXECUTED, REPLAYED, SHUTDOWN } from './decide.js'
 import type {
   ConsumerOptions,

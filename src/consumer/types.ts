@@ -1,11 +1,11 @@
 // The broker-agnostic consumer contract: what a broker adapter hands the core (a Delivery), what
 // the core asks of it, and what a handler sees. The core claims, runs, completes and only then
-// acknowledges; adapters only translate (DESIGN §6).
+// acknowledges; adapters only translate (docs/architecture.md, "Consumers").
 
 import type { Duration } from '../core/duration.js'
 import type { Idempotency, RunContext } from '../core/idempotency.js'
-import type { SqlDatabase } from '../transaction/executor.js'
-import type { TransactionContext } from '../transaction/run-transaction.js'
+import type { TransactionContext } from '../core/transaction.js'
+import type { SqlDatabase } from '../sql/executor.js'
 
 /** One delivery of one message, as an adapter presents it. Every method is called at most once, except `extend`. */
 export interface Delivery<P = unknown> {

@@ -1,8 +1,8 @@
 // How a function's outcome is stored: JSON of { v: value } for a result, { e: error } for a
 // final error, so that a duplicate receives exactly what the first execution produced.
 
+import { resultBytes } from '../contract/validate.js'
 import { ErrorCode, IdempotencyError, ResultNotSerializableError, ResultTooLargeError } from '../errors.js'
-import { resultBytes } from '../store/validate.js'
 
 export interface StoredError {
   name: string

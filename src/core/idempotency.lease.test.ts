@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { codeOf } from '../../test/support/core/code-of.test-helper.js'
+import { FaultyStore } from '../../test/support/core/faulty-store.test-helper.js'
 import { ErrorCode, type LeaseLostError } from '../errors.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
-import { codeOf } from './code-of.test-helper.js'
-import { FaultyStore } from './faulty-store.test-helper.js'
 import { Idempotency } from './idempotency.js'
 
 describe('lease renewal', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
+import { codeOf } from '../../test/support/core/code-of.test-helper.js'
+import { FaultyStore } from '../../test/support/core/faulty-store.test-helper.js'
 import { ErrorCode, type StoreUnavailableError } from '../errors.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
-import { codeOf } from './code-of.test-helper.js'
-import { FaultyStore } from './faulty-store.test-helper.js'
 import { Idempotency } from './idempotency.js'
 
 describe('a failing store', () => {

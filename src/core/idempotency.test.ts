@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
+import { codeOf } from '../../test/support/core/code-of.test-helper.js'
 import { ErrorCode, type IdempotencyError, InProgressError } from '../errors.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
 import { ManualClock } from '../testing/manual-clock.js'
-import { codeOf } from './code-of.test-helper.js'
 import { Idempotency } from './idempotency.js'
 
 function setup(options: Partial<ConstructorParameters<typeof Idempotency>[0]> = {}) {

@@ -1,16 +1,10 @@
 // The core: claim a key, run the function once, store its outcome, replay it to duplicates.
 
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { BeginResult, IdempotencyStore } from '../contract/types.js'
+import { assertFingerprint } from '../contract/validate.js'
 import { FingerprintMismatchError, InProgressError, LeaseLostError, StoreUnavailableError } from '../errors.js'
-import type { BeginResult, IdempotencyStore } from '../store/types.js'
-import { assertFingerprint } from '../store/validate.js'
-import type { SqlDatabase } from '../transaction/executor.js'
-import {
-  runInTransaction,
-  type TransactionContext,
-  type TransactionInput,
-  type TransactionOutcome,
-} from '../transaction/run-transaction.js'
+import type { SqlDatabase } from '../sql/executor.js'
 import { encodeError, encodeValue } from './codec.js'
 import { toMs } from './duration.js'
 import { EventHub, type IdempotencyEventName, type IdempotencyListener } from './events.js'
@@ -37,6 +31,12 @@ import {
   replay,
   runMany,
 } from './run-many.js'
+import {
+  runInTransaction,
+  type TransactionContext,
+  type TransactionInput,
+  type TransactionOutcome,
+} from './transaction.js'
 
 export interface RunContext {
   key: string

@@ -3,8 +3,8 @@
 // until the lease had certainly run out. Also `Repeating`, the shared timers it (and the
 // consumer's `extend()` calls) run on, and the `RunContext` whose signal is the keeper's.
 
+import type { IdempotencyStore } from '../contract/types.js'
 import { LeaseLostError, StoreUnavailableError } from '../errors.js'
-import type { IdempotencyStore } from '../store/types.js'
 import type { RunContext } from './idempotency.js'
 
 /** setTimeout's longest delay. */

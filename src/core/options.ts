@@ -1,7 +1,7 @@
 // Options of `Idempotency` and of each `run`, and their resolution into plain numbers.
 
-import type { IdempotencyStore } from '../store/types.js'
-import { DEFAULT_MAX_RESULT_BYTES } from '../store/validate.js'
+import type { IdempotencyStore } from '../contract/types.js'
+import { DEFAULT_MAX_RESULT_BYTES } from '../contract/validate.js'
 import { type Duration, toMs } from './duration.js'
 import { validateKey } from './key.js'
 

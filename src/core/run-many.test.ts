@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
+import { codeOf } from '../../test/support/core/code-of.test-helper.js'
+import { counted } from '../../test/support/core/counted-store.test-helper.js'
+import type { IdempotencyStore } from '../contract/types.js'
 import { ErrorCode, InProgressError, LeaseLostError } from '../errors.js'
-import type { IdempotencyStore } from '../store/types.js'
 import { MemoryStore } from '../stores/memory/memory-store.js'
 import { SqliteStore } from '../stores/sqlite/sqlite-store.js'
-import { codeOf } from './code-of.test-helper.js'
-import { counted } from './counted-store.test-helper.js'
 import { Idempotency } from './idempotency.js'
 
 const opened: IdempotencyStore[] = []

@@ -3,6 +3,7 @@
 // as `run` would. Also the completion path that `run` and `runMany` share.
 
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { BeginResult, CompleteItem, IdempotencyStore } from '../contract/types.js'
 import {
   type FingerprintMismatchError,
   IdempotencyError,
@@ -10,7 +11,6 @@ import {
   LeaseLostError,
   StoreUnavailableError,
 } from '../errors.js'
-import type { BeginResult, CompleteItem, IdempotencyStore } from '../store/types.js'
 import { decode } from './codec.js'
 import type { EventHub } from './events.js'
 import type { RunContext, RunResult } from './idempotency.js'

@@ -1,7 +1,7 @@
 // The SQL pieces both guards build on: identifiers checked once and quoted per dialect, and the
 // caller's extra SET columns turned into placeholders. Names go into the text; values never do.
 
-import { placeholder, type SqlDialect } from '../transaction/executor.js'
+import { placeholder, type SqlDialect } from '../sql/executor.js'
 
 // A plain identifier, up to PostgreSQL's 63-byte limit (a longer one it would truncate silently).
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/

@@ -3,9 +3,21 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../test/services.js'
-import type { TransactionContext } from '../transaction/run-transaction.js'
-import { barrier, type GuardRig, mysqlRig, postgresRig, sqliteRig } from './guard-rigs.test-helper.js'
-import { counting, portable, quotedTable, recordingExecutor, run } from './guard-sql.test-helper.js'
+import {
+  barrier,
+  type GuardRig,
+  mysqlRig,
+  postgresRig,
+  sqliteRig,
+} from '../../test/support/guards/guard-rigs.test-helper.js'
+import {
+  counting,
+  portable,
+  quotedTable,
+  recordingExecutor,
+  run,
+} from '../../test/support/guards/guard-sql.test-helper.js'
+import type { TransactionContext } from '../core/transaction.js'
 import { defineStateMachine, StateTransitionError, type TransitionResult } from './state-machine.js'
 
 const transitions = { pending: ['paid', 'cancelled'], paid: ['completed', 'refunded'] } as const

@@ -2,7 +2,7 @@
 // say the transition already happened (a duplicate), is not allowed from where the row is, or
 // has no row to act on. The business-level idempotency technique for status flows.
 
-import { placeholder, type SqlExecutor } from '../transaction/executor.js'
+import { placeholder, type SqlExecutor } from '../sql/executor.js'
 import {
   columnName,
   lockClause,

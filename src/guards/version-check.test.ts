@@ -3,8 +3,20 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../test/services.js'
-import { barrier, type GuardRig, mysqlRig, postgresRig, sqliteRig } from './guard-rigs.test-helper.js'
-import { counting, portable, quotedTable, recordingExecutor, run } from './guard-sql.test-helper.js'
+import {
+  barrier,
+  type GuardRig,
+  mysqlRig,
+  postgresRig,
+  sqliteRig,
+} from '../../test/support/guards/guard-rigs.test-helper.js'
+import {
+  counting,
+  portable,
+  quotedTable,
+  recordingExecutor,
+  run,
+} from '../../test/support/guards/guard-sql.test-helper.js'
 import { defineVersionCheck, type VersionResult } from './version-check.js'
 
 describe('defineVersionCheck', () => {

@@ -2,7 +2,7 @@
 // still the one the caller read, and bumps it. A stale writer, or a duplicate of a write that
 // already went through, gets a conflict with the current version instead of overwriting.
 
-import { placeholder, type SqlExecutor } from '../transaction/executor.js'
+import { placeholder, type SqlExecutor } from '../sql/executor.js'
 import {
   columnName,
   lockClause,

@@ -3,11 +3,17 @@
 
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { FaultyStore } from '../core/faulty-store.test-helper.js'
+import { FaultyStore } from '../../test/support/core/faulty-store.test-helper.js'
+import {
+  appFixture,
+  expectProblem,
+  LIMIT,
+  type StoreFixture,
+  send,
+} from '../../test/support/http/http-suite.test-helper.js'
+import { FRAMEWORKS } from '../../test/support/http/test-apps.test-helper.js'
 import { MemoryStore } from '../index.js'
-import { appFixture, expectProblem, LIMIT, type StoreFixture, send } from './http-suite.test-helper.js'
 import { DEFAULT_REPLAY_HEADERS } from './index.js'
-import { FRAMEWORKS } from './test-apps.test-helper.js'
 
 const memory = async (): Promise<StoreFixture> => {
   const store = new MemoryStore()

@@ -4,10 +4,10 @@
 import { createServer } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express4'
 import express4 from 'express4'
+import { describeHttpSuite } from '../../test/support/http/http-suite.test-helper.js'
+import { decode, type FrameworkRig, handle, listening } from '../../test/support/http/test-apps.test-helper.js'
 import { MemoryStore } from '../index.js'
 import { expressIdempotency } from './express/index.js'
-import { describeHttpSuite } from './http-suite.test-helper.js'
-import { decode, type FrameworkRig, handle, listening } from './test-apps.test-helper.js'
 
 const express4Rig: FrameworkRig = {
   name: 'Express 4',

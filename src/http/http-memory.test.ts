@@ -1,7 +1,7 @@
 // The HTTP behavioural suite on MemoryStore, for node:http, Express, Fastify and Hono.
 
+import { describeHttpSuite } from '../../test/support/http/http-suite.test-helper.js'
 import { MemoryStore } from '../index.js'
-import { describeHttpSuite } from './http-suite.test-helper.js'
 
 describeHttpSuite('MemoryStore', async () => {
   const store = new MemoryStore()

@@ -2,8 +2,8 @@
 
 import pg from 'pg'
 import { isolatedName, requireService, SERVICES } from '../../test/services.js'
+import { describeHttpSuite } from '../../test/support/http/http-suite.test-helper.js'
 import { PostgresStore } from '../stores/postgres/index.js'
-import { describeHttpSuite } from './http-suite.test-helper.js'
 
 if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
   describeHttpSuite('PostgresStore', async () => {

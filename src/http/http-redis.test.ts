@@ -2,8 +2,8 @@
 
 import { Redis } from 'ioredis'
 import { isolatedName, requireService } from '../../test/services.js'
+import { describeHttpSuite } from '../../test/support/http/http-suite.test-helper.js'
 import { RedisStore } from '../stores/redis/index.js'
-import { describeHttpSuite } from './http-suite.test-helper.js'
 
 if (await requireService('Redis', 6379)) {
   describeHttpSuite('RedisStore', async () => {

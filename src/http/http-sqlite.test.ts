@@ -3,8 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { describeHttpSuite } from '../../test/support/http/http-suite.test-helper.js'
 import { SqliteStore } from '../stores/sqlite/index.js'
-import { describeHttpSuite } from './http-suite.test-helper.js'
 
 describeHttpSuite('SqliteStore', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'idem-http-'))

@@ -4,7 +4,13 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../test/services.js'
-import { consume, countById, DATABASES, type OutboxRig, spawnTsx } from './outbox-rigs.test-helper.js'
+import {
+  consume,
+  countById,
+  DATABASES,
+  type OutboxRig,
+  spawnTsx,
+} from '../../test/support/outbox/outbox-rigs.test-helper.js'
 
 const MESSAGES = 30
 /** Publishes each crashing relay confirms before it dies; each is within its first batch of 10. */

@@ -5,8 +5,8 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService, SERVICES } from '../../test/services.js'
+import { consume, countById, DATABASES, type OutboxRig } from '../../test/support/outbox/outbox-rigs.test-helper.js'
 import { redisStreamProducer } from '../brokers/redis-streams/redis-stream-producer.js'
-import { consume, countById, DATABASES, type OutboxRig } from './outbox-rigs.test-helper.js'
 import { OutboxRelay } from './relay.js'
 
 const sqlite = DATABASES.find((database) => database.name === 'SQLite')

@@ -4,8 +4,13 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../test/services.js'
+import {
+  countById,
+  DATABASES,
+  type OutboxRig,
+  RecordingProducer,
+} from '../../test/support/outbox/outbox-rigs.test-helper.js'
 import type { OutgoingMessage } from '../producer/types.js'
-import { countById, DATABASES, type OutboxRig, RecordingProducer } from './outbox-rigs.test-helper.js'
 import { outboxNames } from './outbox-schema.js'
 import { OutboxRelay } from './relay.js'
 

@@ -3,7 +3,7 @@
 // hosts agree on when a lease or a backoff ends without trusting their own clocks.
 
 import { quote, tableName } from '../guards/sql-parts.js'
-import type { SqlDialect } from '../transaction/executor.js'
+import type { SqlDialect } from '../sql/executor.js'
 
 export const DEFAULT_OUTBOX_TABLE = 'idem_outbox'
 

@@ -2,7 +2,7 @@
 // literals on purpose: PostgreSQL and SQLite use a partial index only when the query repeats its
 // predicate verbatim.
 
-import { placeholder, type SqlDialect } from '../transaction/executor.js'
+import { placeholder, type SqlDialect } from '../sql/executor.js'
 import { nowMs, outboxNames } from './outbox-schema.js'
 
 /** The columns a relay reads from a claimed row. */

@@ -1,7 +1,7 @@
 // What the outbox refuses before any statement runs, and the claim's locking per dialect.
 
 import { describe, expect, it } from 'vitest'
-import type { SqlExecutor } from '../transaction/executor.js'
+import type { SqlExecutor } from '../sql/executor.js'
 import { Outbox } from './outbox.js'
 import { outboxSchema } from './outbox-schema.js'
 import { outboxStatements } from './outbox-sql.js'

@@ -4,7 +4,13 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../test/services.js'
-import { consume, countById, DATABASES, type OutboxRig, RecordingProducer } from './outbox-rigs.test-helper.js'
+import {
+  consume,
+  countById,
+  DATABASES,
+  type OutboxRig,
+  RecordingProducer,
+} from '../../test/support/outbox/outbox-rigs.test-helper.js'
 import { OutboxRelay } from './relay.js'
 import type { OutboxRelayOptions } from './relay-options.js'
 

@@ -3,7 +3,7 @@
 
 import { toMs } from '../core/duration.js'
 import { newMessageId } from '../producer/message-id.js'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../transaction/executor.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../sql/executor.js'
 import { DEFAULT_OUTBOX_TABLE, outboxNames, outboxSchema } from './outbox-schema.js'
 import { outboxStatements } from './outbox-sql.js'
 

@@ -1,7 +1,7 @@
 // The relay's options, what it reports (per batch, in total, to onError) and its defaults.
 
 import type { Producer } from '../producer/types.js'
-import type { SqlDatabase } from '../transaction/executor.js'
+import type { SqlDatabase } from '../sql/executor.js'
 import type { Outbox } from './outbox.js'
 
 export interface OutboxRelayOptions {

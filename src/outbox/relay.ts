@@ -34,7 +34,7 @@
 import { randomUUID } from 'node:crypto'
 import { toMs } from '../core/duration.js'
 import type { OutgoingMessage, Producer } from '../producer/types.js'
-import type { SqlDatabase } from '../transaction/executor.js'
+import type { SqlDatabase } from '../sql/executor.js'
 import type { Outbox, OutboxBacklog } from './outbox.js'
 import { outboxStatements } from './outbox-sql.js'
 import {

@@ -1,8 +1,8 @@
-// The store conformance suite (DESIGN §4): one set of behaviours that every store, ours or a
+// The store conformance suite (docs/architecture.md, "The store contract"): one set of behaviours that every store, ours or a
 // user's, must show. It is framework-neutral: pass your runner's `describe` and `it`.
 
 import assert from 'node:assert/strict'
-import type { BeginResult, IdempotencyStore } from '../store/types.js'
+import type { BeginResult, IdempotencyStore } from '../contract/types.js'
 
 export interface StoreHarness {
   store: IdempotencyStore

@@ -1,9 +1,6 @@
 import amqp from 'amqplib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService } from '../../../test/services.js'
-import type { DeliveryResult } from '../../consumer/types.js'
-import { Idempotency } from '../../core/idempotency.js'
-import { MemoryStore } from '../../stores/memory/memory-store.js'
 import {
   AMQP_PORT,
   AMQP_URL,
@@ -17,7 +14,10 @@ import {
   type QueueType,
   queueDepth,
   until,
-} from './amqp.test-helper.js'
+} from '../../../test/support/brokers/amqp/amqp.test-helper.js'
+import type { DeliveryResult } from '../../consumer/types.js'
+import { Idempotency } from '../../core/idempotency.js'
+import { MemoryStore } from '../../stores/memory/memory-store.js'
 import { type AmqpSubscription, consumeAmqp } from './amqp-consumer.js'
 import { IdemHeader } from './amqp-message.js'
 import { amqpProducer } from './amqp-producer.js'

@@ -3,7 +3,6 @@ import { fileURLToPath } from 'node:url'
 import type amqp from 'amqplib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService } from '../../../test/services.js'
-import { SqliteStore } from '../../stores/sqlite/sqlite-store.js'
 import {
   AMQP_PORT,
   AMQP_URL,
@@ -13,10 +12,11 @@ import {
   EffectLog,
   queueDepth,
   until,
-} from './amqp.test-helper.js'
+} from '../../../test/support/brokers/amqp/amqp.test-helper.js'
+import { SqliteStore } from '../../stores/sqlite/sqlite-store.js'
 import { amqpProducer } from './amqp-producer.js'
 
-const WORKER = fileURLToPath(new URL('./amqp-crash.worker.ts', import.meta.url))
+const WORKER = fileURLToPath(new URL('../../../test/support/brokers/amqp/amqp-crash.worker.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
 
 interface Worker {

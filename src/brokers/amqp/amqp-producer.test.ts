@@ -1,7 +1,7 @@
 import type amqp from 'amqplib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService } from '../../../test/services.js'
-import { AMQP_PORT, connect, declareQueue, drainQueue } from './amqp.test-helper.js'
+import { AMQP_PORT, connect, declareQueue, drainQueue } from '../../../test/support/brokers/amqp/amqp.test-helper.js'
 import type { AmqpConfirmChannel } from './amqp-driver.js'
 import { amqpProducer } from './amqp-producer.js'
 import { AmqpPublishError } from './amqp-publish.js'

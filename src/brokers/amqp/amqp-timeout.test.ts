@@ -1,9 +1,6 @@
 import type amqp from 'amqplib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, reportMissing, requireService } from '../../../test/services.js'
-import type { DeliveryResult } from '../../consumer/types.js'
-import { Idempotency } from '../../core/idempotency.js'
-import { MemoryStore } from '../../stores/memory/memory-store.js'
 import {
   AMQP_PORT,
   connect,
@@ -14,7 +11,10 @@ import {
   rabbitmqctlAvailable,
   until,
   withConsumerTimeout,
-} from './amqp.test-helper.js'
+} from '../../../test/support/brokers/amqp/amqp.test-helper.js'
+import type { DeliveryResult } from '../../consumer/types.js'
+import { Idempotency } from '../../core/idempotency.js'
+import { MemoryStore } from '../../stores/memory/memory-store.js'
 import { type AmqpSubscription, consumeAmqp } from './amqp-consumer.js'
 import { amqpProducer } from './amqp-producer.js'
 

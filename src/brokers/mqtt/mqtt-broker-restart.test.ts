@@ -6,12 +6,21 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { reportMissing } from '../../../test/services.js'
+import {
+  cleanUp,
+  isolatedPrefix,
+  plainClient,
+  sessionClient,
+  until,
+} from '../../../test/support/brokers/mqtt/mqtt.test-helper.js'
+import {
+  type PrivateMosquitto,
+  startPrivateMosquitto,
+} from '../../../test/support/brokers/mqtt/private-mosquitto.test-helper.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { MemoryStore } from '../../stores/memory/memory-store.js'
-import { cleanUp, isolatedPrefix, plainClient, sessionClient, until } from './mqtt.test-helper.js'
 import { consumeMqtt } from './mqtt-consumer.js'
 import { mqttProducer } from './mqtt-producer.js'
-import { type PrivateMosquitto, startPrivateMosquitto } from './private-mosquitto.test-helper.js'
 
 async function mosquittoInstalled(): Promise<boolean> {
   try {

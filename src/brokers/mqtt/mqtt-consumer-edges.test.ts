@@ -5,8 +5,6 @@
 import mqtt from 'mqtt'
 import { afterAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
-import { Idempotency } from '../../core/idempotency.js'
-import { MemoryStore } from '../../stores/memory/memory-store.js'
 import {
   cleanUp,
   isolatedPrefix,
@@ -17,10 +15,16 @@ import {
   sessionClient,
   until,
   userProperty,
-} from './mqtt.test-helper.js'
+} from '../../../test/support/brokers/mqtt/mqtt.test-helper.js'
+import {
+  count,
+  firstMessageOfSession,
+  startConsumer,
+} from '../../../test/support/brokers/mqtt/mqtt-consumer.test-helper.js'
+import { Idempotency } from '../../core/idempotency.js'
+import { MemoryStore } from '../../stores/memory/memory-store.js'
 import type { MqttPublishPacket } from './mqtt-client.js'
 import { consumeMqtt } from './mqtt-consumer.js'
-import { count, firstMessageOfSession, startConsumer } from './mqtt-consumer.test-helper.js'
 import { REASON_PROPERTY } from './mqtt-message.js'
 import { mqttProducer } from './mqtt-producer.js'
 

@@ -7,10 +7,21 @@ import type { Socket } from 'node:net'
 import mqtt from 'mqtt'
 import { afterAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
+import {
+  cleanUp,
+  isolatedPrefix,
+  MOSQUITTO_PORT,
+  mqttUrl,
+  until,
+  userProperty,
+} from '../../../test/support/brokers/mqtt/mqtt.test-helper.js'
+import {
+  count,
+  firstMessageOfSession,
+  startConsumer,
+} from '../../../test/support/brokers/mqtt/mqtt-consumer.test-helper.js'
 import { MemoryStore } from '../../stores/memory/memory-store.js'
-import { cleanUp, isolatedPrefix, MOSQUITTO_PORT, mqttUrl, until, userProperty } from './mqtt.test-helper.js'
 import type { MqttPublishPacket } from './mqtt-client.js'
-import { count, firstMessageOfSession, startConsumer } from './mqtt-consumer.test-helper.js'
 import { ORIGINAL_TOPIC_PROPERTY, REASON_PROPERTY } from './mqtt-message.js'
 
 if (await requireService('Mosquitto', MOSQUITTO_PORT)) {

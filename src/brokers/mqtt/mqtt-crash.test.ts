@@ -10,12 +10,19 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
+import {
+  cleanUp,
+  createSession,
+  isolatedPrefix,
+  MOSQUITTO_PORT,
+  mqttUrl,
+  plainClient,
+} from '../../../test/support/brokers/mqtt/mqtt.test-helper.js'
 import { SqliteStore } from '../../stores/sqlite/sqlite-store.js'
-import { cleanUp, createSession, isolatedPrefix, MOSQUITTO_PORT, mqttUrl, plainClient } from './mqtt.test-helper.js'
 import { mqttProducer } from './mqtt-producer.js'
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url))
-const CHILD = fileURLToPath(new URL('./mqtt-crash.child.ts', import.meta.url))
+const CHILD = fileURLToPath(new URL('../../../test/support/brokers/mqtt/mqtt-crash.worker.ts', import.meta.url))
 
 interface Child {
   process: ChildProcess

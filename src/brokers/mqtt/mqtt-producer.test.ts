@@ -1,6 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
-import { cleanUp, isolatedPrefix, MOSQUITTO_PORT, plainClient, record, userProperty } from './mqtt.test-helper.js'
+import {
+  cleanUp,
+  isolatedPrefix,
+  MOSQUITTO_PORT,
+  plainClient,
+  record,
+  userProperty,
+} from '../../../test/support/brokers/mqtt/mqtt.test-helper.js'
 import type { MqttPublisherClient, MqttPublishPacket } from './mqtt-client.js'
 import { mqttProducer } from './mqtt-producer.js'
 import { MqttPublishError } from './publish-confirmed.js'

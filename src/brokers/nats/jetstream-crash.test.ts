@@ -7,11 +7,17 @@ import Database from 'better-sqlite3'
 import type { NatsConnection } from 'nats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
+import {
+  connectNats,
+  createTopology,
+  NATS_PORT,
+  type Topology,
+  waitFor,
+} from '../../../test/support/brokers/nats/nats.test-helper.js'
 import { SqliteStore } from '../../stores/sqlite/sqlite-store.js'
 import { jetStreamProducer } from './jetstream-producer.js'
-import { connectNats, createTopology, NATS_PORT, type Topology, waitFor } from './nats.test-helper.js'
 
-const WORKER = fileURLToPath(new URL('./jetstream-crash.worker.ts', import.meta.url))
+const WORKER = fileURLToPath(new URL('../../../test/support/brokers/nats/jetstream-crash.worker.ts', import.meta.url))
 /** Where tsx finds the tsconfig. */
 const REPO = fileURLToPath(new URL('../../..', import.meta.url))
 

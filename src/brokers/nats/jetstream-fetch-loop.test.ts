@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { fakeMsg } from '../../../test/support/brokers/nats/jetstream-fakes.test-helper.js'
+import { waitFor } from '../../../test/support/brokers/nats/nats.test-helper.js'
 import type { Delivery, DeliveryResult } from '../../consumer/types.js'
 import { decodeJson, toDelivery } from './jetstream-delivery.js'
-import { fakeMsg } from './jetstream-fakes.test-helper.js'
 import { type ConsumerCore, FetchLoop, type FetchLoopOptions } from './jetstream-fetch-loop.js'
-import { waitFor } from './nats.test-helper.js'
 import type { FetchedMessages, JsMsgLike, PullConsumerLike } from './nats-driver.js'
 
 /** A pull consumer that serves `pulls` in order (an array of messages, or an error), then waits until stopped. */

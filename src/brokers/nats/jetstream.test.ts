@@ -3,10 +3,17 @@ import { type DeliveryResult, Idempotency, IdempotentConsumer, MemoryStore, type
 import type { NatsConnection } from 'nats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
+import {
+  connectNats,
+  createTopology,
+  NATS_PORT,
+  startProxy,
+  type Topology,
+  waitFor,
+} from '../../../test/support/brokers/nats/nats.test-helper.js'
 import { type ConsumeJetStreamOptions, consumeJetStream } from './jetstream-consumer.js'
 import { DeadLetterHeaders } from './jetstream-dead-letter.js'
 import { jetStreamProducer } from './jetstream-producer.js'
-import { connectNats, createTopology, NATS_PORT, startProxy, type Topology, waitFor } from './nats.test-helper.js'
 
 type Payload = { n: number }
 

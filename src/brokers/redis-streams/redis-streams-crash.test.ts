@@ -7,9 +7,16 @@ import { fileURLToPath } from 'node:url'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../../test/services.js'
+import {
+  cleanup,
+  idemFor,
+  pending,
+  streamClient,
+  testStream,
+  until,
+} from '../../../test/support/brokers/redis-streams/redis-streams.test-helper.js'
 import { consumeRedisStream } from './consume-redis-stream.js'
 import { redisStreamProducer } from './redis-stream-producer.js'
-import { cleanup, idemFor, pending, streamClient, testStream, until } from './redis-streams.test-helper.js'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
 
@@ -38,7 +45,9 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       const effects = async () => (await admin.hgetall(`${test.prefix}:effects`)) as Record<string, string>
       await publish(0, 30)
 
-      const worker = fileURLToPath(new URL('./redis-streams-crash.worker.ts', import.meta.url))
+      const worker = fileURLToPath(
+        new URL('../../../test/support/brokers/redis-streams/redis-streams-crash.worker.ts', import.meta.url),
+      )
       // biome-ignore format: one flag and its value per line
       const args = [
         '--stream', test.stream,

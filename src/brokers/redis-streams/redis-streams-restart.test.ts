@@ -6,10 +6,18 @@
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireRedisBinaries, requireService, SERVICES } from '../../../test/services.js'
-import { type RedisProcess, startRedis } from '../../stores/redis/redis-server.test-helper.js'
+import {
+  cleanup,
+  Effects,
+  idemFor,
+  pending,
+  streamClient,
+  testStream,
+  until,
+} from '../../../test/support/brokers/redis-streams/redis-streams.test-helper.js'
+import { type RedisProcess, startRedis } from '../../../test/support/stores/redis/redis-server.test-helper.js'
 import { consumeRedisStream } from './consume-redis-stream.js'
 import { redisStreamProducer } from './redis-stream-producer.js'
-import { cleanup, Effects, idemFor, pending, streamClient, testStream, until } from './redis-streams.test-helper.js'
 
 const PORT = 7401
 

@@ -6,10 +6,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../../test/services.js'
-import { IdempotentConsumer } from '../../consumer/consumer.js'
-import type { DeliveryResult } from '../../consumer/types.js'
-import { consumeRedisStream, type RedisStreamConsumer } from './consume-redis-stream.js'
-import { redisStreamProducer } from './redis-stream-producer.js'
 import {
   cleanup,
   Effects,
@@ -20,7 +16,11 @@ import {
   type TestStream,
   testStream,
   until,
-} from './redis-streams.test-helper.js'
+} from '../../../test/support/brokers/redis-streams/redis-streams.test-helper.js'
+import { IdempotentConsumer } from '../../consumer/consumer.js'
+import type { DeliveryResult } from '../../consumer/types.js'
+import { consumeRedisStream, type RedisStreamConsumer } from './consume-redis-stream.js'
+import { redisStreamProducer } from './redis-stream-producer.js'
 import { DEAD_LETTER_FIELDS } from './stream-group.js'
 
 interface Order {

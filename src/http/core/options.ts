@@ -1,9 +1,9 @@
 // Options of the HTTP layer and their defaults.
 
+import type { IdempotencyStore } from '../../contract/types.js'
 import type { Duration } from '../../core/duration.js'
 import type { Idempotency } from '../../core/idempotency.js'
 import type { InProgressBehaviour } from '../../core/options.js'
-import type { IdempotencyStore } from '../../store/types.js'
 import type { HttpRequest } from './types.js'
 
 export interface HttpIdempotencyOptions {

@@ -5,8 +5,8 @@ import Database from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../../test/services.js'
-import { describeTransactionMode } from '../../transaction/transaction-suite.test-helper.js'
-import { describeExecutor, describeUndefinedThrow, ormRig } from '../orm-rigs.test-helper.js'
+import { describeExecutor, describeUndefinedThrow, ormRig } from '../../../test/support/sql/orm-rigs.test-helper.js'
+import { describeTransactionMode } from '../../../test/support/transaction/transaction-suite.test-helper.js'
 import { type DrizzleAsyncLike, fromDrizzle } from './drizzle-database.js'
 
 describeTransactionMode('SQLite (Drizzle, better-sqlite3)', () => ormRig('Drizzle', 'sqlite'))

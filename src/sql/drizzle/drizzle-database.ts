@@ -4,13 +4,13 @@
 
 import { entityKind, type SQL, type SQLChunk, sql } from 'drizzle-orm'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
-import { mysql2Executor } from '../../stores/mysql/mysql2-database.js'
-import { pgExecutor } from '../../stores/postgres/pg-database.js'
 import type { PgQueryResult } from '../../stores/postgres/postgres-driver.js'
-import { type BetterSqlite3Like, fromBetterSqlite3 } from '../../stores/sqlite/better-sqlite3-database.js'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../../transaction/executor.js'
-import { inSavepoint } from '../../transaction/savepoint.js'
+import { type BetterSqlite3Like, fromBetterSqlite3 } from '../better-sqlite3/better-sqlite3-database.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../executor.js'
+import { mysql2Executor } from '../mysql2/mysql2-database.js'
+import { pgExecutor } from '../pg/pg-database.js'
 import { type SplitStatement, splitNumbered, splitPositional } from '../placeholders.js'
+import { inSavepoint } from '../savepoint.js'
 
 /** What Idem uses of a Drizzle database or transaction on PostgreSQL or MySQL. */
 export interface DrizzleAsyncLike<Tx> {

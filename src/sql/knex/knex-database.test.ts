@@ -4,9 +4,6 @@
 import type { Knex } from 'knex'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../../test/services.js'
-import type { SqlDialect } from '../../transaction/executor.js'
-import type { TransactionRig } from '../../transaction/transaction-rigs.test-helper.js'
-import { describeTransactionMode } from '../../transaction/transaction-suite.test-helper.js'
 import {
   describeExecutor,
   describeUndefinedThrow,
@@ -15,7 +12,10 @@ import {
   openKnex,
   ormRig,
   sqliteFile,
-} from '../orm-rigs.test-helper.js'
+} from '../../../test/support/sql/orm-rigs.test-helper.js'
+import type { TransactionRig } from '../../../test/support/transaction/transaction-rigs.test-helper.js'
+import { describeTransactionMode } from '../../../test/support/transaction/transaction-suite.test-helper.js'
+import type { SqlDialect } from '../executor.js'
 import { fromKnex, toKnexPostgres } from './knex-database.js'
 
 const pgUp = await requireService('PostgreSQL', SERVICES.PostgreSQL.port)

@@ -2,12 +2,12 @@
 // caller is in (Idem joins it under a savepoint). Idem's statements run as knex.raw on the trx.
 
 import type { Knex } from 'knex'
-import { mysql2Executor } from '../../stores/mysql/mysql2-database.js'
-import { pgExecutor } from '../../stores/postgres/pg-database.js'
 import type { PgQueryResult } from '../../stores/postgres/postgres-driver.js'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../../transaction/executor.js'
-import { inSavepoint } from '../../transaction/savepoint.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../executor.js'
+import { mysql2Executor } from '../mysql2/mysql2-database.js'
+import { pgExecutor } from '../pg/pg-database.js'
 import { splitNumbered } from '../placeholders.js'
+import { inSavepoint } from '../savepoint.js'
 
 /** Knex's driver names (the client's `driverName`, whatever `client` was configured as). */
 const DRIVERS: Record<string, SqlDialect> = {

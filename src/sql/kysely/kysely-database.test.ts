@@ -13,9 +13,9 @@ import {
 } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../../test/services.js'
-import type { SqlDialect } from '../../transaction/executor.js'
-import { describeTransactionMode } from '../../transaction/transaction-suite.test-helper.js'
-import { describeExecutor, describeUndefinedThrow, ormRig } from '../orm-rigs.test-helper.js'
+import { describeExecutor, describeUndefinedThrow, ormRig } from '../../../test/support/sql/orm-rigs.test-helper.js'
+import { describeTransactionMode } from '../../../test/support/transaction/transaction-suite.test-helper.js'
+import type { SqlDialect } from '../executor.js'
 import { fromKysely } from './kysely-database.js'
 
 describeTransactionMode('SQLite (Kysely, better-sqlite3)', () => ormRig('Kysely', 'sqlite'))

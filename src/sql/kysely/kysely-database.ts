@@ -3,8 +3,8 @@
 // compiled queries on the same connection, without the instance's plugins.
 
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../../transaction/executor.js'
-import { inSavepoint } from '../../transaction/savepoint.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../executor.js'
+import { inSavepoint } from '../savepoint.js'
 
 const DIALECTS: readonly SqlDialect[] = ['postgres', 'mysql', 'sqlite']
 

@@ -2,7 +2,6 @@
 // and vanish with the process.
 
 import { randomUUID } from 'node:crypto'
-import { StoreUnavailableError } from '../../errors.js'
 import {
   completedRecord,
   decideBegin,
@@ -10,7 +9,7 @@ import {
   isExpired,
   leaseLost,
   ownsClaim,
-} from '../../store/transitions.js'
+} from '../../contract/transitions.js'
 import type {
   BeginItem,
   BeginResult,
@@ -18,7 +17,7 @@ import type {
   CompleteManyOutcome,
   IdempotencyRecord,
   IdempotencyStore,
-} from '../../store/types.js'
+} from '../../contract/types.js'
 import {
   assertBeginArgs,
   assertBeginManyArgs,
@@ -30,7 +29,8 @@ import {
   assertResult,
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
-} from '../../store/validate.js'
+} from '../../contract/validate.js'
+import { StoreUnavailableError } from '../../errors.js'
 
 export interface MemoryStoreOptions {
   /** Milliseconds since the epoch; inject one in tests to move time by hand. Default `Date.now`. */

@@ -1,5 +1,11 @@
 // idem/mysql: the MySQL 8 / MariaDB store on mysql2 (an optional peer dependency).
 
+export {
+  fromMysql2,
+  type Mysql2ConnectionLike,
+  type Mysql2PoolLike,
+  mysql2Executor,
+} from '../../sql/mysql2/mysql2-database.js'
 export type { MysqlClient, MysqlEndableClient, MysqlQueryOptions } from './mysql-driver.js'
 export { NOW_MS, PROCEDURE_VERSION } from './mysql-procedures.js'
 export {
@@ -10,4 +16,3 @@ export {
   mysqlTableSchema,
 } from './mysql-schema.js'
 export { MysqlStore, type MysqlStoreOptions } from './mysql-store.js'
-export { fromMysql2, type Mysql2ConnectionLike, type Mysql2PoolLike, mysql2Executor } from './mysql2-database.js'

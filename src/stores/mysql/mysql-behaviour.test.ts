@@ -1,10 +1,15 @@
 import mysql from 'mysql2/promise'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { isolatedName, requireService, SERVICES } from '../../../test/services.js'
+import {
+  createTestStore,
+  dropSchema,
+  MYSQL_URL,
+  type TestStore,
+} from '../../../test/support/stores/mysql/mysql.test-helper.js'
+import type { BeginResult } from '../../contract/types.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { StoreUnavailableError } from '../../errors.js'
-import type { BeginResult } from '../../store/types.js'
-import { createTestStore, dropSchema, MYSQL_URL, type TestStore } from './mysql.test-helper.js'
 import { MysqlStore } from './mysql-store.js'
 
 const L = 1000

@@ -1,9 +1,9 @@
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService, SERVICES } from '../../../test/services.js'
+import { dropSchema, MYSQL_URL, sleep } from '../../../test/support/stores/mysql/mysql.test-helper.js'
+import type { BeginResult } from '../../contract/types.js'
 import { Idempotency } from '../../core/idempotency.js'
-import type { BeginResult } from '../../store/types.js'
-import { dropSchema, MYSQL_URL, sleep } from './mysql.test-helper.js'
 import { MysqlStore } from './mysql-store.js'
 
 const CONNECTIONS = 25

@@ -1,9 +1,9 @@
 // Between JavaScript values and MysqlStore's rows: ids and fingerprints go out as bytes (checked
 // against their columns' sizes), and rows come back as records and begin outcomes.
 
+import type { BeginResult, IdempotencyRecord, RecordState } from '../../contract/types.js'
+import { MAX_RECORD_ID_LENGTH } from '../../contract/validate.js'
 import { StoreUnavailableError } from '../../errors.js'
-import type { BeginResult, IdempotencyRecord, RecordState } from '../../store/types.js'
-import { MAX_RECORD_ID_LENGTH } from '../../store/validate.js'
 
 export type Row = Record<string, unknown>
 

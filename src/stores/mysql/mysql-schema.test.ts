@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService, SERVICES } from '../../../test/services.js'
-import { MYSQL_URL } from './mysql.test-helper.js'
+import { MYSQL_URL } from '../../../test/support/stores/mysql/mysql.test-helper.js'
 import { procedureNames } from './mysql-procedures.js'
 import { mysqlDropSchema, mysqlSchema } from './mysql-schema.js'
 import { MysqlStore } from './mysql-store.js'

@@ -1,7 +1,7 @@
 import { describe, it } from 'vitest'
 import { requireService, SERVICES } from '../../../test/services.js'
+import { createTestStore, sleep } from '../../../test/support/stores/mysql/mysql.test-helper.js'
 import { describeStoreConformance } from '../../testing/index.js'
-import { createTestStore, sleep } from './mysql.test-helper.js'
 
 if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
   describeStoreConformance(

@@ -5,9 +5,15 @@
 // so ids and results are exact whatever the connection's character set.
 
 import { randomUUID } from 'node:crypto'
-import { StoreUnavailableError } from '../../errors.js'
-import { leaseLost } from '../../store/transitions.js'
-import type { BeginItem, BeginResult, CompleteItem, CompleteManyOutcome, IdempotencyRecord } from '../../store/types.js'
+import type { Inbox, InboxStore } from '../../contract/inbox.js'
+import { leaseLost } from '../../contract/transitions.js'
+import type {
+  BeginItem,
+  BeginResult,
+  CompleteItem,
+  CompleteManyOutcome,
+  IdempotencyRecord,
+} from '../../contract/types.js'
 import {
   assertBeginArgs,
   assertBeginManyArgs,
@@ -19,8 +25,8 @@ import {
   assertResult,
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
-} from '../../store/validate.js'
-import type { Inbox, InboxStore } from '../../transaction/inbox.js'
+} from '../../contract/validate.js'
+import { StoreUnavailableError } from '../../errors.js'
 import type { MysqlClient, MysqlEndableClient } from './mysql-driver.js'
 import { isRolledBack, storeError } from './mysql-errors.js'
 import { mysqlInbox } from './mysql-inbox.js'

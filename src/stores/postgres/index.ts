@@ -1,6 +1,6 @@
 // idem/postgres: the PostgreSQL store on pg (an optional peer dependency, never imported here).
 
-export { fromPg, type PgClientLike, type PgPoolLike, pgExecutor } from './pg-database.js'
+export { fromPg, type PgClientLike, type PgPoolLike, pgExecutor } from '../../sql/pg/pg-database.js'
 export type { PgConnection, PgQueryable, PgQueryResult } from './postgres-driver.js'
 export {
   DEFAULT_POSTGRES_SCHEMA,

@@ -1,10 +1,16 @@
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
+import {
+  backendPid,
+  blockedBy,
+  isolatedStore,
+  newClient,
+  newPool,
+} from '../../../test/support/stores/postgres/postgres.test-helper.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { recordId } from '../../core/key.js'
 import { StoreUnavailableError } from '../../errors.js'
-import { backendPid, blockedBy, isolatedStore, newClient, newPool } from './postgres.test-helper.js'
 import { PostgresStore } from './postgres-store.js'
 
 describe('PostgresStore when the server cannot be reached', () => {

@@ -1,9 +1,16 @@
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService } from '../../../test/services.js'
+import {
+  backendPid,
+  blockedBy,
+  dropSchema,
+  newClient,
+  newPool,
+  sleep,
+} from '../../../test/support/stores/postgres/postgres.test-helper.js'
+import type { BeginResult } from '../../contract/types.js'
 import { Idempotency } from '../../core/idempotency.js'
-import type { BeginResult } from '../../store/types.js'
-import { backendPid, blockedBy, dropSchema, newClient, newPool, sleep } from './postgres.test-helper.js'
 import { PostgresStore } from './postgres-store.js'
 
 // One begin per connection at a time (pg 9 drops queueing on a busy Client), so 50 connections

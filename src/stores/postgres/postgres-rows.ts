@@ -1,7 +1,7 @@
 // Rows of PostgresStore's begin function as begin outcomes (shared by the store and its inbox).
 
+import type { BeginResult } from '../../contract/types.js'
 import { StoreUnavailableError } from '../../errors.js'
-import type { BeginResult } from '../../store/types.js'
 
 export interface BeginRow {
   outcome: BeginResult['outcome']

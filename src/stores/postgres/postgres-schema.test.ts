@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService } from '../../../test/services.js'
-import { dropSchema, newClient, newPool } from './postgres.test-helper.js'
+import { dropSchema, newClient, newPool } from '../../../test/support/stores/postgres/postgres.test-helper.js'
 import { postgresNames, postgresSchema } from './postgres-schema.js'
 import { postgresStatements } from './postgres-sql.js'
 import { PostgresStore } from './postgres-store.js'

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
+import { isolatedStore, newPool, sleep } from '../../../test/support/stores/postgres/postgres.test-helper.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { describeStoreConformance } from '../../testing/index.js'
-import { isolatedStore, newPool, sleep } from './postgres.test-helper.js'
 import type { PgQueryable } from './postgres-driver.js'
 import { PostgresStore } from './postgres-store.js'
 

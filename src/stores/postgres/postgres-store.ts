@@ -3,9 +3,15 @@
 // ensureSchema() (see postgres-functions.ts for why, and for the race timeline).
 
 import { randomUUID } from 'node:crypto'
-import { StoreUnavailableError } from '../../errors.js'
-import { leaseLost } from '../../store/transitions.js'
-import type { BeginItem, BeginResult, CompleteItem, CompleteManyOutcome, IdempotencyRecord } from '../../store/types.js'
+import type { Inbox, InboxStore } from '../../contract/inbox.js'
+import { leaseLost } from '../../contract/transitions.js'
+import type {
+  BeginItem,
+  BeginResult,
+  CompleteItem,
+  CompleteManyOutcome,
+  IdempotencyRecord,
+} from '../../contract/types.js'
 import {
   assertBeginArgs,
   assertBeginManyArgs,
@@ -17,8 +23,8 @@ import {
   assertResult,
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
-} from '../../store/validate.js'
-import type { Inbox, InboxStore } from '../../transaction/inbox.js'
+} from '../../contract/validate.js'
+import { StoreUnavailableError } from '../../errors.js'
 import type { PgConnection, PgQueryable, PgQueryResult } from './postgres-driver.js'
 import { storeError } from './postgres-errors.js'
 import { postgresInbox } from './postgres-inbox.js'

@@ -1,8 +1,10 @@
 import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireRedisBinaries } from '../../../test/services.js'
-import { describeStoreConformance } from '../../testing/index.js'
-import { type RedisClusterProcess, startRedisCluster } from './redis-cluster.test-helper.js'
+import {
+  type RedisClusterProcess,
+  startRedisCluster,
+} from '../../../test/support/stores/redis/redis-cluster.test-helper.js'
 import {
   clusterClient,
   counting,
@@ -11,9 +13,10 @@ import {
   LEASE_MS,
   TTL_MS,
   testPrefix,
-} from './redis-harness.test-helper.js'
+} from '../../../test/support/stores/redis/redis-harness.test-helper.js'
+import { describeRedisRacers } from '../../../test/support/stores/redis/redis-racers.test-helper.js'
+import { describeStoreConformance } from '../../testing/index.js'
 import { recordSlot } from './redis-keys.js'
-import { describeRedisRacers } from './redis-racers.test-helper.js'
 import { RedisStore } from './redis-store.js'
 
 const PORTS = [7101, 7102, 7103]

@@ -5,10 +5,10 @@
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { requireRedisBinaries } from '../../../test/services.js'
+import { redisClient } from '../../../test/support/stores/redis/redis-harness.test-helper.js'
+import { type RedisProcess, startRedis } from '../../../test/support/stores/redis/redis-server.test-helper.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { StoreUnavailableError } from '../../errors.js'
-import { redisClient } from './redis-harness.test-helper.js'
-import { type RedisProcess, startRedis } from './redis-server.test-helper.js'
 import { RedisStore } from './redis-store.js'
 
 const PORT = 7201

@@ -2,8 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { requireService } from '../../../test/services.js'
-import { StoreUnavailableError } from '../../errors.js'
-import { describeStoreConformance } from '../../testing/index.js'
 import {
   counting,
   deleteByPrefix,
@@ -12,8 +10,10 @@ import {
   redisClient,
   TTL_MS,
   testPrefix,
-} from './redis-harness.test-helper.js'
-import { describeRedisRacers } from './redis-racers.test-helper.js'
+} from '../../../test/support/stores/redis/redis-harness.test-helper.js'
+import { describeRedisRacers } from '../../../test/support/stores/redis/redis-racers.test-helper.js'
+import { StoreUnavailableError } from '../../errors.js'
+import { describeStoreConformance } from '../../testing/index.js'
 import { RedisStore } from './redis-store.js'
 
 if (await requireService('Redis', 6379)) {

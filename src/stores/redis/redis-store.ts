@@ -3,8 +3,7 @@
 // records expire natively, so nothing needs sweeping.
 
 import { randomUUID } from 'node:crypto'
-import { StoreUnavailableError } from '../../errors.js'
-import { leaseLost } from '../../store/transitions.js'
+import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
   BeginResult,
@@ -12,7 +11,7 @@ import type {
   CompleteManyOutcome,
   IdempotencyRecord,
   IdempotencyStore,
-} from '../../store/types.js'
+} from '../../contract/types.js'
 import {
   assertBeginArgs,
   assertBeginManyArgs,
@@ -24,7 +23,8 @@ import {
   assertResult,
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
-} from '../../store/validate.js'
+} from '../../contract/validate.js'
+import { StoreUnavailableError } from '../../errors.js'
 import { ScriptRunner } from './redis-client.js'
 import type { RedisClient } from './redis-driver.js'
 import { assertRedisPrefix, DEFAULT_REDIS_PREFIX, recordKey } from './redis-keys.js'

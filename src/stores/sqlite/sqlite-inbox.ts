@@ -3,8 +3,8 @@
 // ends, so a racer's claim waits (busy_timeout) and then reads the committed outcome. Reading,
 // deciding and writing back under that lock is therefore atomic.
 
-import type { IdempotencyRecord, RecordState } from '../../store/types.js'
-import { decideUnderLock, type Inbox, rewriteStatement } from '../../transaction/inbox.js'
+import { decideUnderLock, type Inbox, rewriteStatement } from '../../contract/inbox.js'
+import type { IdempotencyRecord, RecordState } from '../../contract/types.js'
 
 const COLUMNS = 'id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at'
 

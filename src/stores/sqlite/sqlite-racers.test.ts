@@ -34,7 +34,7 @@ describe('SqliteStore across threads sharing one database file', () => {
         () =>
           new Promise<RacerReport>((resolve, reject) => {
             // The racer is TypeScript: register tsx's loader in the thread, then import it.
-            const entry = new URL('./sqlite-racer.worker.ts', import.meta.url).href
+            const entry = new URL('../../../test/support/stores/sqlite/sqlite-racer.worker.ts', import.meta.url).href
             const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}) })`
             const worker = new Worker(boot, {
               eval: true,

@@ -4,9 +4,15 @@
 
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
-import { StoreUnavailableError } from '../../errors.js'
-import { decideBegin, isExpired, leaseLost } from '../../store/transitions.js'
-import type { BeginItem, BeginResult, CompleteItem, CompleteManyOutcome, IdempotencyRecord } from '../../store/types.js'
+import type { Inbox, InboxStore } from '../../contract/inbox.js'
+import { decideBegin, isExpired, leaseLost } from '../../contract/transitions.js'
+import type {
+  BeginItem,
+  BeginResult,
+  CompleteItem,
+  CompleteManyOutcome,
+  IdempotencyRecord,
+} from '../../contract/types.js'
 import {
   assertBeginArgs,
   assertBeginManyArgs,
@@ -18,9 +24,9 @@ import {
   assertResult,
   DEFAULT_MAX_RESULT_BYTES,
   resultBytes,
-} from '../../store/validate.js'
-import type { Inbox, InboxStore } from '../../transaction/inbox.js'
-import { transactionsInFlight } from './better-sqlite3-database.js'
+} from '../../contract/validate.js'
+import { StoreUnavailableError } from '../../errors.js'
+import { transactionsInFlight } from '../../sql/better-sqlite3/better-sqlite3-database.js'
 import type { SqliteDatabase, SqliteTransaction } from './sqlite-driver.js'
 import { sqliteInbox } from './sqlite-inbox.js'
 import { assertSqliteIdentifier, DEFAULT_SQLITE_TABLE, sqliteSchema } from './sqlite-schema.js'

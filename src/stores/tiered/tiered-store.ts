@@ -11,8 +11,8 @@ import type {
   CompleteManyOutcome,
   IdempotencyRecord,
   IdempotencyStore,
-} from '../../store/types.js'
-import { assertBeginArgs, assertBeginManyArgs, assertRecordId } from '../../store/validate.js'
+} from '../../contract/types.js'
+import { assertBeginArgs, assertBeginManyArgs, assertRecordId } from '../../contract/validate.js'
 import type { CompletedEntry, CompletedResultCache } from './result-cache.js'
 
 const MAX_REMEMBERED_CLAIMS = 10_000

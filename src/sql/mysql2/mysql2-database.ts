@@ -1,0 +1,83 @@
+// fromMysql2: transaction mode on a mysql2 promise Pool (Idem opens each transaction) or on a
+// connection where the caller already ran START TRANSACTION (Idem joins it under a savepoint).
+
+import type { SqlDatabase, SqlExecutor } from '../executor.js'
+import { inSavepoint } from '../savepoint.js'
+import { assertMysql2InTransaction } from './mysql2-in-transaction.js'
+
+/** The part of a mysql2/promise Connection or PoolConnection that transaction mode uses. */
+export interface Mysql2ConnectionLike {
+  query(sql: string, values?: unknown[]): Promise<[unknown, unknown]>
+}
+
+/** The part of a mysql2/promise Pool that transaction mode uses. */
+export interface Mysql2PoolLike {
+  getConnection(): Promise<
+    Mysql2ConnectionLike & {
+      beginTransaction(): Promise<void>
+      commit(): Promise<void>
+      rollback(): Promise<void>
+      release(): void
+      destroy(): void
+    }
+  >
+}
+
+export function mysql2Executor(connection: Mysql2ConnectionLike): SqlExecutor {
+  return {
+    dialect: 'mysql',
+    async execute(sql, params) {
+      const [result] = await connection.query(sql, params as unknown[])
+      if (Array.isArray(result)) return { rows: result as Record<string, unknown>[], affectedRows: result.length }
+      return { rows: [], affectedRows: (result as { affectedRows?: number }).affectedRows ?? 0 }
+    },
+  }
+}
+
+/**
+ * A mysql2/promise `Pool`: each `idem.transaction` takes a connection, runs START TRANSACTION …
+ * COMMIT on it and gives your function that connection. A `Connection` or `PoolConnection` is
+ * taken as a transaction you opened: Idem works under a savepoint in it and never commits.
+ */
+export function fromMysql2<C extends Mysql2ConnectionLike>(poolOrConnection: Mysql2PoolLike | C): SqlDatabase<C> {
+  const candidate = poolOrConnection as { query?: unknown; getConnection?: unknown; then?: unknown }
+  if (candidate === null || typeof candidate !== 'object' || typeof candidate.query !== 'function') {
+    throw new TypeError('fromMysql2 needs a mysql2/promise Pool, or a Connection inside a transaction')
+  }
+  if (typeof candidate.getConnection === 'function') {
+    const pool = poolOrConnection as Mysql2PoolLike
+    return {
+      dialect: 'mysql',
+      async transaction(fn) {
+        const connection = await pool.getConnection()
+        let broken = false
+        try {
+          await connection.beginTransaction()
+          const result = await fn(connection as unknown as C, mysql2Executor(connection))
+          await connection.commit()
+          return result
+        } catch (error) {
+          await connection.rollback().catch(() => {
+            broken = true
+          })
+          throw error
+        } finally {
+          // A connection whose rollback failed may still be mid-transaction: never reuse it.
+          if (broken) connection.destroy()
+          else connection.release()
+        }
+      },
+    }
+  }
+  const connection = poolOrConnection as C
+  const sql = mysql2Executor(connection)
+  return {
+    dialect: 'mysql',
+    async transaction(fn) {
+      // SAVEPOINT outside a transaction succeeds on MySQL and MariaDB: check first, or every
+      // statement (the claim, the function's writes) would commit on its own.
+      await assertMysql2InTransaction(connection, 'fromMysql2')
+      return inSavepoint(sql, () => fn(connection, sql), 'fromMysql2')
+    },
+  }
+}

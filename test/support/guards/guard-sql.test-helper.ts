@@ -1,0 +1,54 @@
+// Small SQL helpers shared by the guard tests: portable statements over a rig, and an executor
+// that records what a guard sends without a database.
+
+import { quote } from '../../../src/guards/sql-parts.js'
+import { placeholder, type SqlDialect, type SqlExecutor, type SqlResult } from '../../../src/sql/executor.js'
+import type { GuardRig } from './guard-rigs.test-helper.js'
+
+/** `text` with `?` placeholders and `{t}` for the rig's quoted table `base`, run outside any transaction. */
+export async function run(rig: GuardRig, base: string, text: string, params: unknown[] = []): Promise<SqlResult> {
+  return rig.sql.execute(portable(rig.dialect, text.replaceAll('{t}', quotedTable(rig, base))), params)
+}
+
+export function quotedTable(rig: GuardRig, base: string): string {
+  return quote(rig.dialect, rig.table(base).split('.'))
+}
+
+/** `?` placeholders rewritten to the dialect's own. */
+export function portable(dialect: SqlDialect, text: string): string {
+  let n = 0
+  return text.replace(/\?/g, () => placeholder(dialect, ++n))
+}
+
+export interface RecordingExecutor extends SqlExecutor {
+  readonly calls: { sql: string; params: readonly unknown[] }[]
+}
+
+/** An executor that answers every statement with `result` and records it. */
+export function recordingExecutor(
+  dialect: SqlDialect,
+  result: SqlResult = { rows: [], affectedRows: 1 },
+): RecordingExecutor {
+  const calls: { sql: string; params: readonly unknown[] }[] = []
+  return {
+    dialect,
+    calls,
+    async execute(sql, params) {
+      calls.push({ sql, params })
+      return result
+    },
+  }
+}
+
+/** `sql` with a count of the statements run through it. */
+export function counting(sql: SqlExecutor): SqlExecutor & { statements: number } {
+  const counted = {
+    dialect: sql.dialect,
+    statements: 0,
+    execute(text: string, params: readonly unknown[]) {
+      counted.statements++
+      return sql.execute(text, params)
+    },
+  }
+  return counted
+}

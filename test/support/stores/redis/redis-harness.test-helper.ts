@@ -1,0 +1,77 @@
+// Shared pieces of RedisStore's tests: clients that give up quickly, per-test key prefixes and
+// their cleanup.
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { RedisClient } from '../../../../src/stores/redis/redis-driver.js'
+import { RedisStore } from '../../../../src/stores/redis/redis-store.js'
+import type { StoreHarness } from '../../../../src/testing/index.js'
+import { isolatedName } from '../../../services.js'
+
+export const LEASE_MS = 300
+export const TTL_MS = 1300
+
+/** Tests never wait on ioredis' endless retries: one retry per command, then an error. */
+export const TEST_CLIENT_OPTIONS: RedisOptions = { maxRetriesPerRequest: 1 }
+
+export function redisClient(port = 6379, options: RedisOptions = {}): Redis {
+  const client = new Redis({ host: '127.0.0.1', port, ...TEST_CLIENT_OPTIONS, ...options })
+  client.on('error', () => {})
+  return client
+}
+
+export function clusterClient(nodes: { host: string; port: number }[]): Cluster {
+  const client = new Cluster(nodes, { redisOptions: TEST_CLIENT_OPTIONS })
+  client.on('error', () => {})
+  return client
+}
+
+/** A fresh key prefix, unique to this test. */
+export function testPrefix(): string {
+  return `${isolatedName('idem_test')}:`
+}
+
+/** Delete every key under `prefix`, on every master of a Cluster. */
+export async function deleteByPrefix(client: Redis | Cluster, prefix: string): Promise<void> {
+  const nodes = client instanceof Cluster ? client.nodes('master') : [client]
+  for (const node of nodes) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      // One DEL per key: in a Cluster, keys of different slots cannot share a DEL.
+      for (const key of keys) await node.del(key)
+    } while (cursor !== '0')
+  }
+}
+
+/** A conformance harness on `client`: a RedisStore with its own prefix, its keys deleted after. */
+export function harnessOn(client: Redis | Cluster): StoreHarness {
+  const prefix = testPrefix()
+  const store = new RedisStore({ client, prefix })
+  return {
+    store,
+    // The clock is Redis' own: let it run a little past `ms`.
+    advance: (ms) => sleep(ms + 15),
+    cleanup: async () => {
+      await store.close()
+      await deleteByPrefix(client, prefix)
+    },
+  }
+}
+
+/** A client that counts the commands RedisStore sends, to show batches are one round trip. */
+export function counting(client: Redis | Cluster): { client: RedisClient; calls: Record<string, number> } {
+  const calls: Record<string, number> = {}
+  const proxy = new Proxy(client, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        calls[String(property)] = (calls[String(property)] ?? 0) + 1
+        return value.apply(target, args)
+      }
+    },
+  })
+  return { client: proxy as unknown as RedisClient, calls }
+}
