@@ -8,6 +8,14 @@ export const ErrorCode = {
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
   RESULT_NOT_SERIALIZABLE: 'RESULT_NOT_SERIALIZABLE',
+  /** An HTTP request body over `maxRequestBytes`. */
+  REQUEST_TOO_LARGE: 'REQUEST_TOO_LARGE',
+  /** A state-machine guard refused a transition that is neither allowed nor already applied. */
+  STATE_TRANSITION_REJECTED: 'STATE_TRANSITION_REJECTED',
+  /** A broker acknowledgement for a delivery whose channel or connection is gone (it will be redelivered). */
+  STALE_DELIVERY: 'STALE_DELIVERY',
+  /** A producer's message was not confirmed by the broker (nacked, returned, or the connection failed). */
+  PUBLISH_NOT_CONFIRMED: 'PUBLISH_NOT_CONFIRMED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -20,6 +28,10 @@ const httpStatus: Record<ErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
   RESULT_TOO_LARGE: 500,
   RESULT_NOT_SERIALIZABLE: 500,
+  REQUEST_TOO_LARGE: 413,
+  STATE_TRANSITION_REJECTED: 409,
+  STALE_DELIVERY: 409,
+  PUBLISH_NOT_CONFIRMED: 502,
 }
 
 export interface IdempotencyErrorOptions {
@@ -39,7 +51,7 @@ export class IdempotencyError extends Error {
     this.recordId = options.recordId
   }
 
-  /** The HTTP status this error maps to (409, 422, 400, 503 or 500). */
+  /** The HTTP status this error maps to (400, 409, 413, 422, 500, 502 or 503): the one table the HTTP layer reads. */
   get status(): number {
     return httpStatus[this.code]
   }
