@@ -83,18 +83,43 @@ export function resolvePolicy(options: PolicyOptions, base?: ResolvedPolicy): Re
   }
 }
 
+/**
+ * Every option a single call may override, written once: resolution, the last-policy cache, the
+ * consumer and the HTTP layer derive their copies from this list, so a new option is one edit here
+ * (and the type check below fails until it is listed).
+ */
+export const POLICY_FIELDS = [
+  'scope',
+  'ttl',
+  'lease',
+  'fingerprintFields',
+  'onInProgress',
+  'waitTimeout',
+  'isFinal',
+  'failOpen',
+] as const satisfies readonly (keyof PolicyOptions)[]
+
+type UnlistedPolicyField = Exclude<keyof PolicyOptions, (typeof POLICY_FIELDS)[number]>
+const everyPolicyFieldListed: [UnlistedPolicyField] extends [never] ? true : UnlistedPolicyField = true
+void everyPolicyFieldListed
+
+/** The policy options `source` sets (those not undefined), copied into a fresh object. */
+export function pickPolicy(source: PolicyOptions): PolicyOptions {
+  const picked: Record<string, unknown> = {}
+  for (const field of POLICY_FIELDS) if (source[field] !== undefined) picked[field] = source[field]
+  return picked as PolicyOptions
+}
+
+/** True when `a` and `b` set every policy option to the same value (by identity). */
+export function samePolicy(a: PolicyOptions, b: PolicyOptions): boolean {
+  for (const field of POLICY_FIELDS) if (a[field] !== b[field]) return false
+  return true
+}
+
 /** True when a run overrides nothing, so the constructor's resolved policy can be reused as is. */
-export function overridesNothing(input: RunInput): boolean {
-  return (
-    input.scope === undefined &&
-    input.ttl === undefined &&
-    input.lease === undefined &&
-    input.fingerprintFields === undefined &&
-    input.onInProgress === undefined &&
-    input.waitTimeout === undefined &&
-    input.isFinal === undefined &&
-    input.failOpen === undefined
-  )
+export function overridesNothing(input: PolicyOptions): boolean {
+  for (const field of POLICY_FIELDS) if (input[field] !== undefined) return false
+  return true
 }
 
 export const DEFAULTS = { maxResultBytes: DEFAULT_MAX_RESULT_BYTES } as const
