@@ -1,6 +1,7 @@
 // The root entry: the core, the store contract and the in-memory store. It loads no driver.
 
 export * from './consumer/index.js'
+export { type Duration, toMs } from './contract/duration.js'
 export { hasInbox, type Inbox, type InboxStore } from './contract/inbox.js'
 export type {
   BeginItem,
@@ -13,7 +14,6 @@ export type {
 } from './contract/types.js'
 export { RecordState } from './contract/types.js'
 export { DEFAULT_MAX_RESULT_BYTES, MAX_RECORD_ID_LENGTH } from './contract/validate.js'
-export { type Duration, toMs } from './core/duration.js'
 export type {
   IdempotencyEventBase,
   IdempotencyEventName,

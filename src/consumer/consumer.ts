@@ -3,7 +3,7 @@
 // `Delivery` objects and feed them here; they never decide acks themselves.
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import { toMs } from '../core/duration.js'
+import { toMs } from '../contract/duration.js'
 import { type Decision, SHUTDOWN } from './decide.js'
 import { Emitter, type Listener } from './emitter.js'
 import { Lanes } from './lanes.js'

@@ -1,7 +1,7 @@
 // Runs deliveries through Idem: `run()` (or `runMany()` for a batch) in run mode, `transaction()`
 // in transaction mode, and turns how each ended into a Decision for the broker. Never throws.
 
-import { toMs } from '../core/duration.js'
+import { toMs } from '../contract/duration.js'
 import type { Idempotency, RunContext, RunResult } from '../core/idempotency.js'
 import type { RunInput } from '../core/options.js'
 import type { TransactionInput } from '../core/transaction.js'

@@ -2,7 +2,7 @@
 // the core asks of it, and what a handler sees. The core claims, runs, completes and only then
 // acknowledges; adapters only translate (docs/architecture.md, "Consumers").
 
-import type { Duration } from '../core/duration.js'
+import type { Duration } from '../contract/duration.js'
 import type { Idempotency, RunContext } from '../core/idempotency.js'
 import type { TransactionContext } from '../core/transaction.js'
 import type { SqlDatabase } from '../sql/executor.js'

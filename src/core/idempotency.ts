@@ -1,12 +1,12 @@
 // The core: claim a key, run the function once, store its outcome, replay it to duplicates.
 
 import { setTimeout as sleep } from 'node:timers/promises'
+import { toMs } from '../contract/duration.js'
 import type { BeginResult, IdempotencyStore } from '../contract/types.js'
 import { assertFingerprint } from '../contract/validate.js'
 import { FingerprintMismatchError, InProgressError, LeaseLostError, StoreUnavailableError } from '../errors.js'
 import type { SqlDatabase } from '../sql/executor.js'
 import { encodeError, encodeValue } from './codec.js'
-import { toMs } from './duration.js'
 import { EventHub, type IdempotencyEventName, type IdempotencyListener } from './events.js'
 import { fingerprintOf, sha256 } from './fingerprint.js'
 import { recordId, validateKey } from './key.js'

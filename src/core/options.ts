@@ -1,8 +1,8 @@
 // Options of `Idempotency` and of each `run`, and their resolution into plain numbers.
 
+import { type Duration, toMs } from '../contract/duration.js'
 import type { IdempotencyStore } from '../contract/types.js'
 import { DEFAULT_MAX_RESULT_BYTES } from '../contract/validate.js'
-import { type Duration, toMs } from './duration.js'
 import { validateKey } from './key.js'
 
 export type InProgressBehaviour = 'reject' | 'wait'

@@ -3,16 +3,8 @@
 // has no row to act on. The business-level idempotency technique for status flows.
 
 import { placeholder, type SqlExecutor } from '../sql/executor.js'
-import {
-  columnName,
-  lockClause,
-  quotedNames,
-  type RowId,
-  rowId,
-  type SetColumns,
-  setClause,
-  tableName,
-} from './sql-parts.js'
+import { columnName, quotedNames, tableName } from '../sql/identifiers.js'
+import { lockClause, type RowId, rowId, type SetColumns, setClause } from './sql-parts.js'
 
 /** The allowed transitions: each state maps to the states it may move to. */
 export type Transitions = Readonly<Record<string, readonly string[]>>

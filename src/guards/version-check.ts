@@ -3,16 +3,8 @@
 // already went through, gets a conflict with the current version instead of overwriting.
 
 import { placeholder, type SqlExecutor } from '../sql/executor.js'
-import {
-  columnName,
-  lockClause,
-  quotedNames,
-  type RowId,
-  rowId,
-  type SetColumns,
-  setClause,
-  tableName,
-} from './sql-parts.js'
+import { columnName, quotedNames, tableName } from '../sql/identifiers.js'
+import { lockClause, type RowId, rowId, type SetColumns, setClause } from './sql-parts.js'
 
 export interface VersionCheckOptions {
   /** The table, optionally schema-qualified: `'accounts'`, `'bank.accounts'`. Case-sensitive once quoted. */

@@ -2,8 +2,8 @@
 // Times are bigint milliseconds since the epoch by the database's clock, so that several relay
 // hosts agree on when a lease or a backoff ends without trusting their own clocks.
 
-import { quote, tableName } from '../guards/sql-parts.js'
 import type { SqlDialect } from '../sql/executor.js'
+import { quote, tableName } from '../sql/identifiers.js'
 
 export const DEFAULT_OUTBOX_TABLE = 'idem_outbox'
 

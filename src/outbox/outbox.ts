@@ -1,7 +1,7 @@
 // The transactional outbox: a message written in the caller's own SQL transaction, so that it
 // exists exactly when the business change does. A relay (relay.ts) publishes it afterwards.
 
-import { toMs } from '../core/duration.js'
+import { toMs } from '../contract/duration.js'
 import { newMessageId } from '../producer/message-id.js'
 import type { SqlDatabase, SqlDialect, SqlExecutor } from '../sql/executor.js'
 import { DEFAULT_OUTBOX_TABLE, outboxNames, outboxSchema } from './outbox-schema.js'

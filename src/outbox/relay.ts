@@ -32,7 +32,7 @@
 // after maxAttempts the row is `failed` with the error kept, until `outbox.retryFailed`.
 
 import { randomUUID } from 'node:crypto'
-import { toMs } from '../core/duration.js'
+import { toMs } from '../contract/duration.js'
 import type { OutgoingMessage, Producer } from '../producer/types.js'
 import type { SqlDatabase } from '../sql/executor.js'
 import type { Outbox, OutboxBacklog } from './outbox.js'

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { IdempotentConsumer } from '../../consumer/consumer.js'
 import type { ConsumerOptions } from '../../consumer/types.js'
-import { type Duration, toMs } from '../../core/duration.js'
+import { type Duration, toMs } from '../../contract/duration.js'
 import { validateKey } from '../../core/key.js'
 import { AmqpDelivery, type ChannelLife, type SettlePolicy } from './amqp-delivery.js'
 import type { AmqpConnection, AmqpMessage } from './amqp-driver.js'

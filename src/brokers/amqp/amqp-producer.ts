@@ -3,7 +3,7 @@
 // and resolves only once the broker confirmed it.
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Duration, toMs } from '../../core/duration.js'
+import { type Duration, toMs } from '../../contract/duration.js'
 import { validateKey } from '../../core/key.js'
 import { newMessageId } from '../../producer/message-id.js'
 import type { OutgoingMessage, Producer } from '../../producer/types.js'

@@ -4,7 +4,7 @@
 
 import { IdempotentConsumer } from '../../consumer/consumer.js'
 import type { ConsumerOptions, Delivery } from '../../consumer/types.js'
-import { type Duration, toMs } from '../../core/duration.js'
+import { type Duration, toMs } from '../../contract/duration.js'
 import { AckGate, type HeldPublish } from './held-publish.js'
 import type { MqttAckCallback, MqttConsumerClient, MqttPublisherClient, MqttPublishPacket } from './mqtt-client.js'
 import { DeliveryCounts, deadLetterOf, decodeJson, keyOf, type MqttKeySource, payloadBuffer } from './mqtt-message.js'

@@ -2,7 +2,7 @@
 // resolves only on the broker's PUBACK (or PUBCOMP). A retry after a lost confirmation reuses the
 // id, so the consumer recognises the duplicate.
 
-import { type Duration, toMs } from '../../core/duration.js'
+import { type Duration, toMs } from '../../contract/duration.js'
 import { validateKey } from '../../core/key.js'
 import type { OutgoingMessage, Producer } from '../../producer/types.js'
 import type { MqttPublisherClient } from './mqtt-client.js'

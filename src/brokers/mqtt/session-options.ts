@@ -1,7 +1,7 @@
 // Client options for a consumer: an MQTT 5 persistent session the broker keeps across
 // disconnects, so that messages not yet acknowledged are sent again to the same client id.
 
-import { type Duration, toMs } from '../../core/duration.js'
+import { type Duration, toMs } from '../../contract/duration.js'
 
 export interface MqttSessionOptionsInput {
   /** Stable across restarts: the session, its subscriptions and unacknowledged messages belong to it. */

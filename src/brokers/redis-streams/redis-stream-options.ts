@@ -1,8 +1,8 @@
 // Options of consumeRedisStream and their resolution into plain values, with the reasons for each default.
 
 import { hostname } from 'node:os'
-import type { Duration } from '../../core/duration.js'
-import { toMs } from '../../core/duration.js'
+import type { Duration } from '../../contract/duration.js'
+import { toMs } from '../../contract/duration.js'
 import type { RedisStreamClient } from './redis-streams-driver.js'
 import type { StreamEntry } from './stream-group.js'
 

@@ -9,7 +9,7 @@
 // a 5xx, a thrown error or a broken response makes it throw a ReleaseSignal, which run() answers
 // by releasing the key, exactly as for any failed function.
 
-import { toMs } from '../../core/duration.js'
+import { toMs } from '../../contract/duration.js'
 import { Idempotency } from '../../core/idempotency.js'
 import type { RunInput } from '../../core/options.js'
 import {

@@ -1,7 +1,7 @@
 // Options of the HTTP layer and their defaults.
 
+import type { Duration } from '../../contract/duration.js'
 import type { IdempotencyStore } from '../../contract/types.js'
-import type { Duration } from '../../core/duration.js'
 import type { Idempotency } from '../../core/idempotency.js'
 import type { InProgressBehaviour } from '../../core/options.js'
 import type { HttpRequest } from './types.js'

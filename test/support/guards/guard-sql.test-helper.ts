@@ -1,8 +1,8 @@
 // Small SQL helpers shared by the guard tests: portable statements over a rig, and an executor
 // that records what a guard sends without a database.
 
-import { quote } from '../../../src/guards/sql-parts.js'
 import { placeholder, type SqlDialect, type SqlExecutor, type SqlResult } from '../../../src/sql/executor.js'
+import { quote } from '../../../src/sql/identifiers.js'
 import type { GuardRig } from './guard-rigs.test-helper.js'
 
 /** `text` with `?` placeholders and `{t}` for the rig's quoted table `base`, run outside any transaction. */

@@ -1,4 +1,4 @@
-// Durations as milliseconds or short strings ('500ms', '30s', '5m', '24h', '7d').
+// Durations as milliseconds or short strings ('500ms', '30s', '5m', '24h', '7d'), and the one check for counts and sizes.
 
 export type Duration = number | string
 
@@ -25,4 +25,21 @@ export function toMs(duration: Duration, what = 'duration'): number {
     throw new RangeError(`Invalid ${what} ${JSON.stringify(duration)}: must be at least 1 ms`)
   }
   return Math.round(ms)
+}
+
+/**
+ * `value` checked as a positive integer (a count, a size, a limit); anything else is a RangeError
+ * naming the option. The one check and the one wording every option of Idem uses.
+ */
+export function positiveInteger(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${what} must be a positive integer, got ${describeValue(value)}`)
+  }
+  return value
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'bigint') return `${value}n`
+  return String(value)
 }
