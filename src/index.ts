@@ -2,7 +2,6 @@
 
 export * from './consumer/index.js'
 export { type Duration, toMs } from './contract/duration.js'
-export { hasInbox, type Inbox, type InboxStore } from './contract/inbox.js'
 export type {
   BeginItem,
   BeginOutcome,
@@ -43,5 +42,6 @@ export {
   type SqlExecutor,
   type SqlResult,
 } from './sql/executor.js'
+export { hasInbox, type Inbox, type InboxStore } from './sql/inbox.js'
 export { inSavepoint } from './sql/savepoint.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js'

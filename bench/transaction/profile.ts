@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import pg from 'pg'
-import type { Inbox } from '../../src/contract/inbox.js'
+import type { Inbox } from '../../src/sql/inbox.js'
 import { encodeValue } from '../../src/core/codec.js'
 import { fingerprintOf } from '../../src/core/fingerprint.js'
 import { NOW_MS } from '../../src/stores/mysql/mysql-procedures.js'

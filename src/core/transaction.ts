@@ -4,11 +4,11 @@
 
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { hasInbox, type Inbox } from '../contract/inbox.js'
 import type { IdempotencyStore } from '../contract/types.js'
 import { assertFingerprint } from '../contract/validate.js'
 import { FingerprintMismatchError, InProgressError, LeaseLostError } from '../errors.js'
 import type { SqlDatabase, SqlExecutor } from '../sql/executor.js'
+import { hasInbox, type Inbox } from '../sql/inbox.js'
 import { insideCallerTransaction } from '../sql/savepoint.js'
 import { decode, encodeError, encodeValue } from './codec.js'
 import type { EventHub } from './events.js'

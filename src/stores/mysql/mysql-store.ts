@@ -5,7 +5,6 @@
 // so ids and results are exact whatever the connection's character set.
 
 import { randomUUID } from 'node:crypto'
-import type { Inbox, InboxStore } from '../../contract/inbox.js'
 import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -27,6 +26,7 @@ import {
   resultBytes,
 } from '../../contract/validate.js'
 import { StoreUnavailableError } from '../../errors.js'
+import type { Inbox, InboxStore } from '../../sql/inbox.js'
 import type { MysqlClient, MysqlEndableClient } from './mysql-driver.js'
 import { isRolledBack, storeError } from './mysql-errors.js'
 import { mysqlInbox } from './mysql-inbox.js'

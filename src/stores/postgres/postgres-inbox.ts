@@ -2,7 +2,7 @@
 // change: it is a plpgsql function (no COMMIT of its own), and under READ COMMITTED each of its
 // statements sees what committed before it, so a racer's claim is waited for, then read.
 
-import type { Inbox } from '../../contract/inbox.js'
+import type { Inbox } from '../../sql/inbox.js'
 import { type BeginRow, toBeginResult } from './postgres-rows.js'
 import type { PostgresNames } from './postgres-schema.js'
 import type { PostgresStatements } from './postgres-sql.js'

@@ -3,7 +3,6 @@
 // ensureSchema() (see postgres-functions.ts for why, and for the race timeline).
 
 import { randomUUID } from 'node:crypto'
-import type { Inbox, InboxStore } from '../../contract/inbox.js'
 import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -25,6 +24,7 @@ import {
   resultBytes,
 } from '../../contract/validate.js'
 import { StoreUnavailableError } from '../../errors.js'
+import type { Inbox, InboxStore } from '../../sql/inbox.js'
 import type { PgConnection, PgQueryable, PgQueryResult } from './postgres-driver.js'
 import { storeError } from './postgres-errors.js'
 import { postgresInbox } from './postgres-inbox.js'

@@ -3,8 +3,8 @@
 // ends, so a racer's claim waits (busy_timeout) and then reads the committed outcome. Reading,
 // deciding and writing back under that lock is therefore atomic.
 
-import { decideUnderLock, type Inbox, rewriteStatement } from '../../contract/inbox.js'
 import type { IdempotencyRecord, RecordState } from '../../contract/types.js'
+import { decideUnderLock, type Inbox, rewriteStatement } from '../../sql/inbox.js'
 
 const COLUMNS = 'id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at'
 

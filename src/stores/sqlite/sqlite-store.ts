@@ -4,7 +4,6 @@
 
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
-import type { Inbox, InboxStore } from '../../contract/inbox.js'
 import { decideBegin, isExpired, leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -27,6 +26,7 @@ import {
 } from '../../contract/validate.js'
 import { StoreUnavailableError } from '../../errors.js'
 import { transactionsInFlight } from '../../sql/better-sqlite3/better-sqlite3-database.js'
+import type { Inbox, InboxStore } from '../../sql/inbox.js'
 import type { SqliteDatabase, SqliteTransaction } from './sqlite-driver.js'
 import { sqliteInbox } from './sqlite-inbox.js'
 import { assertSqliteIdentifier, DEFAULT_SQLITE_TABLE, sqliteSchema } from './sqlite-schema.js'

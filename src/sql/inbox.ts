@@ -1,9 +1,9 @@
 // What a store gives transaction mode: its claim and its completion as statements that run on the
 // caller's transaction (through a SqlExecutor) instead of on the store's own connection.
 
-import type { SqlDialect, SqlExecutor } from '../sql/executor.js'
-import { decideBegin } from './transitions.js'
-import type { BeginResult, IdempotencyRecord, IdempotencyStore } from './types.js'
+import { decideBegin } from '../contract/transitions.js'
+import type { BeginResult, IdempotencyRecord, IdempotencyStore } from '../contract/types.js'
+import type { SqlDialect, SqlExecutor } from './executor.js'
 
 export interface Inbox {
   readonly dialect: SqlDialect
