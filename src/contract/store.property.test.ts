@@ -19,7 +19,7 @@ function memoryHarness(start: number): ModelHarness {
 function sqliteHarness(start: number): ModelHarness {
   const clock = new ManualClock(start)
   const db = new Database(':memory:')
-  const store = new SqliteStore({ database: db, clock: clock.now })
+  const store = new SqliteStore({ client: db, clock: clock.now })
   store.ensureSchema()
   return {
     store,

@@ -73,6 +73,12 @@ export type CompleteManyOutcome = 'completed' | 'lease_lost' | 'too_large'
 
 export interface IdempotencyStore {
   /**
+   * Largest result `complete` accepts, in UTF-8 bytes. Optional for stores written elsewhere;
+   * Idem's own stores all say it, so that a layer above (the HTTP middleware) can refuse a
+   * configuration whose responses the store could not keep.
+   */
+  readonly maxResultBytes?: number
+  /**
    * Claim `id` atomically, in one round trip. No record (or an expired one) → a new
    * `in_progress` record, `acquired`. Live lease → `in_progress`. Lapsed lease → take over with
    * a new token and attempt + 1 (`recovered: true`). Completed → `completed` with the result.

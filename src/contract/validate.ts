@@ -1,6 +1,7 @@
 // Argument checks shared by every store, so that bad input fails the same way everywhere.
 
 import { ResultTooLargeError } from '../errors.js'
+import { positiveInteger } from './duration.js'
 import type { BeginItem, CompleteItem } from './types.js'
 
 /** Longest record id a store accepts: a 255-character scope and key plus their framing. */
@@ -39,9 +40,7 @@ export function assertPositiveMs(name: string, ms: unknown): asserts ms is numbe
 }
 
 export function assertLimit(limit: unknown): asserts limit is number {
-  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit <= 0) {
-    throw new RangeError(`sweep limit must be a positive integer, got ${describe(limit)}`)
-  }
+  positiveInteger(limit, 'sweep limit')
 }
 
 export function resultBytes(result: string): number {

@@ -1,5 +1,13 @@
 // A clock that moves only when told to: inject `clock.now` into a store to test leases and expiry.
 
+/**
+ * @example
+ * ```ts
+ * const clock = new ManualClock()
+ * const store = new MemoryStore({ clock: clock.now })
+ * clock.advance(30_000) // leases and retention lapse without waiting
+ * ```
+ */
 export class ManualClock {
   #now: number
 

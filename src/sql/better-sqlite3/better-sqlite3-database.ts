@@ -3,21 +3,11 @@
 // when the connection is already in a transaction, joins it under a savepoint.
 
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { SqlDatabase, SqlExecutor } from '../executor.js'
-import { inSavepoint } from '../savepoint.js'
+import type { BetterSqlite3Like, BetterSqlite3StatementLike as StatementLike } from '../../drivers/better-sqlite3.js'
+import type { SqlDatabase, SqlExecutor } from '../core/executor.js'
+import { inSavepoint } from '../core/savepoint.js'
 
-interface StatementLike {
-  readonly reader: boolean
-  all(...params: unknown[]): unknown[]
-  run(...params: unknown[]): { changes: number }
-}
-
-/** The part of a better-sqlite3 Database that transaction mode uses. */
-export interface BetterSqlite3Like {
-  prepare(sql: string): StatementLike
-  exec(sql: string): unknown
-  readonly inTransaction: boolean
-}
+export type { BetterSqlite3Like }
 
 const statementCaches = new WeakMap<BetterSqlite3Like, Map<string, StatementLike>>()
 /** Transactions Idem opened or queued on a connection, chained so that two never interleave on it. */
@@ -62,6 +52,17 @@ export function betterSqlite3Executor(db: BetterSqlite3Like): SqlExecutor {
  * connection while a transaction's function awaits runs inside that transaction. Inside a
  * transaction you opened (or inside the function of one Idem opened), Idem joins it under a
  * savepoint.
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3'
+ * import { fromBetterSqlite3 } from 'idem/sql'
+ *
+ * const db = new Database('app.db')
+ * await idem.transaction(fromBetterSqlite3(db), { key, payload }, async (conn) => {
+ *   conn.prepare('UPDATE accounts SET balance = balance - ? WHERE id = ?').run(10, 'acc-1')
+ * })
+ * ```
  */
 export function fromBetterSqlite3<D extends BetterSqlite3Like>(db: D): SqlDatabase<D> {
   if (db === null || typeof db !== 'object' || typeof db.prepare !== 'function' || typeof db.exec !== 'function') {

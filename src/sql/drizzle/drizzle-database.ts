@@ -4,13 +4,13 @@
 
 import { entityKind, type SQL, type SQLChunk, sql } from 'drizzle-orm'
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core'
-import type { PgQueryResult } from '../../stores/postgres/postgres-driver.js'
+import type { PgQueryResult } from '../../drivers/pg.js'
 import { type BetterSqlite3Like, fromBetterSqlite3 } from '../better-sqlite3/better-sqlite3-database.js'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../executor.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../core/executor.js'
+import { type SplitStatement, splitNumbered, splitPositional } from '../core/placeholders.js'
+import { inSavepoint } from '../core/savepoint.js'
 import { mysql2Executor } from '../mysql2/mysql2-database.js'
 import { pgExecutor } from '../pg/pg-database.js'
-import { type SplitStatement, splitNumbered, splitPositional } from '../placeholders.js'
-import { inSavepoint } from '../savepoint.js'
 
 /** What Idem uses of a Drizzle database or transaction on PostgreSQL or MySQL. */
 export interface DrizzleAsyncLike<Tx> {
@@ -58,6 +58,15 @@ export function drizzleExecutor(tx: DrizzleAsyncLike<unknown>, dialect: 'postgre
  * in it and never commits. On better-sqlite3, whose Drizzle transactions are synchronous, Idem
  * runs BEGIN IMMEDIATE … COMMIT itself and your function gets the database (or, inside a BEGIN you
  * sent, joins it under a savepoint). `dialect`, when given, is checked against the database's.
+ *
+ * @example
+ * ```ts
+ * import { fromDrizzle } from 'idem/drizzle'
+ *
+ * await idem.transaction(fromDrizzle(db), { key, payload }, async (tx) => {
+ *   await tx.update(accounts).set({ balance: 0 }).where(eq(accounts.id, 'acc-1'))
+ * })
+ * ```
  */
 export function fromDrizzle<D extends DrizzleSqliteLike>(db: D, dialect?: 'sqlite'): SqlDatabase<D>
 export function fromDrizzle<Tx>(dbOrTx: DrizzleAsyncLike<Tx>, dialect?: 'postgres' | 'mysql'): SqlDatabase<Tx>

@@ -15,7 +15,7 @@ import {
 } from '../../../test/support/sql/orm-rigs.test-helper.js'
 import type { TransactionRig } from '../../../test/support/transaction/transaction-rigs.test-helper.js'
 import { describeTransactionMode } from '../../../test/support/transaction/transaction-suite.test-helper.js'
-import type { SqlDialect } from '../executor.js'
+import type { SqlDialect } from '../core/executor.js'
 import { fromKnex, toKnexPostgres } from './knex-database.js'
 
 const pgUp = await requireService('PostgreSQL', SERVICES.PostgreSQL.port)

@@ -2,12 +2,12 @@
 // caller is in (Idem joins it under a savepoint). Idem's statements run as knex.raw on the trx.
 
 import type { Knex } from 'knex'
-import type { PgQueryResult } from '../../stores/postgres/postgres-driver.js'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../executor.js'
+import type { PgQueryResult } from '../../drivers/pg.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../core/executor.js'
+import { splitNumbered } from '../core/placeholders.js'
+import { inSavepoint } from '../core/savepoint.js'
 import { mysql2Executor } from '../mysql2/mysql2-database.js'
 import { pgExecutor } from '../pg/pg-database.js'
-import { splitNumbered } from '../placeholders.js'
-import { inSavepoint } from '../savepoint.js'
 
 /** Knex's driver names (the client's `driverName`, whatever `client` was configured as). */
 const DRIVERS: Record<string, SqlDialect> = {
@@ -43,6 +43,15 @@ export function knexExecutor(trx: Knex, dialect: SqlDialect): SqlExecutor {
  * A Knex instance: each `idem.transaction` runs in `knex.transaction(…)` and your function gets
  * that trx. A trx is taken as a transaction you opened: Idem works under a savepoint in it and
  * never commits. PostgreSQL (pg), MySQL / MariaDB (mysql2, mysql) and SQLite (better-sqlite3).
+ *
+ * @example
+ * ```ts
+ * import { fromKnex } from 'idem/knex'
+ *
+ * await idem.transaction(fromKnex(knex), { key, payload }, async (trx) => {
+ *   await trx('accounts').where({ id: 'acc-1' }).update({ balance: 0 })
+ * })
+ * ```
  */
 export function fromKnex(knexOrTrx: Knex): SqlDatabase<Knex.Transaction> {
   const candidate = knexOrTrx as unknown as { raw?: unknown; client?: unknown }

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../../test/services.js'
 import { describeExecutor, describeUndefinedThrow, ormRig } from '../../../test/support/sql/orm-rigs.test-helper.js'
 import { describeTransactionMode } from '../../../test/support/transaction/transaction-suite.test-helper.js'
-import type { SqlDialect } from '../executor.js'
+import type { SqlDialect } from '../core/executor.js'
 import { fromKysely } from './kysely-database.js'
 
 describeTransactionMode('SQLite (Kysely, better-sqlite3)', () => ormRig('Kysely', 'sqlite'))

@@ -3,8 +3,8 @@
 // compiled queries on the same connection, without the instance's plugins.
 
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../executor.js'
-import { inSavepoint } from '../savepoint.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../core/executor.js'
+import { inSavepoint } from '../core/savepoint.js'
 
 const DIALECTS: readonly SqlDialect[] = ['postgres', 'mysql', 'sqlite']
 
@@ -30,6 +30,15 @@ export function kyselyExecutor<DB>(db: Kysely<DB>, dialect: SqlDialect): SqlExec
  * `startTransaction()`) is taken as one you opened: Idem works under a savepoint in it and never
  * commits. `dialect` is read from the SQL the instance compiles; pass it for a dialect Idem
  * cannot recognise.
+ *
+ * @example
+ * ```ts
+ * import { fromKysely } from 'idem/kysely'
+ *
+ * await idem.transaction(fromKysely(kysely), { key, payload }, async (trx) => {
+ *   await trx.updateTable('accounts').set({ balance: 0 }).where('id', '=', 'acc-1').execute()
+ * })
+ * ```
  */
 export function fromKysely<DB>(db: Kysely<DB>, dialect?: SqlDialect): SqlDatabase<Transaction<DB>> {
   if (db === null || typeof db !== 'object' || typeof (db as { executeQuery?: unknown }).executeQuery !== 'function') {

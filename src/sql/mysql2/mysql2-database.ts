@@ -1,27 +1,12 @@
 // fromMysql2: transaction mode on a mysql2 promise Pool (Idem opens each transaction) or on a
 // connection where the caller already ran START TRANSACTION (Idem joins it under a savepoint).
 
-import type { SqlDatabase, SqlExecutor } from '../executor.js'
-import { inSavepoint } from '../savepoint.js'
+import type { Mysql2ConnectionLike, Mysql2PoolLike } from '../../drivers/mysql2.js'
+import type { SqlDatabase, SqlExecutor } from '../core/executor.js'
+import { inSavepoint } from '../core/savepoint.js'
 import { assertMysql2InTransaction } from './mysql2-in-transaction.js'
 
-/** The part of a mysql2/promise Connection or PoolConnection that transaction mode uses. */
-export interface Mysql2ConnectionLike {
-  query(sql: string, values?: unknown[]): Promise<[unknown, unknown]>
-}
-
-/** The part of a mysql2/promise Pool that transaction mode uses. */
-export interface Mysql2PoolLike {
-  getConnection(): Promise<
-    Mysql2ConnectionLike & {
-      beginTransaction(): Promise<void>
-      commit(): Promise<void>
-      rollback(): Promise<void>
-      release(): void
-      destroy(): void
-    }
-  >
-}
+export type { Mysql2ConnectionLike, Mysql2PoolLike }
 
 export function mysql2Executor(connection: Mysql2ConnectionLike): SqlExecutor {
   return {
@@ -38,6 +23,17 @@ export function mysql2Executor(connection: Mysql2ConnectionLike): SqlExecutor {
  * A mysql2/promise `Pool`: each `idem.transaction` takes a connection, runs START TRANSACTION …
  * COMMIT on it and gives your function that connection. A `Connection` or `PoolConnection` is
  * taken as a transaction you opened: Idem works under a savepoint in it and never commits.
+ *
+ * @example
+ * ```ts
+ * import type { PoolConnection } from 'mysql2/promise'
+ * import { fromMysql2 } from 'idem/sql'
+ *
+ * const db = fromMysql2<PoolConnection>(pool)
+ * await idem.transaction(db, { key: message.id, payload: message.body }, async (connection) => {
+ *   await connection.query('UPDATE accounts SET balance = balance - ? WHERE id = ?', [10, 'acc-1'])
+ * })
+ * ```
  */
 export function fromMysql2<C extends Mysql2ConnectionLike>(poolOrConnection: Mysql2PoolLike | C): SqlDatabase<C> {
   const candidate = poolOrConnection as { query?: unknown; getConnection?: unknown; then?: unknown }

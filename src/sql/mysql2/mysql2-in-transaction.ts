@@ -1,7 +1,7 @@
 // Whether a mysql2 connection is inside a transaction, before Idem joins it: MySQL and MariaDB
 // accept SAVEPOINT outside one without complaint, and every statement would then commit alone.
 
-import type { Mysql2ConnectionLike } from './mysql2-database.js'
+import type { Mysql2ConnectionLike } from '../../drivers/mysql2.js'
 
 /** The server status flags of the protocol's OK packet (the same on MySQL and MariaDB). */
 const IN_TRANSACTION = 0x0001

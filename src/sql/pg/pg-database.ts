@@ -1,20 +1,11 @@
 // fromPg: transaction mode on a pg Pool (Idem opens each transaction) or on a client where the
 // caller already ran BEGIN (Idem joins it under a savepoint).
 
-import type { PgQueryResult } from '../../stores/postgres/postgres-driver.js'
-import type { SqlDatabase, SqlExecutor } from '../executor.js'
-import { inSavepoint } from '../savepoint.js'
+import type { PgClientLike, PgPoolLike } from '../../drivers/pg.js'
+import type { SqlDatabase, SqlExecutor } from '../core/executor.js'
+import { inSavepoint } from '../core/savepoint.js'
 
-/** The part of a pg Client / PoolClient that transaction mode uses. */
-export interface PgClientLike {
-  query(text: string, values?: unknown[]): Promise<PgQueryResult>
-}
-
-/** The part of a pg Pool that transaction mode uses. */
-export interface PgPoolLike {
-  connect(): Promise<PgClientLike & { release(destroy?: boolean | Error): void }>
-  readonly totalCount: number
-}
+export type { PgClientLike, PgPoolLike }
 
 export function pgExecutor(client: PgClientLike): SqlExecutor {
   return {
@@ -30,6 +21,19 @@ export function pgExecutor(client: PgClientLike): SqlExecutor {
  * A pg `Pool`: each `idem.transaction` checks out a client, runs BEGIN … COMMIT on it and gives
  * your function that client. A `Client` or `PoolClient` is taken as a transaction you opened
  * (BEGIN already sent): Idem works under a savepoint in it and never commits.
+ *
+ * Your function's handle is typed `C`: name the client type to get pg's own methods on it.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { fromPg } from 'idem/sql'
+ *
+ * const db = fromPg<pg.PoolClient>(pool)
+ * await idem.transaction(db, { key: message.id, payload: message.body }, async (client) => {
+ *   await client.query('UPDATE accounts SET balance = balance - $1 WHERE id = $2', [10, 'acc-1'])
+ * })
+ * ```
  */
 export function fromPg<C extends PgClientLike>(poolOrClient: PgPoolLike | C): SqlDatabase<C> {
   if (isPool(poolOrClient)) {

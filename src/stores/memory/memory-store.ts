@@ -2,6 +2,8 @@
 // and vanish with the process.
 
 import { randomUUID } from 'node:crypto'
+import { BaseStore } from '../../contract/base-store.js'
+import { readStoreOptions } from '../../contract/store-options.js'
 import {
   completedRecord,
   decideBegin,
@@ -16,21 +18,7 @@ import type {
   CompleteItem,
   CompleteManyOutcome,
   IdempotencyRecord,
-  IdempotencyStore,
 } from '../../contract/types.js'
-import {
-  assertBeginArgs,
-  assertBeginManyArgs,
-  assertCompleteManyArgs,
-  assertLimit,
-  assertOwnerArgs,
-  assertPositiveMs,
-  assertRecordId,
-  assertResult,
-  DEFAULT_MAX_RESULT_BYTES,
-  resultBytes,
-} from '../../contract/validate.js'
-import { StoreUnavailableError } from '../../errors.js'
 
 export interface MemoryStoreOptions {
   /** Milliseconds since the epoch; inject one in tests to move time by hand. Default `Date.now`. */
@@ -39,15 +27,27 @@ export interface MemoryStoreOptions {
   maxResultBytes?: number
 }
 
-export class MemoryStore implements IdempotencyStore {
+/**
+ * Records in a Map, in this process: for tests, examples and single-process services.
+ *
+ * @example
+ * ```ts
+ * import { Idempotency, MemoryStore } from 'idem'
+ *
+ * const idem = new Idempotency({ store: new MemoryStore() })
+ * ```
+ */
+export class MemoryStore extends BaseStore {
   readonly #records = new Map<string, IdempotencyRecord>()
   readonly #clock: () => number
-  readonly #maxResultBytes: number
-  #closed = false
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#clock = options.clock ?? Date.now
-    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
+    const o = readStoreOptions<MemoryStoreOptions>(options, {
+      store: 'MemoryStore',
+      known: ['clock', 'maxResultBytes'],
+    })
+    super('MemoryStore', o.maxResultBytes)
+    this.#clock = o.clock ?? Date.now
   }
 
   /** Records currently held, expired ones included until swept or touched. */
@@ -55,34 +55,23 @@ export class MemoryStore implements IdempotencyStore {
     return this.#records.size
   }
 
-  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
-    this.#checkOpen()
-    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+  protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     return this.#begin(id, fingerprint, leaseMs, ttlMs, this.#clock())
   }
 
-  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
-    assertPositiveMs('ttlMs', ttlMs)
-    assertResult(result, this.#maxResultBytes, id)
+  protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     const now = this.#clock()
     const record = this.#records.get(id) ?? null
     if (!ownsClaim(record, token, now)) throw leaseLost(id, 'complete')
     this.#records.set(id, completedRecord(record, result, ttlMs, now))
   }
 
-  async release(id: string, token: string): Promise<void> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
+  protected async doRelease(id: string, token: string): Promise<void> {
     if (!ownsClaim(this.#records.get(id) ?? null, token, this.#clock())) throw leaseLost(id, 'release')
     this.#records.delete(id)
   }
 
-  async extend(id: string, token: string, leaseMs: number): Promise<number> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
-    assertPositiveMs('leaseMs', leaseMs)
+  protected async doExtend(id: string, token: string, leaseMs: number): Promise<number> {
     const now = this.#clock()
     const record = this.#records.get(id) ?? null
     if (!ownsClaim(record, token, now)) throw leaseLost(id, 'extend')
@@ -91,45 +80,35 @@ export class MemoryStore implements IdempotencyStore {
     return extended.leaseUntil ?? now + leaseMs
   }
 
-  async get(id: string): Promise<IdempotencyRecord | null> {
-    this.#checkOpen()
-    assertRecordId(id)
+  protected async doGet(id: string): Promise<IdempotencyRecord | null> {
     const record = this.#records.get(id)
     if (record === undefined || isExpired(record, this.#clock())) return null
     return { ...record }
   }
 
-  async delete(id: string): Promise<boolean> {
-    this.#checkOpen()
-    assertRecordId(id)
+  protected async doDelete(id: string): Promise<boolean> {
     const record = this.#records.get(id)
     this.#records.delete(id)
     return record !== undefined && !isExpired(record, this.#clock())
   }
 
-  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
-    this.#checkOpen()
-    assertBeginManyArgs(items, leaseMs, ttlMs)
+  protected async doBeginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
     const now = this.#clock()
     return items.map((item) => this.#begin(item.id, item.fingerprint, leaseMs, ttlMs, now))
   }
 
-  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
-    this.#checkOpen()
-    assertCompleteManyArgs(items, ttlMs)
+  protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     const now = this.#clock()
     return items.map((item) => {
       const record = this.#records.get(item.id) ?? null
       if (!ownsClaim(record, item.token, now)) return 'lease_lost'
-      if (resultBytes(item.result) > this.#maxResultBytes) return 'too_large'
+      if (this.tooLarge(item.result)) return 'too_large'
       this.#records.set(item.id, completedRecord(record, item.result, ttlMs, now))
       return 'completed'
     })
   }
 
-  async sweep(limit: number): Promise<number> {
-    this.#checkOpen()
-    assertLimit(limit)
+  protected async doSweep(limit: number): Promise<number> {
     const now = this.#clock()
     let removed = 0
     for (const [id, record] of this.#records) {
@@ -142,8 +121,7 @@ export class MemoryStore implements IdempotencyStore {
     return removed
   }
 
-  async close(): Promise<void> {
-    this.#closed = true
+  protected async doClose(): Promise<void> {
     this.#records.clear()
   }
 
@@ -159,9 +137,5 @@ export class MemoryStore implements IdempotencyStore {
     )
     if (write !== null) this.#records.set(id, write)
     return result
-  }
-
-  #checkOpen(): void {
-    if (this.#closed) throw new StoreUnavailableError('MemoryStore is closed')
   }
 }

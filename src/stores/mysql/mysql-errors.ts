@@ -1,8 +1,8 @@
 // How MysqlStore reports driver failures: every error from mysql2 becomes a StoreUnavailableError
 // (fail-closed in the core) whose message names the server, with the driver's error as `cause`.
 
+import type { MysqlDriverError } from '../../drivers/mysql2.js'
 import { StoreUnavailableError } from '../../errors.js'
-import type { MysqlDriverError } from './mysql-driver.js'
 
 /** Socket and protocol failures: the server cannot be reached, or the connection was lost. */
 const UNREACHABLE = new Set([

@@ -4,7 +4,8 @@
 // uncommitted claim is waited for), then a locking read of the latest committed row, then the
 // store contract's decision, written under that lock.
 
-import { decideUnderLock, type Inbox, rewriteStatement } from '../../sql/inbox.js'
+import type { Inbox } from '../../sql/core/inbox.js'
+import { decideUnderLock, rewriteStatement } from '../core/locked-claim.js'
 import { NOW_MS } from './mysql-procedures.js'
 import { COLUMNS, fingerprintToBytes, idToBytes, toRecord } from './mysql-rows.js'
 

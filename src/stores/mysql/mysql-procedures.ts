@@ -4,6 +4,8 @@
 // RETURNING, no CREATE OR REPLACE). Bump PROCEDURE_VERSION whenever a body changes: procedures
 // are created once per name, so a changed body needs a new name.
 
+import { MYSQL_NOW_MS } from '../../sql/core/clock.js'
+
 export const PROCEDURE_VERSION = 2
 
 /** How many times begin re-runs a claim that InnoDB rolled back (deadlock, or snapshot conflict). */
@@ -15,7 +17,7 @@ const DEADLOCK_RETRIES = 10
  * DATETIMEs is plain calendar arithmetic, so no time-zone or daylight-saving conversion happens.
  * Inside a procedure each statement reads the clock afresh.
  */
-export const NOW_MS = `(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)`
+export const NOW_MS = MYSQL_NOW_MS
 
 export function procedureNames(table: string) {
   const v = `_v${PROCEDURE_VERSION}`

@@ -5,6 +5,9 @@
 // so ids and results are exact whatever the connection's character set.
 
 import { randomUUID } from 'node:crypto'
+import { BaseStore } from '../../contract/base-store.js'
+import { StoreClient } from '../../contract/store-client.js'
+import { readStoreOptions } from '../../contract/store-options.js'
 import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -13,21 +16,9 @@ import type {
   CompleteManyOutcome,
   IdempotencyRecord,
 } from '../../contract/types.js'
-import {
-  assertBeginArgs,
-  assertBeginManyArgs,
-  assertCompleteManyArgs,
-  assertLimit,
-  assertOwnerArgs,
-  assertPositiveMs,
-  assertRecordId,
-  assertResult,
-  DEFAULT_MAX_RESULT_BYTES,
-  resultBytes,
-} from '../../contract/validate.js'
+import type { MysqlClient, MysqlEndableClient } from '../../drivers/mysql2.js'
 import { StoreUnavailableError } from '../../errors.js'
-import type { Inbox, InboxStore } from '../../sql/inbox.js'
-import type { MysqlClient, MysqlEndableClient } from './mysql-driver.js'
+import type { Inbox, InboxStore } from '../../sql/core/inbox.js'
 import { isRolledBack, storeError } from './mysql-errors.js'
 import { mysqlInbox } from './mysql-inbox.js'
 import { NOW_MS, procedureNames } from './mysql-procedures.js'
@@ -46,9 +37,9 @@ import { assertMysqlIdentifier, DEFAULT_MYSQL_TABLE, mysqlSchema } from './mysql
 
 export interface MysqlStoreOptions {
   /**
-   * A mysql2 promise Pool (`mysql2/promise`'s createPool) or Connection, or a factory for one,
-   * called on first use. A client you pass is yours to end; one the factory made is ended by
-   * `close()`. Its connections must be in autocommit mode (mysql2's default) and not inside a
+   * A mysql2 promise Pool (`mysql2/promise`'s createPool) or Connection that you own and end
+   * yourself; or a factory `() => pool`, called on first use, whose client is the store's: ended
+   * by `close()`. Its connections must be in autocommit mode (mysql2's default) and not inside a
    * transaction of yours: the store's procedures start and commit their own.
    */
   client: MysqlClient | (() => MysqlClient | Promise<MysqlClient>)
@@ -56,6 +47,15 @@ export interface MysqlStoreOptions {
   table?: string
   /** Largest result `complete` accepts, in UTF-8 bytes. Default 1 MiB. Mind `max_allowed_packet`. */
   maxResultBytes?: number
+}
+
+const OPTIONS = {
+  store: 'MysqlStore',
+  client: 'a mysql2/promise Pool or Connection, or a factory () => pool',
+  accepts: (client: unknown) =>
+    typeof client === 'function' ||
+    (typeof client === 'object' && client !== null && typeof (client as MysqlClient).query === 'function'),
+  known: ['client', 'table', 'maxResultBytes'],
 }
 
 /** The sweep procedure's limit is an INT. */
@@ -66,25 +66,35 @@ const ROLLED_BACK_ATTEMPTS = 3
 /** ER_SP_ALREADY_EXISTS: another ensureSchema() (or an earlier one) created the procedure. */
 const PROCEDURE_EXISTS = 1304
 
-export class MysqlStore implements InboxStore {
+/**
+ * Records in a MySQL 8 or MariaDB 10.11 table, on a mysql2 promise pool. Every operation is one
+ * round trip.
+ *
+ * @example
+ * ```ts
+ * import mysql from 'mysql2/promise'
+ * import { Idempotency } from 'idem'
+ * import { MysqlStore } from 'idem/mysql'
+ *
+ * const pool = mysql.createPool({ uri: process.env.MYSQL_URL })
+ * const store = new MysqlStore({ client: pool }) // yours: end it yourself
+ * await store.ensureSchema()
+ * const idem = new Idempotency({ store })
+ * ```
+ */
+export class MysqlStore extends BaseStore implements InboxStore {
   #inbox: Inbox | undefined
   readonly table: string
-  readonly #maxResultBytes: number
-  readonly #factory: (() => MysqlClient | Promise<MysqlClient>) | undefined
-  #client: MysqlClient | undefined
-  #connecting: Promise<MysqlClient> | undefined
-  #closed = false
+  readonly #client: StoreClient<MysqlClient>
   readonly #sql: ReturnType<typeof statements>
 
   constructor(options: MysqlStoreOptions) {
-    if (options?.client == null) throw new TypeError('MysqlStore needs a client: a mysql2 Pool or Connection')
-    this.table = assertMysqlIdentifier(options.table ?? DEFAULT_MYSQL_TABLE)
-    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
-    if (!Number.isSafeInteger(this.#maxResultBytes) || this.#maxResultBytes <= 0) {
-      throw new RangeError(`maxResultBytes must be a positive whole number of bytes, got ${options.maxResultBytes}`)
-    }
-    if (typeof options.client === 'function') this.#factory = options.client
-    else this.#client = options.client
+    const o = readStoreOptions<MysqlStoreOptions>(options, OPTIONS)
+    super('MysqlStore', o.maxResultBytes)
+    this.table = assertMysqlIdentifier(o.table ?? DEFAULT_MYSQL_TABLE)
+    this.#client = new StoreClient<MysqlClient>(o.client, (error) =>
+      storeError(error, 'connect', undefined, this.table),
+    )
     this.#sql = statements(this.table)
   }
 
@@ -96,8 +106,8 @@ export class MysqlStore implements InboxStore {
 
   /** Create the table, its index and its procedures if missing. Safe to run concurrently and repeatedly. */
   async ensureSchema(): Promise<void> {
-    this.#checkOpen()
-    const client = await this.#resolve('ensureSchema')
+    if (this.closed) throw this.closedError()
+    const client = await this.#resolve()
     for (const statement of mysqlSchema({ table: this.table })) {
       try {
         await client.query({ sql: statement })
@@ -108,9 +118,7 @@ export class MysqlStore implements InboxStore {
     }
   }
 
-  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
-    this.#checkOpen()
-    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+  protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     const idBytes = idToBytes(id)
     const fpBytes = fingerprintToBytes(fingerprint)
     const token = randomUUID()
@@ -118,52 +126,36 @@ export class MysqlStore implements InboxStore {
     return toBeginResult(firstRow(sets, 0), token)
   }
 
-  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
-    assertPositiveMs('ttlMs', ttlMs)
-    assertResult(result, this.#maxResultBytes, id)
+  protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     const values = [Buffer.from(result, 'utf8'), ttlMs, idToBytes(id), Buffer.from(token, 'utf8')]
     const header = await this.#query('complete', this.#sql.complete, values)
     if (affected(header) !== 1) throw leaseLost(id, 'complete')
   }
 
-  async release(id: string, token: string): Promise<void> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
+  protected async doRelease(id: string, token: string): Promise<void> {
     const header = await this.#query('release', this.#sql.release, [idToBytes(id), Buffer.from(token, 'utf8')])
     if (affected(header) !== 1) throw leaseLost(id, 'release')
   }
 
-  async extend(id: string, token: string, leaseMs: number): Promise<number> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
-    assertPositiveMs('leaseMs', leaseMs)
+  protected async doExtend(id: string, token: string, leaseMs: number): Promise<number> {
     const sets = await this.#call('extend', this.#sql.extend, [idToBytes(id), Buffer.from(token, 'utf8'), leaseMs])
     const row = firstRow(sets, 0)
     if (Number(row.owned) !== 1) throw leaseLost(id, 'extend')
     return Number(row.lease_until)
   }
 
-  async get(id: string): Promise<IdempotencyRecord | null> {
-    this.#checkOpen()
-    assertRecordId(id)
+  protected async doGet(id: string): Promise<IdempotencyRecord | null> {
     const rows = (await this.#query('get', this.#sql.get, [idToBytes(id)])) as Row[]
     const row = rows[0]
     return row === undefined ? null : toRecord(row)
   }
 
-  async delete(id: string): Promise<boolean> {
-    this.#checkOpen()
-    assertRecordId(id)
+  protected async doDelete(id: string): Promise<boolean> {
     const sets = await this.#call('delete', this.#sql.delete, [idToBytes(id)])
     return Number(firstRow(sets, 0).deleted) === 1
   }
 
-  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
-    this.#checkOpen()
-    assertBeginManyArgs(items, leaseMs, ttlMs)
-    if (items.length === 0) return []
+  protected async doBeginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
     const tokens = items.map(() => randomUUID())
     const json = JSON.stringify(
       items.map((item, i) => ({
@@ -176,19 +168,13 @@ export class MysqlStore implements InboxStore {
     return tokens.map((token, i) => toBeginResult(firstRow(sets, i), token))
   }
 
-  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
-    this.#checkOpen()
-    assertCompleteManyArgs(items, ttlMs)
-    if (items.length === 0) return []
+  protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     // An oversize result is not sent: the procedure only checks that the claim is still owned.
     const json = JSON.stringify(
       items.map((item) => ({
         i: idToBytes(item.id).toString('hex'),
         t: Buffer.from(item.token, 'utf8').toString('hex'),
-        r:
-          resultBytes(item.result) > this.#maxResultBytes
-            ? undefined
-            : Buffer.from(item.result, 'utf8').toString('hex'),
+        r: this.tooLarge(item.result) ? undefined : Buffer.from(item.result, 'utf8').toString('hex'),
       })),
     )
     const sets = await this.#call('completeMany', this.#sql.completeMany, [json, ttlMs])
@@ -199,44 +185,31 @@ export class MysqlStore implements InboxStore {
     return [...letters].map((letter) => (letter === 'c' ? 'completed' : letter === 't' ? 'too_large' : 'lease_lost'))
   }
 
-  async sweep(limit: number): Promise<number> {
-    this.#checkOpen()
-    assertLimit(limit)
+  protected async doSweep(limit: number): Promise<number> {
     const sets = await this.#call('sweep', this.#sql.sweep, [Math.min(limit, MAX_SWEEP_LIMIT)])
     return Number(firstRow(sets, 0).deleted)
   }
 
-  /** Stop accepting operations; end the client only if the store's factory created it. */
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    if (this.#factory === undefined) return
-    const client = this.#client ?? (await this.#connecting?.catch(() => undefined))
-    const end = (client as Partial<MysqlEndableClient> | undefined)?.end
-    if (typeof end === 'function') await end.call(client).catch(() => {})
+  /** End the client if the store made it (through a factory); one passed in is left alone. */
+  protected async doClose(): Promise<void> {
+    await this.#client.close(async (client) => {
+      const end = (client as Partial<MysqlEndableClient>).end
+      if (typeof end === 'function') await end.call(client).catch(() => {})
+    })
   }
 
-  #checkOpen(): void {
-    if (this.#closed) throw new StoreUnavailableError(`MysqlStore (${this.table}) is closed`)
+  protected override describe(): string {
+    return `MysqlStore (${this.table})`
   }
 
   /** The client, creating it through the factory on first use (again after a failed attempt). */
-  async #resolve(operation: string): Promise<MysqlClient> {
-    if (this.#client !== undefined) return this.#client
-    const factory = this.#factory as () => MysqlClient | Promise<MysqlClient>
-    this.#connecting ??= Promise.resolve().then(factory)
-    try {
-      this.#client = await this.#connecting
-      return this.#client
-    } catch (error) {
-      this.#connecting = undefined
-      throw storeError(error, operation, undefined, this.table)
-    }
+  #resolve(): MysqlClient | Promise<MysqlClient> {
+    return this.#client.current ?? this.#client.open()
   }
 
   /** One statement; returns the rows (SELECT) or the result header (writes). */
   async #query(operation: string, sql: string, values: unknown[]): Promise<unknown> {
-    const client = await this.#resolve(operation)
+    const client = await this.#resolve()
     for (let attempt = 1; ; attempt++) {
       try {
         const [result] = await client.query({ sql, values, rowsAsArray: false, nestTables: false })

@@ -1,13 +1,13 @@
 // idem/postgres: the PostgreSQL store on pg (an optional peer dependency, never imported here).
 
+export type { PgConnection, PgQueryable, PgQueryResult } from '../../drivers/pg.js'
 export { fromPg, type PgClientLike, type PgPoolLike, pgExecutor } from '../../sql/pg/pg-database.js'
-export type { PgConnection, PgQueryable, PgQueryResult } from './postgres-driver.js'
 export {
   DEFAULT_POSTGRES_SCHEMA,
   DEFAULT_POSTGRES_TABLE,
   type PostgresNames,
   type PostgresSchemaOptions,
   postgresNames,
-  postgresSchema,
-} from './postgres-schema.js'
+} from './postgres-names.js'
+export { postgresSchema } from './postgres-schema.js'
 export { PostgresStore, type PostgresStoreOptions } from './postgres-store.js'

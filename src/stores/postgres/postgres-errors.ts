@@ -1,8 +1,8 @@
 // Turning pg's errors into StoreUnavailableError with the server named, so that an operator
 // reading "PostgreSQL at db.internal:5432 is unreachable" knows where to look.
 
+import type { PgQueryable } from '../../drivers/pg.js'
 import { StoreUnavailableError } from '../../errors.js'
-import type { PgQueryable } from './postgres-driver.js'
 
 // Errors raised before a connection exists: the server cannot be reached at all.
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ETIMEDOUT'])

@@ -22,7 +22,7 @@ describe('PostgresStore when the server cannot be reached', () => {
 
   it('rejects with a StoreUnavailableError naming host and port', async () => {
     const pool = unreachable()
-    const store = new PostgresStore({ pool })
+    const store = new PostgresStore({ client: pool })
     try {
       for (const attempt of [store.ensureSchema(), store.begin('k', 'fp', 1000, 5000), store.get('k')]) {
         const error = await attempt.then(
@@ -39,7 +39,7 @@ describe('PostgresStore when the server cannot be reached', () => {
   })
 
   it('fails a run closed with STORE_UNAVAILABLE, without running the function', async () => {
-    const store = new PostgresStore({ pool: unreachable })
+    const store = new PostgresStore({ client: unreachable })
     const idem = new Idempotency({ store })
     let ran = false
     const error = await idem
@@ -56,7 +56,7 @@ describe('PostgresStore when the server cannot be reached', () => {
   it('names the server from a connection string', async () => {
     const pool = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/test' })
     pool.on('error', () => {})
-    await expect(new PostgresStore({ pool }).begin('k', 'fp', 1000, 5000)).rejects.toThrow(
+    await expect(new PostgresStore({ client: pool }).begin('k', 'fp', 1000, 5000)).rejects.toThrow(
       /PostgreSQL at 127\.0\.0\.1:1 is unreachable/,
     )
     await pool.end()
@@ -66,7 +66,7 @@ describe('PostgresStore when the server cannot be reached', () => {
     let calls = 0
     let ended = 0
     const store = new PostgresStore({
-      pool: () => {
+      client: () => {
         calls++
         if (calls === 1) throw new Error('no config yet')
         return { query: async () => ({ rows: [], rowCount: 0 }), end: async () => void ended++ }
@@ -182,7 +182,7 @@ if (await requireService('PostgreSQL', 5432)) {
     it('rejects every operation on a Client whose backend was terminated, naming the server', async () => {
       const client = await newClient()
       const { drop, schema } = await isolatedStore(admin)
-      const store = new PostgresStore({ pool: client, schema })
+      const store = new PostgresStore({ client: client, schema })
       try {
         await admin.query('SELECT pg_terminate_backend($1)', [await backendPid(client)])
         await expect(store.begin('k', 'fp', 1000, 5000)).rejects.toThrow(
@@ -196,7 +196,7 @@ if (await requireService('PostgreSQL', 5432)) {
     })
 
     it('reports a missing schema as a store failure with its SQLSTATE', async () => {
-      const store = new PostgresStore({ pool: admin, schema: 'idem_pg_never_created' })
+      const store = new PostgresStore({ client: admin, schema: 'idem_pg_never_created' })
       await expect(store.begin('k', 'fp', 1000, 5000)).rejects.toThrow(
         /^PostgreSQL at 127\.0\.0\.1:5432 failed during begin: .* \(3F000\)$/,
       )

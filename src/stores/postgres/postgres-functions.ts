@@ -15,7 +15,7 @@
 // that now sees it). Read-only outcomes never write: no row lock, no new row version, no
 // transaction id.
 
-import type { PostgresNames } from './postgres-schema.js'
+import type { PostgresNames } from './postgres-names.js'
 
 const BEGIN_COLUMNS = `outcome text, token text, attempt integer, recovered boolean, lease_until bigint,
   retry_after_ms bigint, result bytea, completed_at bigint, state text`

@@ -2,9 +2,9 @@
 // change: it is a plpgsql function (no COMMIT of its own), and under READ COMMITTED each of its
 // statements sees what committed before it, so a racer's claim is waited for, then read.
 
-import type { Inbox } from '../../sql/inbox.js'
+import type { Inbox } from '../../sql/core/inbox.js'
+import type { PostgresNames } from './postgres-names.js'
 import { type BeginRow, toBeginResult } from './postgres-rows.js'
-import type { PostgresNames } from './postgres-schema.js'
 import type { PostgresStatements } from './postgres-sql.js'
 
 export function postgresInbox(names: PostgresNames, statements: PostgresStatements): Inbox {

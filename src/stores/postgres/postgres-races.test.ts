@@ -29,7 +29,7 @@ if (await requireService('PostgreSQL', 5432)) {
 
     beforeAll(async () => {
       clients = await Promise.all(Array.from({ length: CLIENTS }, () => newClient()))
-      stores = clients.map((client) => new PostgresStore({ pool: client, schema }))
+      stores = clients.map((client) => new PostgresStore({ client: client, schema }))
       await stores[0]?.ensureSchema()
     })
     afterAll(async () => {

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService } from '../../../test/services.js'
 import { dropSchema, newClient, newPool } from '../../../test/support/stores/postgres/postgres.test-helper.js'
-import { postgresNames, postgresSchema } from './postgres-schema.js'
+import { postgresNames } from './postgres-names.js'
+import { postgresSchema } from './postgres-schema.js'
 import { postgresStatements } from './postgres-sql.js'
 import { PostgresStore } from './postgres-store.js'
 
@@ -15,7 +16,7 @@ describe('postgresSchema', () => {
     expect(() => postgresSchema({ schema: 'a b' })).toThrow(TypeError)
     expect(() => postgresSchema({ schema: 'a'.repeat(64) })).toThrow(TypeError)
     expect(
-      () => new PostgresStore({ pool: { query: async () => ({ rows: [], rowCount: 0 }) }, table: 'bad-name' }),
+      () => new PostgresStore({ client: { query: async () => ({ rows: [], rowCount: 0 }) }, table: 'bad-name' }),
     ).toThrow(TypeError)
   })
 
@@ -49,7 +50,7 @@ if (await requireService('PostgreSQL', 5432)) {
     it('the exported DDL, run as a migration would, creates a working store', async () => {
       const schema = fresh()
       await pool.query(postgresSchema({ schema, table: 'from_migration' }))
-      const store = new PostgresStore({ pool, schema, table: 'from_migration' })
+      const store = new PostgresStore({ client: pool, schema, table: 'from_migration' })
       const begun = await store.begin('k', 'fp', 30_000, 60_000)
       if (begun.outcome !== 'acquired') throw new Error(`expected acquired, got ${begun.outcome}`)
       await store.complete('k', begun.token, '"done"', 60_000)
@@ -64,7 +65,7 @@ if (await requireService('PostgreSQL', 5432)) {
 
     it('ensureSchema is idempotent and keeps existing records', async () => {
       const schema = fresh()
-      const store = new PostgresStore({ pool, schema, table: 'Mixed_Case' })
+      const store = new PostgresStore({ client: pool, schema, table: 'Mixed_Case' })
       await store.ensureSchema()
       const begun = await store.begin('kept', 'fp', 30_000, 60_000)
       await store.ensureSchema()
@@ -81,8 +82,8 @@ if (await requireService('PostgreSQL', 5432)) {
       const schema = fresh()
       const clients = await Promise.all(Array.from({ length: 6 }, () => newClient()))
       try {
-        await Promise.all(clients.map((client) => new PostgresStore({ pool: client, schema }).ensureSchema()))
-        const store = new PostgresStore({ pool, schema })
+        await Promise.all(clients.map((client) => new PostgresStore({ client: client, schema }).ensureSchema()))
+        const store = new PostgresStore({ client: pool, schema })
         expect((await store.begin('after', 'fp', 30_000, 60_000)).outcome).toBe('acquired')
       } finally {
         await Promise.all(clients.map((client) => client.end()))
@@ -91,8 +92,8 @@ if (await requireService('PostgreSQL', 5432)) {
 
     it('keeps tables in one schema apart', async () => {
       const schema = fresh()
-      const a = new PostgresStore({ pool, schema, table: 'a' })
-      const b = new PostgresStore({ pool, schema, table: 'b' })
+      const a = new PostgresStore({ client: pool, schema, table: 'a' })
+      const b = new PostgresStore({ client: pool, schema, table: 'b' })
       await Promise.all([a.ensureSchema(), b.ensureSchema()])
       expect((await a.begin('same', 'fp', 30_000, 60_000)).outcome).toBe('acquired')
       expect((await b.begin('same', 'fp', 30_000, 60_000)).outcome).toBe('acquired')
@@ -100,7 +101,7 @@ if (await requireService('PostgreSQL', 5432)) {
 
     it('sweeps through the expires_at index, without scanning the table', async () => {
       const schema = fresh()
-      const store = new PostgresStore({ pool, schema })
+      const store = new PostgresStore({ client: pool, schema })
       await store.ensureSchema()
       const t = `"${schema}".idem_records`
       await pool.query(

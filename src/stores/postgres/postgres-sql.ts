@@ -2,7 +2,8 @@
 // (a CTE of clock_timestamp(), materialised because it is volatile) and decides in one
 // conditional statement; zero rows touched is the answer "not owned" (LEASE_LOST).
 
-import { NOW_MS, type PostgresNames } from './postgres-schema.js'
+import { POSTGRES_NOW_MS as NOW_MS } from '../../sql/core/clock.js'
+import type { PostgresNames } from './postgres-names.js'
 
 const COLUMNS = 'id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at'
 

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
 import { isolatedStore, newPool, sleep } from '../../../test/support/stores/postgres/postgres.test-helper.js'
 import { Idempotency } from '../../core/idempotency.js'
+import type { PgQueryable } from '../../drivers/pg.js'
 import { describeStoreConformance } from '../../testing/index.js'
-import type { PgQueryable } from './postgres-driver.js'
 import { PostgresStore } from './postgres-store.js'
 
 const LEASE_MS = 300
@@ -64,7 +64,7 @@ if (await requireService('PostgreSQL', 5432)) {
           return pool.query(text, values)
         },
       }
-      const store = new PostgresStore({ pool: counting, schema })
+      const store = new PostgresStore({ client: counting, schema })
       const calls = async (run: () => Promise<unknown>) => {
         counted.length = 0
         await run()

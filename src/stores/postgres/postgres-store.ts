@@ -3,6 +3,9 @@
 // ensureSchema() (see postgres-functions.ts for why, and for the race timeline).
 
 import { randomUUID } from 'node:crypto'
+import { BaseStore } from '../../contract/base-store.js'
+import { StoreClient } from '../../contract/store-client.js'
+import { readStoreOptions } from '../../contract/store-options.js'
 import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -11,39 +14,50 @@ import type {
   CompleteManyOutcome,
   IdempotencyRecord,
 } from '../../contract/types.js'
-import {
-  assertBeginArgs,
-  assertBeginManyArgs,
-  assertCompleteManyArgs,
-  assertLimit,
-  assertOwnerArgs,
-  assertPositiveMs,
-  assertRecordId,
-  assertResult,
-  DEFAULT_MAX_RESULT_BYTES,
-  resultBytes,
-} from '../../contract/validate.js'
+import type { PgConnection, PgQueryable, PgQueryResult } from '../../drivers/pg.js'
 import { StoreUnavailableError } from '../../errors.js'
-import type { Inbox, InboxStore } from '../../sql/inbox.js'
-import type { PgConnection, PgQueryable, PgQueryResult } from './postgres-driver.js'
+import type { Inbox, InboxStore } from '../../sql/core/inbox.js'
 import { storeError } from './postgres-errors.js'
 import { postgresInbox } from './postgres-inbox.js'
+import { type PostgresNames, postgresNames } from './postgres-names.js'
 import { type BeginRow, toBeginResult } from './postgres-rows.js'
-import { type PostgresNames, postgresNames, postgresSchema } from './postgres-schema.js'
+import { postgresSchema } from './postgres-schema.js'
 import { type PostgresStatements, postgresStatements } from './postgres-sql.js'
 
-export interface PostgresStoreOptions {
-  /**
-   * A pg `Pool` (or a connected `Client`) that you own and end yourself, or a factory for one,
-   * called on first use; the store then owns that pool and ends it on `close()`.
-   */
-  pool: PgConnection
+interface PostgresStoreSettings {
   /** Default `public`. Letters, digits and `_`; quoted, so case is kept. */
   schema?: string
   /** Default `idem_records`. Letters, digits and `_`, at most 49 characters. */
   table?: string
   /** Largest result `complete` accepts, in UTF-8 bytes. Default 1 MiB. */
   maxResultBytes?: number
+}
+
+export type PostgresStoreOptions = PostgresStoreSettings &
+  (
+    | {
+        /**
+         * A pg `Pool` (or a connected `Client`) that you own and end yourself; or a factory
+         * `() => pool`, called on first use, whose pool is the store's: ended by `close()`.
+         */
+        client: PgConnection
+        pool?: undefined
+      }
+    | {
+        /** @deprecated Use `client` (same meaning). */
+        pool: PgConnection
+        client?: undefined
+      }
+  )
+
+const OPTIONS = {
+  store: 'PostgresStore',
+  client: 'a pg Pool or Client, or a factory () => pool',
+  accepts: (client: unknown) =>
+    typeof client === 'function' ||
+    (typeof client === 'object' && client !== null && typeof (client as PgQueryable).query === 'function'),
+  known: ['client', 'schema', 'table', 'maxResultBytes'],
+  renamed: { pool: 'client' },
 }
 
 interface RecordRow {
@@ -59,27 +73,39 @@ interface RecordRow {
   expires_at: string
 }
 
-export class PostgresStore implements InboxStore {
+/**
+ * Records in a PostgreSQL table, on a pg Pool. Every operation is one round trip.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { Idempotency } from 'idem'
+ * import { PostgresStore } from 'idem/postgres'
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * const store = new PostgresStore({ client: pool }) // yours: end it yourself
+ * await store.ensureSchema()
+ * const idem = new Idempotency({ store })
+ * ```
+ */
+export class PostgresStore extends BaseStore implements InboxStore {
   #inbox: Inbox | undefined
   readonly names: PostgresNames
   readonly #sql: PostgresStatements
-  readonly #connection: PgConnection
-  readonly #ownsPool: boolean
-  readonly #maxResultBytes: number
-  #pool: PgQueryable | undefined
-  #opening: Promise<PgQueryable> | undefined
-  #closed = false
+  readonly #client: StoreClient<PgQueryable>
 
   constructor(options: PostgresStoreOptions) {
-    if (options?.pool === undefined || options.pool === null) {
-      throw new TypeError('PostgresStore needs a pg Pool or Client (or a factory for one) as `pool`')
-    }
-    this.names = postgresNames({ schema: options.schema, table: options.table })
+    const o = readStoreOptions<PostgresStoreSettings & { client: PgConnection }>(options, OPTIONS)
+    super('PostgresStore', o.maxResultBytes)
+    this.names = postgresNames({ schema: o.schema, table: o.table })
     this.#sql = postgresStatements(this.names)
-    this.#connection = options.pool
-    this.#ownsPool = typeof options.pool === 'function'
-    if (!this.#ownsPool) this.#pool = options.pool as PgQueryable
-    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
+    this.#client = new StoreClient<PgQueryable>(
+      o.client,
+      (error) =>
+        new StoreUnavailableError(`PostgresStore could not create its pool: ${(error as Error)?.message}`, {
+          cause: error,
+        }),
+    )
   }
 
   /** Claim and completion as statements on a caller's transaction (`idem.transaction`). */
@@ -104,56 +130,38 @@ ${postgresSchema({ schema, table })}`,
     )
   }
 
-  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
-    this.#checkOpen()
-    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+  protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     const { rows } = await this.#query('begin', this.#sql.begin, [id, fingerprint, randomUUID(), leaseMs, ttlMs])
     return toBeginResult(rows[0] as BeginRow)
   }
 
-  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
-    assertPositiveMs('ttlMs', ttlMs)
-    assertResult(result, this.#maxResultBytes, id)
+  protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     const done = await this.#query('complete', this.#sql.complete, [id, token, Buffer.from(result, 'utf8'), ttlMs])
     if (done.rowCount !== 1) throw leaseLost(id, 'complete')
   }
 
-  async release(id: string, token: string): Promise<void> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
+  protected async doRelease(id: string, token: string): Promise<void> {
     const done = await this.#query('release', this.#sql.release, [id, token])
     if (done.rowCount !== 1) throw leaseLost(id, 'release')
   }
 
-  async extend(id: string, token: string, leaseMs: number): Promise<number> {
-    this.#checkOpen()
-    assertOwnerArgs(id, token)
-    assertPositiveMs('leaseMs', leaseMs)
+  protected async doExtend(id: string, token: string, leaseMs: number): Promise<number> {
     const { rows } = await this.#query('extend', this.#sql.extend, [id, token, leaseMs])
     if (rows.length !== 1) throw leaseLost(id, 'extend')
     return Number(rows[0].lease_until)
   }
 
-  async get(id: string): Promise<IdempotencyRecord | null> {
-    this.#checkOpen()
-    assertRecordId(id)
+  protected async doGet(id: string): Promise<IdempotencyRecord | null> {
     const { rows } = await this.#query('get', this.#sql.get, [id])
     return rows.length === 0 ? null : toRecord(rows[0] as RecordRow)
   }
 
-  async delete(id: string): Promise<boolean> {
-    this.#checkOpen()
-    assertRecordId(id)
+  protected async doDelete(id: string): Promise<boolean> {
     const { rows } = await this.#query('delete', this.#sql.delete, [id])
     return rows.length === 1 && rows[0].live === true
   }
 
-  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
-    this.#checkOpen()
-    assertBeginManyArgs(items, leaseMs, ttlMs)
-    if (items.length === 0) return []
+  protected async doBeginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
     const { rows } = await this.#query('beginMany', this.#sql.beginMany, [
       items.map((item) => item.id),
       items.map((item) => item.fingerprint),
@@ -164,14 +172,9 @@ ${postgresSchema({ schema, table })}`,
     return (rows as BeginRow[]).map(toBeginResult)
   }
 
-  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
-    this.#checkOpen()
-    assertCompleteManyArgs(items, ttlMs)
-    if (items.length === 0) return []
+  protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     // An oversize result is never sent: NULL tells the function to report too_large (if owned).
-    const results = items.map((item) =>
-      resultBytes(item.result) > this.#maxResultBytes ? null : Buffer.from(item.result, 'utf8'),
-    )
+    const results = items.map((item) => (this.tooLarge(item.result) ? null : Buffer.from(item.result, 'utf8')))
     const { rows } = await this.#query('completeMany', this.#sql.completeMany, [
       items.map((item) => item.id),
       items.map((item) => item.token),
@@ -181,56 +184,27 @@ ${postgresSchema({ schema, table })}`,
     return rows.map((row: { outcome: CompleteManyOutcome }) => row.outcome)
   }
 
-  async sweep(limit: number): Promise<number> {
-    this.#checkOpen()
-    assertLimit(limit)
+  protected async doSweep(limit: number): Promise<number> {
     return (await this.#query('sweep', this.#sql.sweep, [limit])).rowCount ?? 0
   }
 
-  /** Stop accepting operations; a pool the store built from a factory is ended, one passed in is left alone. */
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    if (!this.#ownsPool) return
-    const pool = this.#pool ?? (await this.#opening?.catch(() => undefined))
-    await pool?.end?.()
+  /** End the pool if the store made it (through a factory); one passed in is left alone. */
+  protected async doClose(): Promise<void> {
+    await this.#client.close((pool) => pool.end?.())
+  }
+
+  protected override describe(): string {
+    return `PostgresStore (${this.names.qualifiedTable})`
   }
 
   async #query(operation: string, text: string, values?: unknown[]): Promise<PgQueryResult> {
-    this.#checkOpen()
-    const pool = this.#pool ?? (await this.#open())
+    if (this.closed) throw this.closedError()
+    const pool = this.#client.current ?? (await this.#client.open())
     try {
       return await pool.query(text, values)
     } catch (error) {
       throw storeError(error, operation, pool)
     }
-  }
-
-  /** Call the factory once; a failed call is retried by the next operation. */
-  #open(): Promise<PgQueryable> {
-    if (this.#opening === undefined) {
-      const factory = this.#connection as () => PgQueryable | Promise<PgQueryable>
-      const opening: Promise<PgQueryable> = Promise.resolve()
-        .then(factory)
-        .then(
-          (pool) => {
-            this.#pool = pool
-            return pool
-          },
-          (error: unknown) => {
-            if (this.#opening === opening) this.#opening = undefined
-            throw new StoreUnavailableError(`PostgresStore could not create its pool: ${(error as Error)?.message}`, {
-              cause: error,
-            })
-          },
-        )
-      this.#opening = opening
-    }
-    return this.#opening
-  }
-
-  #checkOpen(): void {
-    if (this.#closed) throw new StoreUnavailableError(`PostgresStore (${this.names.qualifiedTable}) is closed`)
   }
 }
 

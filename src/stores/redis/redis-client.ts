@@ -1,8 +1,8 @@
 // Running RedisStore's scripts on a client: EVALSHA with a fallback to EVAL on NOSCRIPT, batches
 // grouped by Cluster slot, and driver errors turned into StoreUnavailableError naming the server.
 
+import type { RedisArg, RedisClient } from '../../drivers/ioredis.js'
 import { StoreUnavailableError } from '../../errors.js'
-import type { RedisArg, RedisClient } from './redis-driver.js'
 import { recordSlot } from './redis-keys.js'
 import type { RedisScript } from './redis-scripts.js'
 

@@ -3,6 +3,9 @@
 // records expire natively, so nothing needs sweeping.
 
 import { randomUUID } from 'node:crypto'
+import { BaseStore } from '../../contract/base-store.js'
+import { StoreClient } from '../../contract/store-client.js'
+import { readStoreOptions } from '../../contract/store-options.js'
 import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -10,23 +13,10 @@ import type {
   CompleteItem,
   CompleteManyOutcome,
   IdempotencyRecord,
-  IdempotencyStore,
 } from '../../contract/types.js'
-import {
-  assertBeginArgs,
-  assertBeginManyArgs,
-  assertCompleteManyArgs,
-  assertLimit,
-  assertOwnerArgs,
-  assertPositiveMs,
-  assertRecordId,
-  assertResult,
-  DEFAULT_MAX_RESULT_BYTES,
-  resultBytes,
-} from '../../contract/validate.js'
+import type { RedisClient } from '../../drivers/ioredis.js'
 import { StoreUnavailableError } from '../../errors.js'
 import { ScriptRunner } from './redis-client.js'
-import type { RedisClient } from './redis-driver.js'
 import { assertRedisPrefix, DEFAULT_REDIS_PREFIX, recordKey } from './redis-keys.js'
 import { BEGIN, BEGIN_MANY, COMPLETE, COMPLETE_MANY, EXTEND, GET, RELEASE } from './redis-scripts.js'
 
@@ -44,30 +34,50 @@ export interface RedisStoreOptions {
   maxResultBytes?: number
 }
 
-export class RedisStore implements IdempotencyStore {
+const OPTIONS = {
+  store: 'RedisStore',
+  client: 'an ioredis Redis or Cluster, or a factory () => redis',
+  accepts: (client: unknown) => typeof client === 'function' || (typeof client === 'object' && client !== null),
+  known: ['client', 'prefix', 'maxResultBytes'],
+}
+
+/**
+ * Records in Redis (standalone or Cluster), through ioredis. Every operation is one Lua script:
+ * atomic on the server, one round trip; records expire natively.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis'
+ * import { Idempotency } from 'idem'
+ * import { RedisStore } from 'idem/redis'
+ *
+ * const store = new RedisStore({ client: () => new Redis({ maxRetriesPerRequest: 2 }) }) // quit by store.close()
+ * const idem = new Idempotency({ store })
+ * ```
+ */
+export class RedisStore extends BaseStore {
   readonly prefix: string
-  readonly #factory: (() => RedisClient) | undefined
-  readonly #maxResultBytes: number
+  readonly #client: StoreClient<RedisClient>
   #runner: ScriptRunner | undefined
-  #closed = false
 
   constructor(options: RedisStoreOptions) {
-    const { client } = options ?? {}
-    if (typeof client !== 'function' && (typeof client !== 'object' || client === null)) {
-      throw new TypeError('RedisStore needs a client: new RedisStore({ client: new Redis() })')
-    }
-    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX
+    const o = readStoreOptions<RedisStoreOptions>(options, OPTIONS)
+    super('RedisStore', o.maxResultBytes)
+    this.prefix = o.prefix ?? DEFAULT_REDIS_PREFIX
     assertRedisPrefix(this.prefix)
-    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
-    if (!Number.isSafeInteger(this.#maxResultBytes) || this.#maxResultBytes <= 0) {
-      throw new RangeError(`maxResultBytes must be a positive integer, got ${options.maxResultBytes}`)
-    }
-    if (typeof client === 'function') this.#factory = client
-    else this.#runner = runnerFor(client)
+    this.#client = new StoreClient<RedisClient>(
+      o.client,
+      (cause) =>
+        new StoreUnavailableError(`RedisStore's client factory failed: ${(cause as Error)?.message ?? cause}`, {
+          cause,
+        }),
+    )
+    if (this.#client.current !== undefined) this.#runner = runnerFor(this.#client.current)
   }
 
   /** The ioredis client, created by the factory on first use. */
   get client(): RedisClient {
+    if (this.closed) throw this.closedError()
     return this.#run().client
   }
 
@@ -76,50 +86,41 @@ export class RedisStore implements IdempotencyStore {
     return recordKey(this.prefix, id)
   }
 
-  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
+  protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     const runner = this.#run()
-    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
     const token = randomUUID()
     const reply = await runner.run(BEGIN, 1, [recordKey(this.prefix, id), fingerprint, token, leaseMs, ttlMs])
     return toBeginResult(reply, token, fingerprint)
   }
 
-  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+  protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     const runner = this.#run()
-    assertOwnerArgs(id, token)
-    assertPositiveMs('ttlMs', ttlMs)
-    assertResult(result, this.#maxResultBytes, id)
     const done = await runner.run(COMPLETE, 1, [recordKey(this.prefix, id), token, result, ttlMs])
     if (Number(done) !== 1) throw leaseLost(id, 'complete')
   }
 
-  async release(id: string, token: string): Promise<void> {
+  protected async doRelease(id: string, token: string): Promise<void> {
     const runner = this.#run()
-    assertOwnerArgs(id, token)
     const done = await runner.run(RELEASE, 1, [recordKey(this.prefix, id), token])
     if (Number(done) !== 1) throw leaseLost(id, 'release')
   }
 
-  async extend(id: string, token: string, leaseMs: number): Promise<number> {
+  protected async doExtend(id: string, token: string, leaseMs: number): Promise<number> {
     const runner = this.#run()
-    assertOwnerArgs(id, token)
-    assertPositiveMs('leaseMs', leaseMs)
     const leaseUntil = Number(await runner.run(EXTEND, 1, [recordKey(this.prefix, id), token, leaseMs]))
     if (leaseUntil === 0) throw leaseLost(id, 'extend')
     return leaseUntil
   }
 
-  async get(id: string): Promise<IdempotencyRecord | null> {
+  protected async doGet(id: string): Promise<IdempotencyRecord | null> {
     const runner = this.#run()
-    assertRecordId(id)
     const reply = (await runner.run(GET, 1, [recordKey(this.prefix, id)])) as (string | number)[] | null
     return reply === null ? null : toRecord(id, reply)
   }
 
   /** One DEL: atomic on its own, so no script is needed. */
-  async delete(id: string): Promise<boolean> {
+  protected async doDelete(id: string): Promise<boolean> {
     const runner = this.#run()
-    assertRecordId(id)
     try {
       return (await runner.client.del(recordKey(this.prefix, id))) === 1
     } catch (error) {
@@ -127,10 +128,8 @@ export class RedisStore implements IdempotencyStore {
     }
   }
 
-  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
+  protected async doBeginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
     const runner = this.#run()
-    assertBeginManyArgs(items, leaseMs, ttlMs)
-    if (items.length === 0) return []
     const tokens = items.map(() => randomUUID())
     const replies = await runner.batch(BEGIN_MANY, ...this.#keysOf(items), (indexes) => {
       const args: (string | number)[] = [leaseMs, ttlMs]
@@ -140,12 +139,10 @@ export class RedisStore implements IdempotencyStore {
     return replies.map((reply, i) => toBeginResult(reply, tokens[i] as string, (items[i] as BeginItem).fingerprint))
   }
 
-  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
+  protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     const runner = this.#run()
-    assertCompleteManyArgs(items, ttlMs)
-    if (items.length === 0) return []
     // An oversize result is not sent: the script only checks that the caller owns the claim.
-    const tooLarge = items.map((item) => resultBytes(item.result) > this.#maxResultBytes)
+    const tooLarge = items.map((item) => this.tooLarge(item.result))
     const replies = await runner.batch(COMPLETE_MANY, ...this.#keysOf(items), (indexes) => {
       const args: (string | number)[] = [ttlMs, indexes.map((i) => (tooLarge[i] ? '1' : '0')).join('')]
       for (const i of indexes) {
@@ -161,22 +158,19 @@ export class RedisStore implements IdempotencyStore {
   }
 
   /** Redis expires records itself (PEXPIREAT), so there is never anything to sweep. */
-  async sweep(limit: number): Promise<number> {
-    this.#run()
-    assertLimit(limit)
+  protected async doSweep(): Promise<number> {
     return 0
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    const runner = this.#runner
-    if (this.#factory === undefined || runner === undefined) return
-    try {
-      await runner.client.quit()
-    } catch {
-      runner.client.disconnect()
-    }
+  /** Quit the client if the store made it (through a factory); one passed in is left alone. */
+  protected async doClose(): Promise<void> {
+    await this.#client.close(async (client) => {
+      try {
+        await client.quit()
+      } catch {
+        client.disconnect()
+      }
+    })
   }
 
   #keysOf(items: readonly { id: string }[]): [string[], string[]] {
@@ -186,17 +180,9 @@ export class RedisStore implements IdempotencyStore {
 
   /** The script runner, once the store is known to be open (and the factory called). */
   #run(): ScriptRunner {
-    if (this.#closed) throw new StoreUnavailableError('RedisStore is closed')
     if (this.#runner !== undefined) return this.#runner
-    let client: RedisClient
-    try {
-      client = (this.#factory as () => RedisClient)()
-    } catch (cause) {
-      throw new StoreUnavailableError(`RedisStore's client factory failed: ${(cause as Error)?.message ?? cause}`, {
-        cause,
-      })
-    }
-    this.#runner = runnerFor(client)
+    if (this.closed) throw this.closedError()
+    this.#runner = runnerFor(this.#client.openSync())
     return this.#runner
   }
 }

@@ -4,7 +4,8 @@
 // deciding and writing back under that lock is therefore atomic.
 
 import type { IdempotencyRecord, RecordState } from '../../contract/types.js'
-import { decideUnderLock, type Inbox, rewriteStatement } from '../../sql/inbox.js'
+import type { Inbox } from '../../sql/core/inbox.js'
+import { decideUnderLock, rewriteStatement } from '../core/locked-claim.js'
 
 const COLUMNS = 'id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at'
 

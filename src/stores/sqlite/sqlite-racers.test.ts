@@ -22,7 +22,7 @@ describe('SqliteStore across threads sharing one database file', () => {
 
   it(`lets exactly one of ${RACERS * BEGINS_PER_ROUND} racers in ${RACERS} threads acquire each key, and runs each effect once`, async () => {
     const setup = new Database(file)
-    new SqliteStore({ database: setup }).ensureSchema()
+    new SqliteStore({ client: setup }).ensureSchema()
     setup.exec('CREATE TABLE effects (id TEXT PRIMARY KEY, n INTEGER NOT NULL)')
     const seed = setup.prepare('INSERT INTO effects (id, n) VALUES (?, 0)')
     for (let round = 0; round < ROUNDS; round++) seed.run(`run-race-${round}`)

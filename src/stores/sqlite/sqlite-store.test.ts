@@ -13,7 +13,7 @@ describeStoreConformance(
       const dir = mkdtempSync(join(tmpdir(), 'idem-sqlite-'))
       const db = new Database(join(dir, 'idem.db'))
       const clock = new ManualClock()
-      const store = new SqliteStore({ database: db, clock: clock.now })
+      const store = new SqliteStore({ client: db, clock: clock.now })
       store.ensureSchema()
       return {
         store,

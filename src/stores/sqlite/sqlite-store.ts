@@ -3,7 +3,10 @@
 // which takes SQLite's single write lock before it reads, so two claims can never interleave.
 
 import { randomUUID } from 'node:crypto'
-import { createRequire } from 'node:module'
+import { BaseStore } from '../../contract/base-store.js'
+import { type Duration, toMs } from '../../contract/duration.js'
+import { StoreClient } from '../../contract/store-client.js'
+import { readStoreOptions } from '../../contract/store-options.js'
 import { decideBegin, isExpired, leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -12,28 +15,25 @@ import type {
   CompleteManyOutcome,
   IdempotencyRecord,
 } from '../../contract/types.js'
-import {
-  assertBeginArgs,
-  assertBeginManyArgs,
-  assertCompleteManyArgs,
-  assertLimit,
-  assertOwnerArgs,
-  assertPositiveMs,
-  assertRecordId,
-  assertResult,
-  DEFAULT_MAX_RESULT_BYTES,
-  resultBytes,
-} from '../../contract/validate.js'
+import type { SqliteDatabase, SqliteTransaction } from '../../drivers/better-sqlite3.js'
 import { StoreUnavailableError } from '../../errors.js'
 import { transactionsInFlight } from '../../sql/better-sqlite3/better-sqlite3-database.js'
-import type { Inbox, InboxStore } from '../../sql/inbox.js'
-import type { SqliteDatabase, SqliteTransaction } from './sqlite-driver.js'
+import type { Inbox, InboxStore } from '../../sql/core/inbox.js'
 import { sqliteInbox } from './sqlite-inbox.js'
 import { assertSqliteIdentifier, DEFAULT_SQLITE_TABLE, sqliteSchema } from './sqlite-schema.js'
+import {
+  openDatabase,
+  prepareStatements,
+  type Row,
+  type SqliteStatements,
+  toRecord,
+  transaction,
+} from './sqlite-statements.js'
 
-export interface SqliteStoreOptions {
-  /** A better-sqlite3 Database, a factory for one, or a file name to open (closed with the store). */
-  database: SqliteDatabase | (() => SqliteDatabase) | string
+/** A better-sqlite3 Database, a factory for one, or a file name. */
+export type SqliteClientOption = SqliteDatabase | (() => SqliteDatabase) | string
+
+interface SqliteStoreSettings {
   /** Default `idem_records`. */
   table?: string
   /**
@@ -43,48 +43,93 @@ export interface SqliteStoreOptions {
   clock?: () => number
   /** Largest result `complete` accepts, in UTF-8 bytes. Default 1 MiB. */
   maxResultBytes?: number
-  /** How long a writer waits for another process's lock before failing, in ms. Default 5000. */
+  /** How long a writer waits for another process's lock before failing: ms or '5s'. Default 5 s; 0 fails at once. */
+  busyTimeout?: Duration
+  /** @deprecated Use `busyTimeout`. */
   busyTimeoutMs?: number
 }
 
-interface Row {
-  id: string
-  state: 'in_progress' | 'completed'
-  fingerprint: string
-  token: string | null
-  lease_until: number | null
-  attempt: number
-  result: string | null
-  created_at: number
-  updated_at: number
-  expires_at: number
+export type SqliteStoreOptions = SqliteStoreSettings &
+  (
+    | {
+        /**
+         * A better-sqlite3 Database you own (the store never closes it); or a factory `() => db`,
+         * or a file name to open, which make the database the store's: closed by `close()`. A
+         * file name also gets the table (`ensureSchema()`) on construction.
+         */
+        client: SqliteClientOption
+        database?: undefined
+      }
+    | {
+        /** @deprecated Use `client`. Under this old name a factory's database stays yours, as before. */
+        database: SqliteClientOption
+        client?: undefined
+      }
+  )
+
+const OPTIONS = {
+  store: 'SqliteStore',
+  client: 'a better-sqlite3 Database or a file name',
+  accepts: (client: unknown) =>
+    typeof client === 'string' ||
+    typeof client === 'function' ||
+    (typeof client === 'object' &&
+      client !== null &&
+      typeof (client as SqliteDatabase).prepare === 'function' &&
+      typeof (client as SqliteDatabase).pragma === 'function'),
+  known: ['client', 'table', 'clock', 'maxResultBytes', 'busyTimeout'],
+  renamed: { database: 'client', busyTimeoutMs: 'busyTimeout' },
 }
 
-export class SqliteStore implements InboxStore {
+/**
+ * Records in a SQLite file, on better-sqlite3: the embedded default. Several processes may share
+ * one file.
+ *
+ * @example
+ * ```ts
+ * import { Idempotency } from 'idem'
+ * import { SqliteStore } from 'idem/sqlite'
+ *
+ * const store = new SqliteStore({ client: 'idem.db' }) // opened, and closed by store.close()
+ * const idem = new Idempotency({ store })
+ * ```
+ */
+export class SqliteStore extends BaseStore implements InboxStore {
   #inbox: Inbox | undefined
   readonly db: SqliteDatabase
   readonly table: string
-  readonly #ownsDatabase: boolean
+  readonly #client: StoreClient<SqliteDatabase>
   readonly #clock: () => number
-  readonly #maxResultBytes: number
-  #statements: ReturnType<typeof prepareStatements> | undefined
+  #statements: SqliteStatements | undefined
   readonly #beginTx: SqliteTransaction<[string, string, number, number], BeginResult>
   readonly #beginManyTx: SqliteTransaction<[readonly BeginItem[], number, number], BeginResult[]>
   readonly #completeManyTx: SqliteTransaction<[readonly CompleteItem[], number], CompleteManyOutcome[]>
-  #closed = false
 
   constructor(options: SqliteStoreOptions) {
-    const { database } = options
-    this.#ownsDatabase = typeof database === 'string'
-    this.db =
-      typeof database === 'string' ? openDatabase(database) : typeof database === 'function' ? database() : database
-    this.table = assertSqliteIdentifier(options.table ?? DEFAULT_SQLITE_TABLE)
-    this.#clock = options.clock ?? Date.now
-    this.#maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES
-    this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`)
-    if (this.#ownsDatabase) this.ensureSchema()
+    const o = readStoreOptions<SqliteStoreSettings & { client: SqliteClientOption }>(options, OPTIONS)
+    super('SqliteStore', o.maxResultBytes)
+    this.table = assertSqliteIdentifier(o.table ?? DEFAULT_SQLITE_TABLE)
+    const busyTimeout = o.busyTimeout === 0 ? 0 : toMs(o.busyTimeout ?? 5000, 'busyTimeout')
+    const { client } = o
+    // Before `client`, a factory given as `database` made a database the store did not close.
+    const legacyFactory = (options as { database?: unknown }).database === client
+    const unavailable = (cause: unknown) =>
+      cause instanceof StoreUnavailableError
+        ? cause
+        : new StoreUnavailableError(`SqliteStore could not open its database: ${(cause as Error)?.message ?? cause}`, {
+            cause,
+          })
+    this.#client =
+      typeof client === 'string'
+        ? new StoreClient<SqliteDatabase>(() => openDatabase(client), unavailable)
+        : new StoreClient<SqliteDatabase>(client, unavailable, typeof client === 'function' && !legacyFactory)
+    // The database is needed at once: the locked sections below are built on it.
+    this.db = this.#client.openSync()
+    this.#clock = o.clock ?? Date.now
+    this.db.pragma(`busy_timeout = ${busyTimeout}`)
+    if (typeof client === 'string') this.ensureSchema()
     // Each locked section reads the clock once it holds the lock: a wait on another process's
-    // lock (up to busyTimeoutMs) must not shorten the lease it grants.
+    // lock (up to busyTimeout) must not shorten the lease it grants.
     this.#beginTx = transaction(this.db, (id: string, fingerprint: string, leaseMs: number, ttlMs: number) =>
       this.#beginLocked(id, fingerprint, leaseMs, ttlMs, this.#clock()),
     )
@@ -95,7 +140,7 @@ export class SqliteStore implements InboxStore {
     this.#completeManyTx = transaction(this.db, (items: readonly CompleteItem[], ttlMs: number) => {
       const now = this.#clock()
       return items.map((item): CompleteManyOutcome => {
-        if (resultBytes(item.result) > this.#maxResultBytes) {
+        if (this.tooLarge(item.result)) {
           return this.#ownedRow(item.id, item.token, now) ? 'too_large' : 'lease_lost'
         }
         return this.#sql.complete.run(item.result, now, now + ttlMs, item.id, item.token, now).changes === 1
@@ -106,7 +151,7 @@ export class SqliteStore implements InboxStore {
   }
 
   /** Statements are prepared on first use, so that a store can be built before `ensureSchema()`. */
-  get #sql(): ReturnType<typeof prepareStatements> {
+  get #sql(): SqliteStatements {
     this.#statements ??= prepareStatements(this.db, this.table)
     return this.#statements
   }
@@ -123,10 +168,8 @@ export class SqliteStore implements InboxStore {
     this.db.exec(sqliteSchema(this.table))
   }
 
-  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+  protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     const now = this.#clock()
     // Read first, without the write lock: completed, mismatched and live in-progress records are
     // answered from this snapshot (each is a correct answer at the instant of the read).
@@ -146,12 +189,8 @@ export class SqliteStore implements InboxStore {
     return this.#beginTx.immediate(id, fingerprint, leaseMs, ttlMs)
   }
 
-  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertOwnerArgs(id, token)
-    assertPositiveMs('ttlMs', ttlMs)
-    assertResult(result, this.#maxResultBytes, id)
+  protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     const now = this.#clock()
     // One conditional UPDATE: only the current owner of a live in-progress claim matches.
     if (this.#sql.complete.run(result, now, now + ttlMs, id, token, now).changes !== 1) {
@@ -159,18 +198,13 @@ export class SqliteStore implements InboxStore {
     }
   }
 
-  async release(id: string, token: string): Promise<void> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertOwnerArgs(id, token)
+  protected async doRelease(id: string, token: string): Promise<void> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     if (this.#sql.release.run(id, token, this.#clock()).changes !== 1) throw leaseLost(id, 'release')
   }
 
-  async extend(id: string, token: string, leaseMs: number): Promise<number> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertOwnerArgs(id, token)
-    assertPositiveMs('leaseMs', leaseMs)
+  protected async doExtend(id: string, token: string, leaseMs: number): Promise<number> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     const now = this.#clock()
     const leaseUntil = now + leaseMs
     if (this.#sql.extend.run(leaseUntil, now, leaseUntil, id, token, now).changes !== 1) {
@@ -179,49 +213,40 @@ export class SqliteStore implements InboxStore {
     return leaseUntil
   }
 
-  async get(id: string): Promise<IdempotencyRecord | null> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertRecordId(id)
+  protected async doGet(id: string): Promise<IdempotencyRecord | null> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     const record = toRecord(this.#sql.select.get(id) as Row | undefined)
     return record === null || isExpired(record, this.#clock()) ? null : record
   }
 
-  async delete(id: string): Promise<boolean> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertRecordId(id)
+  protected async doDelete(id: string): Promise<boolean> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     const removed = this.#sql.delete.get(id) as { expires_at: number } | undefined
     return removed !== undefined && removed.expires_at > this.#clock()
   }
 
-  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertBeginManyArgs(items, leaseMs, ttlMs)
-    if (items.length === 0) return []
+  protected async doBeginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     return this.#beginManyTx.immediate(items, leaseMs, ttlMs)
   }
 
-  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertCompleteManyArgs(items, ttlMs)
-    if (items.length === 0) return []
+  protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     return this.#completeManyTx.immediate(items, ttlMs)
   }
 
-  async sweep(limit: number): Promise<number> {
-    this.#checkOpen()
-    for (let f = transactionsInFlight(this.db); f !== undefined; f = transactionsInFlight(this.db)) await f
-    assertLimit(limit)
+  protected async doSweep(limit: number): Promise<number> {
+    for (let f = this.#ready(); f !== undefined; f = this.#ready()) await f
     return this.#sql.sweep.run(this.#clock(), limit).changes
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    if (this.#ownsDatabase && this.db.open) this.db.close()
+  /** Close the database if the store opened it (a file name or a factory); one passed in is left open. */
+  protected async doClose(): Promise<void> {
+    await this.#client.close((db) => (db.open ? db.close() : undefined))
+  }
+
+  protected override describe(): string {
+    return `SqliteStore (${this.table})`
   }
 
   /** `begin` under the write lock: re-read, decide, write. */
@@ -250,79 +275,13 @@ export class SqliteStore implements InboxStore {
     return record !== null && !isExpired(record, now) && record.state === 'in_progress' && record.token === token
   }
 
-  #checkOpen(): void {
-    if (this.#closed || !this.db.open) throw new StoreUnavailableError(`SqliteStore (${this.table}) is closed`)
+  /**
+   * Undefined when the connection is free for the store; else what to wait for first: the
+   * transactions Idem has open or queued on a connection shared with transaction mode. A
+   * database closed behind the store's back fails as a closed store.
+   */
+  #ready(): Promise<unknown> | undefined {
+    if (!this.db.open || this.closed) throw this.closedError()
+    return transactionsInFlight(this.db)
   }
-}
-
-function prepareStatements(db: SqliteDatabase, t: string) {
-  // Parameters are positional; the comment above each statement gives their order.
-  // A claim is owned by `token` while the record is in progress, holds that token and is not expired.
-  const owned = `id = ? AND token = ? AND state = 'in_progress' AND expires_at > ?`
-  return {
-    select: db.prepare(`SELECT * FROM ${t} WHERE id = ?`),
-    insert: db.prepare(
-      `INSERT INTO ${t} (id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at)
-       VALUES (?, 'in_progress', ?, ?, ?, 1, NULL, ?, ?, ?)
-       ON CONFLICT (id) DO NOTHING`,
-    ),
-    upsert: db.prepare(
-      `INSERT INTO ${t} (id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET state = excluded.state, fingerprint = excluded.fingerprint,
-         token = excluded.token, lease_until = excluded.lease_until, attempt = excluded.attempt,
-         result = excluded.result, created_at = excluded.created_at, updated_at = excluded.updated_at,
-         expires_at = excluded.expires_at`,
-    ),
-    // complete(result, now, expiresAt, id, token, now)
-    complete: db.prepare(
-      `UPDATE ${t} SET state = 'completed', token = NULL, lease_until = NULL, result = ?, updated_at = ?, expires_at = ?
-       WHERE ${owned}`,
-    ),
-    // release(id, token, now)
-    release: db.prepare(`DELETE FROM ${t} WHERE ${owned}`),
-    // extend(leaseUntil, now, leaseUntil, id, token, now): retention never ends before the lease.
-    extend: db.prepare(
-      `UPDATE ${t} SET lease_until = ?, updated_at = ?, expires_at = max(expires_at, ?) WHERE ${owned}`,
-    ),
-    delete: db.prepare(`DELETE FROM ${t} WHERE id = ? RETURNING expires_at`),
-    // Bounded: the index on expires_at finds the oldest expired rows without a scan.
-    sweep: db.prepare(
-      `DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`,
-    ),
-  }
-}
-
-/** better-sqlite3's transaction wrapper, typed by the function it wraps. */
-function transaction<A extends unknown[], R>(db: SqliteDatabase, fn: (...args: A) => R): SqliteTransaction<A, R> {
-  return db.transaction(fn) as SqliteTransaction<A, R>
-}
-
-function toRecord(row: Row | undefined): IdempotencyRecord | null {
-  if (row === undefined) return null
-  return {
-    id: row.id,
-    state: row.state,
-    fingerprint: row.fingerprint,
-    token: row.token,
-    leaseUntil: row.lease_until,
-    attempt: row.attempt,
-    result: row.result,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    expiresAt: row.expires_at,
-  }
-}
-
-function openDatabase(filename: string): SqliteDatabase {
-  const require = createRequire(import.meta.url)
-  let Database: new (filename: string) => SqliteDatabase
-  try {
-    Database = require('better-sqlite3') as typeof Database
-  } catch (cause) {
-    throw new StoreUnavailableError('SqliteStore needs the better-sqlite3 package: npm install better-sqlite3', {
-      cause,
-    })
-  }
-  return new Database(filename)
 }

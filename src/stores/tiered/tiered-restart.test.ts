@@ -34,10 +34,10 @@ if (await requireRedisBinaries(`TieredStore over its own Redis (127.0.0.1:${PORT
 
     it('never executes a completed key again, and refills the cache once Redis is back', async () => {
       const db = new Database(join(dir, 'idem.db'))
-      const sqlite = new SqliteStore({ database: db })
+      const sqlite = new SqliteStore({ client: db })
       sqlite.ensureSchema()
       const primary = new FaultyStore(sqlite) // counts the primary's begins
-      const store = new TieredStore({ primary, cache: new RedisResultCache({ redis: client }) })
+      const store = new TieredStore({ primary, cache: new RedisResultCache({ client: client }) })
       const idem = new Idempotency({ store, scope: 'billing' })
       const runs = new Map<string, number>()
       const charge = (key: string) =>

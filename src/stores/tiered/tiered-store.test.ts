@@ -24,9 +24,9 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       create: () => {
         const dir = mkdtempSync(join(tmpdir(), 'idem-tiered-'))
         const db = new Database(join(dir, 'idem.db'))
-        const primary = new SqliteStore({ database: db })
+        const primary = new SqliteStore({ client: db })
         primary.ensureSchema()
-        const cache = new RedisResultCache({ redis, prefix: `${isolatedName('idem_tiered')}:` })
+        const cache = new RedisResultCache({ client: redis, prefix: `${isolatedName('idem_tiered')}:` })
         const store = new TieredStore({ primary, cache })
         return {
           store,

@@ -4,6 +4,8 @@
 // primary, never a second execution.
 
 import { performance } from 'node:perf_hooks'
+import { BaseStore } from '../../contract/base-store.js'
+import { readStoreOptions } from '../../contract/store-options.js'
 import type {
   BeginItem,
   BeginResult,
@@ -12,7 +14,6 @@ import type {
   IdempotencyRecord,
   IdempotencyStore,
 } from '../../contract/types.js'
-import { assertBeginArgs, assertBeginManyArgs, assertRecordId } from '../../contract/validate.js'
 import type { CompletedEntry, CompletedResultCache } from './result-cache.js'
 
 const MAX_REMEMBERED_CLAIMS = 10_000
@@ -20,13 +21,37 @@ const MAX_REMEMBERED_CLAIMS = 10_000
 export interface TieredStoreOptions {
   /** The source of truth: a SQL store (PostgresStore, MysqlStore, SqliteStore). */
   primary: IdempotencyStore
-  /** Copies of completed outcomes, e.g. `new RedisResultCache({ redis })`. */
+  /** Copies of completed outcomes, e.g. `new RedisResultCache({ client: redis })`. */
   cache: CompletedResultCache
   /** Told of every cache failure; the operation itself goes on against the primary. */
   onCacheError?: (error: unknown, operation: 'read' | 'write' | 'delete') => void
 }
 
-export class TieredStore implements IdempotencyStore {
+const OPTIONS = {
+  store: 'TieredStore',
+  client: 'a durable primary store and a cache of completed outcomes (RedisResultCache)',
+  required: ['primary', 'cache'],
+  accepts: (primary: unknown) => typeof (primary as Partial<IdempotencyStore> | null)?.begin === 'function',
+  known: ['primary', 'cache', 'onCacheError'],
+}
+
+/**
+ * A cache of completed outcomes (Redis) in front of a durable primary store (SQL), which decides
+ * every claim. Closing it closes both tiers.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis'
+ * import { PostgresStore } from 'idem/postgres'
+ * import { RedisResultCache, TieredStore } from 'idem/tiered'
+ *
+ * const store = new TieredStore({
+ *   primary: new PostgresStore({ client: pool }),
+ *   cache: new RedisResultCache({ client: redis }),
+ * })
+ * ```
+ */
+export class TieredStore extends BaseStore {
   readonly primary: IdempotencyStore
   readonly cache: CompletedResultCache
   readonly #onCacheError: (error: unknown, operation: 'read' | 'write' | 'delete') => void
@@ -35,9 +60,12 @@ export class TieredStore implements IdempotencyStore {
   #cacheErrors = 0
 
   constructor(options: TieredStoreOptions) {
-    this.primary = options.primary
-    this.cache = options.cache
-    this.#onCacheError = options.onCacheError ?? (() => {})
+    const o = readStoreOptions<TieredStoreOptions>(options, OPTIONS)
+    // The primary keeps every result, so its limit is the tiered store's.
+    super('TieredStore', o.primary.maxResultBytes)
+    this.primary = o.primary
+    this.cache = o.cache
+    this.#onCacheError = o.onCacheError ?? (() => {})
   }
 
   /** Cache operations that failed and were answered by the primary instead. */
@@ -45,8 +73,7 @@ export class TieredStore implements IdempotencyStore {
     return this.#cacheErrors
   }
 
-  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
-    assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+  protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     const [cached] = await this.#read([id])
     if (cached) return fromCache(cached, fingerprint)
     const result = await this.primary.begin(id, fingerprint, leaseMs, ttlMs)
@@ -55,7 +82,7 @@ export class TieredStore implements IdempotencyStore {
     return result
   }
 
-  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+  protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     const startedAt = performance.now()
     await this.primary.complete(id, token, result, ttlMs)
     const entry = await this.#entryFor(id, token, result)
@@ -64,29 +91,26 @@ export class TieredStore implements IdempotencyStore {
     if (entry) await this.#write([{ id, entry, ttlMs: ttlMs - (performance.now() - startedAt) }])
   }
 
-  async release(id: string, token: string): Promise<void> {
+  protected async doRelease(id: string, token: string): Promise<void> {
     await this.primary.release(id, token)
     this.#claims.delete(token)
   }
 
-  extend(id: string, token: string, leaseMs: number): Promise<number> {
+  protected doExtend(id: string, token: string, leaseMs: number): Promise<number> {
     return this.primary.extend(id, token, leaseMs)
   }
 
-  get(id: string): Promise<IdempotencyRecord | null> {
+  protected doGet(id: string): Promise<IdempotencyRecord | null> {
     return this.primary.get(id)
   }
 
-  async delete(id: string): Promise<boolean> {
-    assertRecordId(id)
+  protected async doDelete(id: string): Promise<boolean> {
     // The copy goes first: a duplicate arriving in between then asks the primary.
     await this.cache.delete(id).catch((error: unknown) => this.#cacheFailed(error, 'delete'))
     return this.primary.delete(id)
   }
 
-  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
-    assertBeginManyArgs(items, leaseMs, ttlMs)
-    if (items.length === 0) return []
+  protected async doBeginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
     const cached = await this.#read(items.map((item) => item.id))
     const misses = items.filter((_, i) => !cached[i])
     const fromPrimary = misses.length > 0 ? await this.primary.beginMany(misses, leaseMs, ttlMs) : []
@@ -105,7 +129,7 @@ export class TieredStore implements IdempotencyStore {
     })
   }
 
-  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
+  protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     const startedAt = performance.now()
     const outcomes = await this.primary.completeMany(items, ttlMs)
     const done = items.filter((_, i) => outcomes[i] === 'completed')
@@ -115,11 +139,11 @@ export class TieredStore implements IdempotencyStore {
     return outcomes
   }
 
-  sweep(limit: number): Promise<number> {
+  protected doSweep(limit: number): Promise<number> {
     return this.primary.sweep(limit)
   }
 
-  async close(): Promise<void> {
+  protected async doClose(): Promise<void> {
     await Promise.all([this.primary.close(), this.cache.close().catch(() => {})])
   }
 

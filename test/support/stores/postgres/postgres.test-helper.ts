@@ -28,7 +28,7 @@ export async function isolatedStore(
   options: Omit<PostgresStoreOptions, 'pool' | 'schema'> = {},
 ): Promise<{ store: PostgresStore; schema: string; drop: () => Promise<void> }> {
   const schema = isolatedName('idem_pg')
-  const store = new PostgresStore({ pool, schema, ...options })
+  const store = new PostgresStore({ client: pool, schema, ...options })
   await store.ensureSchema()
   return { store, schema, drop: () => dropSchema(pool, schema) }
 }

@@ -3,7 +3,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import type { RedisClient } from '../../../../src/stores/redis/redis-driver.js'
+import type { RedisClient } from '../../../../src/drivers/ioredis.js'
 import { RedisStore } from '../../../../src/stores/redis/redis-store.js'
 import type { StoreHarness } from '../../../../src/testing/index.js'
 import { isolatedName } from '../../../services.js'

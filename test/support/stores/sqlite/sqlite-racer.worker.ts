@@ -30,7 +30,7 @@ function waitForAll(round: number): void {
 }
 
 const db = new Database(file)
-const store = new SqliteStore({ database: db })
+const store = new SqliteStore({ client: db })
 const idem = new Idempotency({ store, scope: 'racers', onInProgress: 'wait', waitTimeout: '10s' })
 const bump = db.prepare('UPDATE effects SET n = n + 1 WHERE id = ?')
 
