@@ -1,6 +1,7 @@
-// The root entry: the core, the store contract and the in-memory store. It loads no driver.
+// The root entry: what a newcomer needs (Idempotency, the in-memory store, the errors, the core
+// types and the store contract). It loads no driver. Consumers, the outbox, guards and the SQL
+// seam have entries of their own: idem/consumer, idem/producer, idem/outbox, idem/guards, idem/sql.
 
-export * from './consumer/index.js'
 export { type Duration, toMs } from './contract/duration.js'
 export type {
   BeginItem,
@@ -12,17 +13,16 @@ export type {
   IdempotencyStore,
 } from './contract/types.js'
 export { RecordState } from './contract/types.js'
-export { DEFAULT_MAX_RESULT_BYTES, MAX_RECORD_ID_LENGTH } from './contract/validate.js'
+export { DEFAULT_MAX_RESULT_BYTES } from './contract/validate.js'
+export type { ErrorClass, ErrorTypes } from './core/error-types.js'
 export type {
   IdempotencyEventBase,
   IdempotencyEventName,
   IdempotencyEvents,
   IdempotencyListener,
 } from './core/events.js'
-export { canonicalJson, fingerprintOf } from './core/fingerprint.js'
-export type { RunContext, RunResult } from './core/idempotency.js'
 export { derivedKey, Idempotency } from './core/idempotency.js'
-export { MAX_KEY_LENGTH, recordId, validateKey } from './core/key.js'
+export { recordId } from './core/key.js'
 export type {
   CacheOptions,
   IdempotencyOptions,
@@ -30,18 +30,7 @@ export type {
   PolicyOptions,
   RunInput,
 } from './core/options.js'
+export type { RunContext, RunResult } from './core/run-context.js'
 export type { TransactionContext, TransactionInput, TransactionOutcome } from './core/transaction.js'
 export * from './errors.js'
-export * from './guards/index.js'
-export * from './outbox/index.js'
-export * from './producer/index.js'
-export {
-  placeholder,
-  type SqlDatabase,
-  type SqlDialect,
-  type SqlExecutor,
-  type SqlResult,
-} from './sql/executor.js'
-export { hasInbox, type Inbox, type InboxStore } from './sql/inbox.js'
-export { inSavepoint } from './sql/savepoint.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory/memory-store.js'

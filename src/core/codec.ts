@@ -3,6 +3,7 @@
 
 import { resultBytes } from '../contract/validate.js'
 import { ErrorCode, IdempotencyError, ResultNotSerializableError, ResultTooLargeError } from '../errors.js'
+import { type ErrorRegistry, restoreError } from './error-types.js'
 
 export interface StoredError {
   name: string
@@ -53,17 +54,37 @@ export function encodeError(error: unknown, maxBytes: number, recordId: string):
   return checkSize(slim, maxBytes, recordId)
 }
 
-export function decode(stored: string): Decoded {
+/** The stored outcome; a stored error comes back as `reviveError` builds it (restored by `errorTypes` when its name is registered). */
+export function decode(stored: string, errorTypes?: ErrorRegistry): Decoded {
   const envelope = JSON.parse(stored) as Envelope
-  if ('e' in envelope) return { ok: false, error: reviveError(envelope.e) }
+  if ('e' in envelope) return { ok: false, error: reviveError(envelope.e, errorTypes) }
   return { ok: true, value: envelope.v }
 }
 
 /**
  * A stored error comes back as an Error with the same name, message and JSON-safe properties;
- * Idem's own errors (a result that was too large to store, say) come back as IdempotencyError.
+ * Idem's own errors (a result that was too large to store, say) come back as IdempotencyError;
+ * an error whose name is in `errorTypes` comes back as an instance of that class.
  */
-function reviveError(stored: StoredError): Error {
+function reviveError(stored: StoredError, errorTypes: ErrorRegistry | undefined): Error {
+  const type = errorTypes?.get(stored.name)
+  if (type !== undefined) {
+    const restored = restoreError(type, stored.message)
+    // Defined rather than assigned: a class's own accessors (a getter-only `code`) are not called.
+    for (const [k, v] of Object.entries(stored.props ?? {})) {
+      Object.defineProperty(restored, k, { value: v, enumerable: true, writable: true, configurable: true })
+    }
+    if (restored.name !== stored.name) {
+      Object.defineProperty(restored, 'name', {
+        value: stored.name,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    }
+    Object.defineProperty(restored, 'replayed', { value: true, enumerable: false })
+    return restored
+  }
   const code = stored.props?.code
   const error = isErrorCode(code) ? new IdempotencyError(code, stored.message) : new Error(stored.message)
   error.name = stored.name

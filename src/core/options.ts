@@ -3,6 +3,7 @@
 import { type Duration, toMs } from '../contract/duration.js'
 import type { IdempotencyStore } from '../contract/types.js'
 import { DEFAULT_MAX_RESULT_BYTES } from '../contract/validate.js'
+import type { ErrorTypes } from './error-types.js'
 import { validateKey } from './key.js'
 
 export type InProgressBehaviour = 'reject' | 'wait'
@@ -40,6 +41,37 @@ export interface IdempotencyOptions extends PolicyOptions {
   maxResultBytes?: number
   /** Serve replays of completed keys from a bounded local cache, with zero round trips. Off by default. */
   cache?: CacheOptions | false
+  /**
+   * Your error classes, so that a replayed `isFinal` error is an instance of its class again.
+   *
+   * An `isFinal` error is stored as JSON: its `name`, `message` and the own properties that JSON
+   * can hold (`code`, `status`, `details`…; never `stack` or `cause`). Without this option a
+   * duplicate receives a plain `Error` with that name, message and those properties (an
+   * `IdempotencyError` for Idem's own codes), so `instanceof CardDeclinedError` is false on
+   * redelivery. With it, a stored error whose `name` is registered comes back as an instance of
+   * that class (same prototype, hence `instanceof` and methods), with its stored properties; the
+   * class's constructor is not called. Every replayed error has a non-enumerable `replayed: true`.
+   *
+   * A class in a list is registered under the `name` its errors carry: a `name` on its prototype,
+   * or else its class name (give your errors `this.name = 'CardDeclinedError'`, as most do). A
+   * record maps stored names to classes explicitly. Applies to `run`, `runMany` and `transaction`.
+   *
+   * @example
+   * ```ts
+   * class CardDeclinedError extends Error {
+   *   name = 'CardDeclinedError'
+   *   constructor(readonly reason: string) { super(`card declined: ${reason}`) }
+   * }
+   * const idem = new Idempotency({
+   *   store,
+   *   isFinal: (error) => error instanceof CardDeclinedError,
+   *   errorTypes: [CardDeclinedError],
+   * })
+   * // first delivery and every duplicate alike:
+   * await idem.run({ key }, charge).catch((error) => error instanceof CardDeclinedError) // true
+   * ```
+   */
+  errorTypes?: ErrorTypes
 }
 
 export interface RunInput extends PolicyOptions {

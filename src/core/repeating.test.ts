@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { Repeating } from './lease-keeper.js'
+import { Repeating } from './repeating.js'
 
 /** A job that counts its ticks; `stopAfter` ticks, it stops itself from inside its tick. */
 class Counter extends Repeating {

@@ -15,7 +15,7 @@ afterEach(async () => {
 
 describe.each([
   ['MemoryStore', () => new MemoryStore()],
-  ['SqliteStore', () => new SqliteStore({ database: ':memory:' })],
+  ['SqliteStore', () => new SqliteStore({ client: ':memory:' })],
 ] as const)('runMany on %s', (_name, makeStore) => {
   function setup(options: { lease?: number } = {}) {
     const inner: IdempotencyStore = makeStore()

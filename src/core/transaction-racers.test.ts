@@ -26,7 +26,7 @@ import {
   sqliteRig,
   type TransactionRig,
 } from '../../test/support/transaction/transaction-rigs.test-helper.js'
-import type { SqlDialect } from '../sql/executor.js'
+import type { SqlDialect } from '../sql/core/executor.js'
 import type { MysqlStore } from '../stores/mysql/mysql-store.js'
 
 const RACERS = 20

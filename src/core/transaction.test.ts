@@ -53,7 +53,7 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
       })
       const schema = isolatedName('idem_tx_rr')
       try {
-        const store = new PostgresStore({ pool, schema })
+        const store = new PostgresStore({ client: pool, schema })
         await store.ensureSchema()
         const idem = new Idempotency({ store })
         let release!: () => void

@@ -4,18 +4,15 @@
 
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { IdempotencyStore } from '../contract/types.js'
-import { assertFingerprint } from '../contract/validate.js'
-import { FingerprintMismatchError, InProgressError, LeaseLostError } from '../errors.js'
-import type { SqlDatabase, SqlExecutor } from '../sql/executor.js'
-import { hasInbox, type Inbox } from '../sql/inbox.js'
-import { insideCallerTransaction } from '../sql/savepoint.js'
-import { decode, encodeError, encodeValue } from './codec.js'
-import type { EventHub } from './events.js'
-import { fingerprintOf } from './fingerprint.js'
-import { recordId, validateKey } from './key.js'
-import type { ResolvedPolicy, RunInput } from './options.js'
-import type { ResultCache } from './result-cache.js'
+import type { BeginResult, IdempotencyStore } from '../contract/types.js'
+import { FingerprintMismatchError, LeaseLostError } from '../errors.js'
+import type { SqlDatabase, SqlExecutor } from '../sql/core/executor.js'
+import { hasInbox, type Inbox } from '../sql/core/inbox.js'
+import { insideCallerTransaction } from '../sql/core/savepoint.js'
+import { encodeError, encodeValue } from './codec.js'
+import { derivedKey } from './derived-key.js'
+import type { RunInput } from './options.js'
+import { FIRST_POLL_MS, type NotAcquired, type Pipeline, type Prepared } from './pipeline.js'
 
 export interface TransactionContext {
   key: string
@@ -37,54 +34,35 @@ export interface TransactionOutcome<T> {
   value: T
 }
 
-export interface TransactionDeps {
-  store: IdempotencyStore
-  resolve(input: TransactionInput): ResolvedPolicy
-  maxResultBytes: number
-  events: EventHub
-  cache: ResultCache | undefined
-  derivedKey(id: string, name: string): string
-}
-
-type Attempt<T> =
-  | { kind: 'executed'; value: T; stored: string }
-  | { kind: 'replayed'; stored: string }
-  | { kind: 'busy'; retryAfterMs: number }
+/** What one transaction did: ran the function and stored its outcome, or found the key taken (settled after it ends). */
+type Attempt<T> = { outcome: 'executed'; value: T; stored: string; attempt: number } | NotAcquired
 
 export async function runInTransaction<Tx, T>(
-  deps: TransactionDeps,
+  core: Pipeline,
   db: SqlDatabase<Tx>,
   input: TransactionInput,
   fn: (tx: Tx, ctx: TransactionContext) => Promise<T> | T,
 ): Promise<TransactionOutcome<T>> {
-  const inbox = inboxFor(deps.store, db)
+  const inbox = inboxFor(core.store, db)
   if (typeof fn !== 'function') throw new TypeError('idem.transaction needs a function as its third argument')
-  const key = validateKey(input?.key)
+  const p = core.prepare(input)
   if ((input as { failOpen?: unknown }).failOpen !== undefined) {
     throw new TypeError(
       'failOpen does not apply to idem.transaction: the records live in the same database as your writes',
     )
   }
-  const policy = deps.resolve(input)
-  const id = recordId(policy.scope, key)
-  const fingerprint = input.fingerprint ?? fingerprintOf(input.payload, policy.fingerprintFields)
-  assertFingerprint(fingerprint)
-  const base = { scope: policy.scope, key, id }
-  const { events } = deps
+  const { base, policy, fingerprint } = p
+  const { key, id } = base
+  const { events } = core
 
-  const cached = deps.cache?.get(id, Date.now())
-  if (cached !== undefined) {
-    if (cached.fingerprint !== fingerprint) throw mismatch(events, base)
-    if (events.has('replayed')) events.emit('replayed', { ...base, cached: true })
-    return replay<T>(cached.stored)
-  }
+  const cached = core.cached<T>(p)
+  if (cached !== undefined) return cached
 
   const waitUntil = Date.now() + policy.waitTimeoutMs
-  let pollMs = 10
+  let pollMs = FIRST_POLL_MS
   let conflicts = 0
   for (;;) {
     const startedAt = performance.now()
-    let attempt = 1
     let outcome: Attempt<T>
     let claimed = false
     let joined = false
@@ -92,42 +70,33 @@ export async function runInTransaction<Tx, T>(
       outcome = await db.transaction(async (tx, sql): Promise<Attempt<T>> => {
         joined = insideCallerTransaction()
         const token = randomUUID()
-        const begun = await inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs)
+        const begun: BeginResult = await inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs)
         claimed = true
-        switch (begun.outcome) {
-          case 'completed':
-            return { kind: 'replayed', stored: begun.result }
-          case 'mismatch':
-            throw mismatch(events, base)
-          case 'in_progress':
-            return { kind: 'busy', retryAfterMs: begun.retryAfterMs }
-          case 'acquired': {
-            attempt = begun.attempt
-            if (begun.recovered) events.emit('takeover', { ...base, attempt })
-            const ctx: TransactionContext = {
-              key,
-              scope: policy.scope,
-              attempt,
-              recovered: begun.recovered,
-              sql,
-              derivedKey: (name) => deps.derivedKey(id, name),
-            }
-            const value = await fn(tx, ctx)
-            // A result that cannot be stored rolls everything back: nothing happened, and the
-            // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
-            const stored = encodeValue(value, deps.maxResultBytes, id)
-            if (!(await inbox.complete(sql, id, token, stored, policy.ttlMs))) {
-              // Only if the record expired while the function ran (a ttl shorter than the work).
-              throw new LeaseLostError(
-                `"${key}" outlived its record's ttl inside the transaction; nothing was committed`,
-                {
-                  recordId: id,
-                },
-              )
-            }
-            return { kind: 'executed', value, stored }
-          }
+        // A mismatch is thrown inside, so the transaction rolls back; a replay is settled (and
+        // cached) only once the transaction has ended.
+        if (begun.outcome === 'mismatch') throw core.mismatch(base)
+        if (begun.outcome !== 'acquired') return begun
+        const { attempt, recovered } = begun
+        if (recovered) events.emit('takeover', { ...base, attempt })
+        const ctx: TransactionContext = {
+          key,
+          scope: policy.scope,
+          attempt,
+          recovered,
+          sql,
+          derivedKey: (name) => derivedKey(id, name),
         }
+        const value = await fn(tx, ctx)
+        // A result that cannot be stored rolls everything back: nothing happened, and the
+        // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
+        const stored = encodeValue(value, core.maxResultBytes, id)
+        if (!(await inbox.complete(sql, id, token, stored, policy.ttlMs))) {
+          // Only if the record expired while the function ran (a ttl shorter than the work).
+          throw new LeaseLostError(`"${key}" outlived its record's ttl inside the transaction; nothing was committed`, {
+            recordId: id,
+          })
+        }
+        return { outcome: 'executed', value, stored, attempt }
       })
     } catch (error) {
       if (error instanceof FingerprintMismatchError) throw error
@@ -140,35 +109,21 @@ export async function runInTransaction<Tx, T>(
         continue
       }
       events.emit('released', { ...base, error })
-      if (isFinal(policy, error)) await storeFinalError(deps, db, inbox, policy, base, fingerprint, error)
+      if (core.isFinal(policy, error)) await storeFinalError(core, db, inbox, p, error)
       throw error
     }
 
-    switch (outcome.kind) {
-      case 'executed':
-        deps.cache?.set(id, fingerprint, outcome.stored, policy.ttlMs, Date.now())
-        if (events.has('executed')) {
-          events.emit('executed', { ...base, attempt, durationMs: performance.now() - startedAt, failed: false })
-        }
-        return { status: 'executed', value: outcome.value }
-      case 'replayed':
-        deps.cache?.set(id, fingerprint, outcome.stored, policy.ttlMs, Date.now())
-        if (events.has('replayed')) events.emit('replayed', { ...base, cached: false })
-        return replay<T>(outcome.stored)
-      case 'busy': {
-        // Only a `run()` claim holds a key in progress: a transaction's claim is never visible.
-        const remaining = waitUntil - Date.now()
-        const waiting = policy.onInProgress === 'wait' && remaining > 0
-        events.emit('in_progress', { ...base, retryAfterMs: outcome.retryAfterMs, waiting })
-        if (!waiting) {
-          throw new InProgressError(`"${key}" is being executed by another worker`, outcome.retryAfterMs, {
-            recordId: id,
-          })
-        }
-        await sleep(Math.max(1, Math.min(pollMs, outcome.retryAfterMs, remaining)))
-        pollMs = Math.min(pollMs * 2, 250)
-      }
+    if (outcome.outcome === 'executed') {
+      core.stored(p, outcome.stored)
+      core.executed(base, outcome.attempt, startedAt, false)
+      return { status: 'executed', value: outcome.value }
     }
+    // Only a `run()` claim holds a key in progress: a transaction's claim is never visible.
+    if (outcome.outcome === 'in_progress' && core.waits(policy, waitUntil)) {
+      pollMs = await core.pause(base, outcome.retryAfterMs, waitUntil, pollMs)
+      continue
+    }
+    return core.settle<T>(p, outcome)
   }
 }
 
@@ -177,15 +132,14 @@ export async function runInTransaction<Tx, T>(
  * transaction of its own, so that duplicates replay it instead of running the function again.
  */
 async function storeFinalError(
-  deps: TransactionDeps,
+  core: Pipeline,
   db: SqlDatabase<unknown>,
   inbox: Inbox,
-  policy: ResolvedPolicy,
-  base: { scope: string; key: string; id: string },
-  fingerprint: string,
+  p: Prepared,
   error: unknown,
 ): Promise<void> {
-  const stored = encodeError(error, deps.maxResultBytes, base.id)
+  const { base, policy, fingerprint } = p
+  const stored = encodeError(error, core.maxResultBytes, base.id)
   const recorded = await db.transaction(async (_tx, sql) => {
     const token = randomUUID()
     const begun = await inbox.claim(sql, base.id, fingerprint, token, policy.leaseMs, policy.ttlMs)
@@ -193,8 +147,8 @@ async function storeFinalError(
     return inbox.complete(sql, base.id, token, stored, policy.ttlMs)
   })
   if (recorded) {
-    deps.cache?.set(base.id, fingerprint, stored, policy.ttlMs, Date.now())
-    deps.events.emit('executed', { ...base, attempt: 1, durationMs: 0, failed: true })
+    core.stored(p, stored)
+    core.events.emit('executed', { ...base, attempt: 1, durationMs: 0, failed: true })
   }
 }
 
@@ -233,23 +187,4 @@ export function isTransientConflict(error: unknown): boolean {
     current = (current as { cause?: unknown }).cause
   }
   return false
-}
-
-function mismatch(events: EventHub, base: { scope: string; key: string; id: string }): FingerprintMismatchError {
-  events.emit('mismatch', base)
-  return new FingerprintMismatchError(`"${base.key}" was already used with a different payload`, { recordId: base.id })
-}
-
-function isFinal(policy: ResolvedPolicy, error: unknown): boolean {
-  try {
-    return policy.isFinal(error) === true
-  } catch {
-    return false
-  }
-}
-
-function replay<T>(stored: string): TransactionOutcome<T> {
-  const decoded = decode(stored)
-  if (!decoded.ok) throw decoded.error
-  return { status: 'replayed', value: decoded.value as T }
 }

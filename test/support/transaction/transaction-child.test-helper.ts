@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Idempotency } from '../../../src/core/idempotency.js'
-import type { SqlDatabase, SqlExecutor } from '../../../src/sql/executor.js'
+import type { SqlDatabase, SqlExecutor } from '../../../src/sql/core/executor.js'
 import type { MysqlStore } from '../../../src/stores/mysql/mysql-store.js'
 import type { PostgresStore } from '../../../src/stores/postgres/postgres-store.js'
 import type { SqliteStore } from '../../../src/stores/sqlite/sqlite-store.js'
@@ -73,7 +73,7 @@ export async function attach(target: Target, options: AttachOptions): Promise<At
       const effects = `"${target.schema}"."effects"`
       const upsert = `INSERT INTO ${effects} AS e (id, n) VALUES ($1, 1) ON CONFLICT (id) DO UPDATE SET n = e.n + 1`
       return {
-        idem: idemOf(new PostgresStore({ pool, schema: target.schema })),
+        idem: idemOf(new PostgresStore({ client: pool, schema: target.schema })),
         database(beforeCommit) {
           if (beforeCommit === undefined) return fromPg(pool)
           return fromPg({
@@ -144,7 +144,7 @@ export async function attach(target: Target, options: AttachOptions): Promise<At
       const { fromBetterSqlite3 } = await import('../../../src/sql/better-sqlite3/better-sqlite3-database.js')
       const db = new Database(target.file)
       // Racers queue on the file's one write lock, up to 20 of them: wait long rather than fail.
-      const store = new SqliteStore({ database: db, busyTimeoutMs: 30_000 })
+      const store = new SqliteStore({ client: db, busyTimeout: 30_000 })
       const upsert = 'INSERT INTO effects (id, n) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1'
       return {
         idem: idemOf(store),

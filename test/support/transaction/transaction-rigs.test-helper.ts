@@ -11,8 +11,8 @@ import type pg from 'pg'
 import { Idempotency } from '../../../src/core/idempotency.js'
 import type { IdempotencyOptions } from '../../../src/core/options.js'
 import { fromBetterSqlite3 } from '../../../src/sql/better-sqlite3/better-sqlite3-database.js'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../../../src/sql/executor.js'
-import type { InboxStore } from '../../../src/sql/inbox.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../../../src/sql/core/executor.js'
+import type { InboxStore } from '../../../src/sql/core/inbox.js'
 import { fromMysql2 } from '../../../src/sql/mysql2/mysql2-database.js'
 import { fromPg } from '../../../src/sql/pg/pg-database.js'
 import { MysqlStore } from '../../../src/stores/mysql/mysql-store.js'
@@ -41,7 +41,7 @@ export interface TransactionRig<Tx = unknown> {
 export async function postgresRig(): Promise<TransactionRig<pg.PoolClient>> {
   const pool = newPool(30)
   const schema = isolatedName('idem_tx')
-  const store = new PostgresStore({ pool, schema })
+  const store = new PostgresStore({ client: pool, schema })
   await store.ensureSchema()
   const effects = `"${schema}"."effects"`
   await pool.query(`CREATE TABLE ${effects} (id text PRIMARY KEY, n integer NOT NULL)`)
@@ -114,7 +114,7 @@ export async function sqliteRig(): Promise<TransactionRig<Database.Database>> {
   const file = join(dir, 'tx.db')
   const connection = new Database(file)
   connection.pragma('busy_timeout = 10000')
-  const store = new SqliteStore({ database: connection })
+  const store = new SqliteStore({ client: connection })
   store.ensureSchema()
   connection.exec('CREATE TABLE effects (id TEXT PRIMARY KEY, n INTEGER NOT NULL)')
   return {

@@ -1,0 +1,162 @@
+// Running the function under a lease (what `run` and `runMany` do once they hold a key): renew
+// the lease while it runs, then store its outcome (with retries) or release the claim for a
+// retry. Also the fail-open path, when the store cannot be reached at all.
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import { IdempotencyError, LeaseLostError, ResultTooLargeError, StoreUnavailableError } from '../errors.js'
+import { encodeError, encodeValue } from './codec.js'
+import { derivedKey } from './derived-key.js'
+import { LeaseKeeper } from './lease-keeper.js'
+import type { Acquired, Pipeline, Prepared } from './pipeline.js'
+import { ExecutionContext, type RunContext, type RunResult, unprotectedContext } from './run-context.js'
+
+/** Stores an outcome for the claim `token`; throws as `completeOutcome` does. */
+export type Complete = (core: Pipeline, p: Prepared, token: string, stored: string, value: unknown) => Promise<void>
+
+/** Attempts at storing an outcome before giving up on a failing store. */
+const COMPLETE_ATTEMPTS = 3
+
+/** Runs `fn` on an acquired claim and stores its outcome through `complete` (a batch's gathers them). */
+export async function execute<T>(
+  core: Pipeline,
+  p: Prepared,
+  { token, attempt, recovered }: Acquired,
+  fn: (ctx: RunContext) => Promise<T> | T,
+  complete: Complete = completeOutcome,
+): Promise<RunResult<T>> {
+  const { base, policy } = p
+  const { id } = base
+  if (recovered) core.events.emit('takeover', { ...base, attempt })
+  const keeper = new LeaseKeeper(core.store, id, token, policy.leaseMs, core.keeperHooks, base)
+  const startedAt = performance.now()
+  const ctx: RunContext = new ExecutionContext(base, attempt, recovered, keeper, (name) => derivedKey(id, name))
+  let value: T
+  try {
+    value = await fn(ctx)
+  } catch (error) {
+    keeper.stop()
+    if (core.isFinal(policy, error)) {
+      const stored = encodeError(error, core.maxResultBytes, id)
+      await complete(core, p, token, stored, error)
+      core.executed(base, attempt, startedAt, true)
+      throw error
+    }
+    await core.store.release(id, token).then(
+      () => core.events.emit('released', { ...base, error }),
+      (releaseError: unknown) => {
+        // The claim lapses on its own; a retry takes over after the lease.
+        if (releaseError instanceof LeaseLostError) {
+          core.events.emit('lease_lost', { ...base, during: 'complete' })
+        } else {
+          core.events.emit('store_error', { ...base, operation: 'release', error: releaseError, failOpen: false })
+        }
+      },
+    )
+    throw error
+  }
+  keeper.stop()
+  let stored: string
+  try {
+    stored = encodeValue(value, core.maxResultBytes, id)
+  } catch (error) {
+    // The function ran: store the failure as final so that a duplicate does not run it again,
+    // and hand the caller its value on the error (attached after encoding, never stored).
+    const storedError = encodeError(error, core.maxResultBytes, id)
+    ;(error as { value?: unknown }).value = value
+    await complete(core, p, token, storedError, value)
+    throw error
+  }
+  await complete(core, p, token, stored, value)
+  core.executed(base, attempt, startedAt, false)
+  return { status: 'executed', value }
+}
+
+/** Store the outcome, retrying a failing store a few times; the function's `value` rides on any error. */
+export async function completeOutcome(
+  core: Pipeline,
+  p: Prepared,
+  token: string,
+  stored: string,
+  value: unknown,
+): Promise<void> {
+  try {
+    await storeOutcome(core, p, token, stored, value)
+  } catch (error) {
+    if (!(error instanceof ResultTooLargeError)) throw error
+    // The store's own limit is below this Idempotency's maxResultBytes. The function ran: complete
+    // the key with this error, as for a result over maxResultBytes, rather than leave it claimed
+    // until its lease lapses and a duplicate runs the function again.
+    core.events.emit('store_error', { ...p.base, operation: 'complete', error, failOpen: false })
+    // A fresh error: the one thrown carries the function's value, which must not be stored.
+    const outcome = new ResultTooLargeError(error.bytes, error.limit, { recordId: p.base.id })
+    await storeOutcome(core, p, token, encodeError(outcome, core.maxResultBytes, p.base.id), value)
+    throw error
+  }
+}
+
+async function storeOutcome(core: Pipeline, p: Prepared, token: string, stored: string, value: unknown): Promise<void> {
+  const { base, policy } = p
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await core.store.complete(base.id, token, stored, policy.ttlMs)
+      core.stored(p, stored)
+      return
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        core.events.emit('lease_lost', { ...base, during: 'complete' })
+        const lost = new LeaseLostError(
+          `"${base.key}" ran, but its claim was taken over before the outcome could be stored; a duplicate may run it again`,
+          { recordId: base.id, cause: error },
+        )
+        lost.value = value
+        throw lost
+      }
+      if (error instanceof IdempotencyError && !(error instanceof StoreUnavailableError)) {
+        throw Object.assign(error, { value })
+      }
+      const lastAttempt = attempt >= COMPLETE_ATTEMPTS
+      core.events.emit('store_error', {
+        ...base,
+        operation: 'complete',
+        error,
+        failOpen: lastAttempt && policy.failOpen,
+      })
+      if (lastAttempt) {
+        if (policy.failOpen) {
+          core.failOpenExecutions++
+          return
+        }
+        const down = new StoreUnavailableError(
+          `"${base.key}" ran, but its outcome could not be stored: ${(error as Error)?.message ?? error}`,
+          { recordId: base.id, cause: error },
+        )
+        down.value = value
+        throw down
+      }
+      await sleep(20 * 4 ** (attempt - 1))
+    }
+  }
+}
+
+/** The store failed before the key was claimed: STORE_UNAVAILABLE, or with `failOpen` the function runs unprotected. */
+export async function storeDown<T>(
+  core: Pipeline,
+  { base, policy }: Prepared,
+  operation: string,
+  error: unknown,
+  fn: (ctx: RunContext) => Promise<T> | T,
+): Promise<RunResult<T>> {
+  core.events.emit('store_error', { ...base, operation, error, failOpen: policy.failOpen })
+  if (!policy.failOpen) {
+    throw new StoreUnavailableError(
+      `Idempotency store failed during ${operation}: ${(error as Error)?.message ?? error}`,
+      {
+        recordId: base.id,
+        cause: error,
+      },
+    )
+  }
+  core.failOpenExecutions++
+  const ctx = unprotectedContext(base, (name) => derivedKey(base.id, name))
+  return { status: 'executed', value: await fn(ctx), failedOpen: true }
+}

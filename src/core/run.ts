@@ -1,0 +1,36 @@
+// `run`: claim one key, then execute, replay, or wait for the worker that holds it.
+
+import type { BeginResult } from '../contract/types.js'
+import { execute, storeDown } from './execute.js'
+import type { RunInput } from './options.js'
+import { FIRST_POLL_MS, isCallerError, type Pipeline } from './pipeline.js'
+import type { RunContext, RunResult } from './run-context.js'
+
+export async function run<T>(
+  core: Pipeline,
+  input: RunInput,
+  fn: (ctx: RunContext) => Promise<T> | T,
+): Promise<RunResult<T>> {
+  const p = core.prepare(input)
+  const cached = core.cached<T>(p)
+  if (cached !== undefined) return cached
+
+  const { base, policy, fingerprint } = p
+  const waitUntil = Date.now() + policy.waitTimeoutMs
+  let pollMs = FIRST_POLL_MS
+  for (;;) {
+    let begun: BeginResult
+    try {
+      begun = await core.store.begin(base.id, fingerprint, policy.leaseMs, policy.ttlMs)
+    } catch (error) {
+      if (isCallerError(error)) throw error
+      return storeDown(core, p, 'begin', error, fn)
+    }
+    if (begun.outcome === 'acquired') return execute(core, p, begun, fn)
+    if (begun.outcome === 'in_progress' && core.waits(policy, waitUntil)) {
+      pollMs = await core.pause(base, begun.retryAfterMs, waitUntil, pollMs)
+      continue
+    }
+    return core.settle<T>(p, begun)
+  }
+}
