@@ -208,7 +208,7 @@ for (const rig of FRAMEWORKS) {
       const before = failOpen.state.count('orders')
       expect((await send(failOpen.url, '/orders', { key: randomUUID(), body: {} })).status).toBe(201)
       expect(failOpen.state.count('orders')).toBe(before + 1)
-      expect(failOpen.core.idempotency.failOpenExecutions).toBe(1)
+      expect(failOpen.core.idem.failOpenExecutions).toBe(1)
     })
   })
 }

@@ -10,7 +10,7 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
     const pool = new pg.Pool({ connectionString: SERVICES.PostgreSQL.url, max: 10 })
     pool.on('error', () => {})
     const schema = isolatedName('idem_http')
-    const store = new PostgresStore({ pool, schema })
+    const store = new PostgresStore({ client: pool, schema })
     await store.ensureSchema()
     return {
       store,

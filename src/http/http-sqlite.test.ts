@@ -8,7 +8,7 @@ import { SqliteStore } from '../stores/sqlite/index.js'
 
 describeHttpSuite('SqliteStore', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'idem-http-'))
-  const store = new SqliteStore({ database: join(dir, 'idem.db') })
+  const store = new SqliteStore({ client: join(dir, 'idem.db') })
   store.ensureSchema()
   return {
     store,

@@ -1,16 +1,26 @@
-// Errors internal to the HTTP layer's dealings with the core and the adapters.
+// Errors of the HTTP layer's dealings with the core and the adapters.
 
-/** A request body over `maxRequestBytes`: answered with 413 before the store is touched. */
-export class RequestTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`The request body is over the ${limit}-byte limit`)
+import { ErrorCode, IdempotencyError } from '../../errors.js'
+
+/**
+ * A request body over `maxRequestBytes`: answered with 413 (`request-too-large`) before the
+ * store is touched.
+ */
+export class RequestTooLargeError extends IdempotencyError {
+  /** The `maxRequestBytes` the body went over. */
+  readonly limit: number
+
+  constructor(limit: number) {
+    super(ErrorCode.REQUEST_TOO_LARGE, `The request body is over the ${limit}-byte limit`)
     this.name = 'RequestTooLargeError'
+    this.limit = limit
   }
 }
 
 /**
  * Thrown inside `Idempotency.run` to make it release the key: the response was a 5xx, or the
- * handler failed or its response broke off. Never reaches the client; `reason` is why.
+ * handler failed or its response broke off. Control flow, never thrown to the application nor
+ * answered to a client; `reason` is why (the `released` event carries it).
  */
 export class ReleaseSignal extends Error {
   constructor(readonly reason: unknown) {

@@ -9,20 +9,16 @@
 // a 5xx, a thrown error or a broken response makes it throw a ReleaseSignal, which run() answers
 // by releasing the key, exactly as for any failed function.
 
-import { toMs } from '../../contract/duration.js'
+import { warnDeprecated } from '../../contract/deprecation.js'
+import { positiveInteger, toMs } from '../../contract/duration.js'
 import { Idempotency } from '../../core/idempotency.js'
-import type { RunInput } from '../../core/options.js'
-import {
-  FingerprintMismatchError,
-  InProgressError,
-  InvalidKeyError,
-  isIdempotencyError,
-  StoreUnavailableError,
-} from '../../errors.js'
+import { pickPolicy, type RunInput } from '../../core/options.js'
+import { ErrorCode, IdempotencyError, InvalidKeyError, ResultTooLargeError } from '../../errors.js'
 import { ReleaseSignal, RequestTooLargeError } from './errors.js'
 import { parseKeyHeader } from './key-header.js'
+import { responseLimit } from './limits.js'
 import { HTTP_DEFAULTS, type HttpIdempotencyOptions } from './options.js'
-import { DEFAULT_PROBLEM_TYPE_BASE, Problem, problemResponse } from './problems.js'
+import { DEFAULT_PROBLEM_TYPE_BASE, isAnswered, problemResponse } from './problems.js'
 import { authorizationPrincipal, requestFingerprint, scopeOf } from './request-identity.js'
 import { type CapturedResponse, type CaptureOutcome, ResponseCapture } from './response-capture.js'
 import {
@@ -34,12 +30,36 @@ import {
 } from './stored-response.js'
 import type { Decision, HttpRequest, HttpResponse } from './types.js'
 
+/**
+ * What every adapter takes: the options, or an `HttpIdempotency` shared between adapters (one
+ * store, one set of events).
+ */
+export type HttpAdapterOptions = HttpIdempotencyOptions | HttpIdempotency
+
 const PASS: Decision = { action: 'pass' }
 /** Longest Retry-After a 409 suggests, in seconds. */
 const MAX_RETRY_AFTER_S = 5
 
+/**
+ * The framework-free core of every HTTP adapter: decides for each request whether to pass it,
+ * replay a stored response, answer a problem, or let the handler run with its response captured.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from 'idem'
+ * import { HttpIdempotency, withIdempotency } from 'idem/http'
+ * import { expressIdempotency } from 'idem/express'
+ *
+ * // One core shared by two adapters: one store, one set of events.
+ * const http = new HttpIdempotency({ store: new MemoryStore(), required: true })
+ * http.idem.on('store_error', (event) => console.error(event.error))
+ * app.use(expressIdempotency(http))
+ * const handler = withIdempotency(http, (req, res, body) => res.end('ok'))
+ * ```
+ */
 export class HttpIdempotency {
-  readonly idempotency: Idempotency
+  /** The `Idempotency` every request runs through: yours if you passed `idem`, else made over `store`. */
+  readonly idem: Idempotency
   readonly header: string
   readonly maxRequestBytes: number
   readonly maxResponseBytes: number
@@ -53,15 +73,31 @@ export class HttpIdempotency {
   readonly #problemBase: string
   readonly #policy: Omit<RunInput, 'key'>
 
+  /** `options` itself when it is an `HttpIdempotency` already, else one made from it: how every adapter starts. */
+  static from(options: HttpAdapterOptions): HttpIdempotency {
+    return options instanceof HttpIdempotency ? options : new HttpIdempotency(options)
+  }
+
   constructor(options: HttpIdempotencyOptions) {
-    const maxResponseBytes = positive(options.maxResponseBytes ?? HTTP_DEFAULTS.maxResponseBytes, 'maxResponseBytes')
-    if (options.idempotency !== undefined) this.idempotency = options.idempotency
-    else if (options.store !== undefined) {
-      this.idempotency = new Idempotency({ store: options.store, maxResultBytes: maxResponseBytes })
-    } else throw new TypeError('HttpIdempotency needs a store or an idempotency: { store } or { idempotency }')
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('HttpIdempotency needs an options object with a store or an idem: { store } or { idem }')
+    }
+    let idem = options.idem
+    if (options.idempotency !== undefined) {
+      warnDeprecated('The HTTP option `idempotency`', 'the option `idem`')
+      idem ??= options.idempotency
+    }
+    if (idem !== undefined && options.store !== undefined && options.store !== idem.store) {
+      throw new TypeError('HttpIdempotency takes a store or an idem, not both: the idem brings its own store')
+    }
+    const store = idem?.store ?? options.store
+    if (store === undefined) {
+      throw new TypeError('HttpIdempotency needs a store or an idem: { store } or { idem }')
+    }
+    this.maxResponseBytes = responseLimit(options.maxResponseBytes, store, idem)
+    this.idem = idem ?? new Idempotency({ store, maxResultBytes: this.maxResponseBytes })
     this.header = (options.header ?? HTTP_DEFAULTS.header).toLowerCase()
-    this.maxRequestBytes = positive(options.maxRequestBytes ?? HTTP_DEFAULTS.maxRequestBytes, 'maxRequestBytes')
-    this.maxResponseBytes = maxResponseBytes
+    this.maxRequestBytes = positiveInteger(options.maxRequestBytes ?? HTTP_DEFAULTS.maxRequestBytes, 'maxRequestBytes')
     this.abandonAfterMs = toMs(options.abandonAfter ?? HTTP_DEFAULTS.abandonAfter, 'abandonAfter')
     this.#methods = new Set((options.methods ?? HTTP_DEFAULTS.methods).map((m) => m.toUpperCase()))
     this.#required = options.required === true
@@ -70,13 +106,15 @@ export class HttpIdempotency {
     this.#fingerprintHeaders = (options.fingerprintHeaders ?? []).map((h) => h.toLowerCase())
     this.#replayHeaders = new Set((options.replayHeaders ?? DEFAULT_REPLAY_HEADERS).map((h) => h.toLowerCase()))
     this.#problemBase = options.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE
-    const policy: Omit<RunInput, 'key'> = {}
-    if (options.onInProgress !== undefined) policy.onInProgress = options.onInProgress
-    if (options.waitTimeout !== undefined) policy.waitTimeout = options.waitTimeout
-    if (options.ttl !== undefined) policy.ttl = options.ttl
-    if (options.lease !== undefined) policy.lease = options.lease
-    if (options.failOpen !== undefined) policy.failOpen = options.failOpen
+    // `scope` here is the prefix of every request's scope, computed per request: not a policy.
+    const { scope: _prefix, ...policy } = pickPolicy(options)
     this.#policy = policy
+  }
+
+  /** @deprecated Use `idem`. */
+  get idempotency(): Idempotency {
+    warnDeprecated('HttpIdempotency#idempotency', 'HttpIdempotency#idem')
+    return this.idem
   }
 
   /** True when `method` is subject to idempotency; adapters may skip all work for the others. */
@@ -93,10 +131,12 @@ export class HttpIdempotency {
     const parsed = parseKeyHeader(request.headers[this.header])
     if (parsed === undefined) {
       if (!this.#required) return PASS
-      return this.#respond(Problem.MISSING_KEY, `This operation requires an ${this.header} header.`)
+      return this.#answer(
+        new IdempotencyError(ErrorCode.MISSING_KEY, `This operation requires an ${this.header} header.`),
+      )
     }
     if (!parsed.ok)
-      return this.#respond(Problem.INVALID_KEY, `The ${this.header} header is malformed: ${parsed.reason}.`)
+      return this.#answer(new InvalidKeyError(`The ${this.header} header is malformed: ${parsed.reason}.`))
 
     let body = request.body
     if (body === undefined && request.readBody !== undefined) {
@@ -104,7 +144,7 @@ export class HttpIdempotency {
         body = await request.readBody()
       } catch (error) {
         if (!(error instanceof RequestTooLargeError)) throw error
-        return this.#respond(Problem.REQUEST_TOO_LARGE, `The request body is over ${error.limit} bytes.`)
+        return this.#answer(error, `The request body is over ${error.limit} bytes.`)
       }
     }
     const scope = scopeOf(this.#scope, this.#principal(request), request.method, request.route)
@@ -120,7 +160,7 @@ export class HttpIdempotency {
         resolve(decision)
       }
       // run() calls its function only after the store answered, by which time `finished` is set.
-      const finished: Promise<unknown> = this.idempotency
+      const finished: Promise<unknown> = this.idem
         .run(input, () => {
           return new Promise<StoredResponse>((store, release) => {
             const settle = (outcome: CaptureOutcome): Promise<void> => {
@@ -162,56 +202,55 @@ export class HttpIdempotency {
   }
 
   #replay(value: unknown): Decision {
-    const response = decodeResponse(value as StoredResponse)
+    const stored = value as StoredResponse
+    const response = decodeResponse(stored)
     if (response !== undefined) return { action: 'respond', response, replayed: true }
-    return this.#notStored()
+    return this.#answer(new ResultTooLargeError('x' in stored ? stored.x : 0, this.maxResponseBytes))
   }
 
-  #notStored(): Decision {
-    return this.#respond(
-      Problem.RESPONSE_NOT_STORED,
-      `The request with this key was executed, but its response was over the ${this.maxResponseBytes}-byte limit and was not kept. Use a new key to repeat the operation.`,
-    )
-  }
-
+  /** The problem for an error of run(), or undefined for an error that is not about idempotency. */
   #problemFor(error: unknown): Decision | undefined {
-    if (error instanceof InProgressError) {
-      // The holder's remaining lease bounds the wait, but a running request usually ends well
-      // before its lease (which it renews): cap the hint so that clients come back soon.
-      const seconds = String(Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(error.retryAfterMs / 1000))))
-      return this.#respond(Problem.IN_PROGRESS, 'A request with this key is still being processed; retry later.', [
-        ['retry-after', seconds],
-      ])
+    if (!isAnswered(error)) return undefined
+    switch (error.code) {
+      case ErrorCode.IN_PROGRESS: {
+        // The holder's remaining lease bounds the wait, but a running request usually ends well
+        // before its lease (which it renews): cap the hint so that clients come back soon.
+        const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs ?? 1000
+        const seconds = String(Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(retryAfterMs / 1000))))
+        return this.#answer(error, 'A request with this key is still being processed; retry later.', [
+          ['retry-after', seconds],
+        ])
+      }
+      case ErrorCode.FINGERPRINT_MISMATCH:
+        return this.#answer(
+          error,
+          'This key was already used with a different method, target, body or headers. Use a new key for a new request.',
+        )
+      case ErrorCode.STORE_UNAVAILABLE:
+        return this.#answer(error, 'The idempotency store is unavailable; retry later.', [['retry-after', '1']])
+      default:
+        // A stored "response not stored" outcome is replayed as the core's error: answered below.
+        return this.#answer(error)
     }
-    if (error instanceof FingerprintMismatchError) {
-      return this.#respond(
-        Problem.KEY_REUSED,
-        'This key was already used with a different method, target, body or headers. Use a new key for a new request.',
-      )
-    }
-    if (error instanceof StoreUnavailableError) {
-      return this.#respond(Problem.STORE_UNAVAILABLE, 'The idempotency store is unavailable; retry later.', [
-        ['retry-after', '1'],
-      ])
-    }
-    if (error instanceof InvalidKeyError) return this.#respond(Problem.INVALID_KEY, error.message)
-    // A stored "too large" outcome, replayed: the core kept the error instead of the response.
-    if (isIdempotencyError(error) && (error.code === 'RESULT_TOO_LARGE' || error.code === 'RESULT_NOT_SERIALIZABLE')) {
-      return this.#notStored()
-    }
-    return undefined
   }
 
-  #respond(kind: (typeof Problem)[keyof typeof Problem], detail: string, headers?: Array<[string, string]>): Decision {
-    const response: HttpResponse = problemResponse(this.#problemBase, kind, detail, headers ? { headers } : {})
+  /** Answer `error` as a problem; `detail` defaults to what the error says. */
+  #answer(error: IdempotencyError, detail?: string, headers?: Array<[string, string]>): Decision {
+    const response: HttpResponse = problemResponse(this.#problemBase, error, detail ?? this.#detail(error), headers)
     return { action: 'respond', response, replayed: false }
+  }
+
+  #detail(error: IdempotencyError): string {
+    if (error.code !== ErrorCode.RESULT_TOO_LARGE && error.code !== ErrorCode.RESULT_NOT_SERIALIZABLE) {
+      return error.message
+    }
+    const limit = (error as { limit?: unknown }).limit
+    const why =
+      error.code === ErrorCode.RESULT_NOT_SERIALIZABLE
+        ? 'could not be stored'
+        : `was over the ${typeof limit === 'number' ? limit : this.maxResponseBytes}-byte limit`
+    return `The request with this key was executed, but its response ${why} and was not kept. Use a new key to repeat the operation.`
   }
 }
 
 function noop(): void {}
-
-function positive(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value <= 0)
-    throw new RangeError(`${name} must be a positive integer, got ${value}`)
-  return value
-}

@@ -1,4 +1,4 @@
-// Options of the HTTP layer and their defaults.
+// Options of the HTTP layer and their defaults: one options object for every adapter.
 
 import type { Duration } from '../../contract/duration.js'
 import type { IdempotencyStore } from '../../contract/types.js'
@@ -6,10 +6,22 @@ import type { Idempotency } from '../../core/idempotency.js'
 import type { InProgressBehaviour } from '../../core/options.js'
 import type { HttpRequest } from './types.js'
 
+/**
+ * The options of `HttpIdempotency`, taken as they are by every adapter (`withIdempotency`,
+ * `expressIdempotency`, `fastifyIdempotency`, `honoIdempotency`). Give `store` or `idem`.
+ */
 export interface HttpIdempotencyOptions {
-  /** The store to keep keys in (an `Idempotency` is created over it), or pass `idempotency`. */
+  /**
+   * The store to keep keys in: an `Idempotency` is created over it. The store stays yours (the
+   * HTTP layer never closes it). Or pass `idem`.
+   */
   store?: IdempotencyStore
-  /** An existing `Idempotency` (its events, cache and policy are used), instead of `store`. */
+  /**
+   * An existing `Idempotency`, instead of `store`: its store, events, cache and policy are used.
+   * It stays yours: the HTTP layer never closes it nor its store.
+   */
+  idem?: Idempotency
+  /** @deprecated Use `idem`: the same `Idempotency`, under the name every Idem integration uses. */
   idempotency?: Idempotency
   /** Request header that carries the key. Default `Idempotency-Key`. */
   header?: string
@@ -32,7 +44,11 @@ export interface HttpIdempotencyOptions {
    * cache-control, expires, link, vary. Set-Cookie is replayed only if you list it.
    */
   replayHeaders?: readonly string[]
-  /** Largest stored response, in bytes of its stored form. Default 1 MiB, the stores' own default limit. */
+  /**
+   * Largest stored response, in bytes of its stored form. Default 1 MiB, or the store's (and the
+   * `idem`'s) `maxResultBytes` when lower. A value above a limit the store declares is refused at
+   * construction: such a response could be delivered but not stored.
+   */
   maxResponseBytes?: number
   /** Largest request body an adapter reads itself (413 above it). Default 1 MiB. */
   maxRequestBytes?: number

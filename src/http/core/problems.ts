@@ -1,26 +1,61 @@
 // Every error the HTTP layer answers with: RFC 9457 problem details (application/problem+json),
-// one stable `type` per case so that clients can branch on it rather than on prose.
+// one stable `type` per case so that clients can branch on it rather than on prose. The answer
+// is derived from the error alone: its `code` picks the `type` and title below, its `status`
+// (src/errors.ts, the one status table) is the HTTP status.
 
+import { ErrorCode, IdempotencyError } from '../../errors.js'
 import type { HttpResponse } from './types.js'
 
+interface Presentation {
+  readonly slug: string
+  readonly title: string
+}
+
+const NOT_STORED: Presentation = {
+  slug: 'response-not-stored',
+  title: 'The request was executed but its response was not stored',
+}
+
+/** The `type` slug and title of each code the HTTP layer answers; any other error is the framework's. */
+const ANSWERED = {
+  MISSING_KEY: { slug: 'missing-key', title: 'Idempotency-Key is missing' },
+  INVALID_KEY: { slug: 'invalid-key', title: 'Idempotency-Key is malformed' },
+  IN_PROGRESS: { slug: 'in-progress', title: 'A request with this Idempotency-Key is in progress' },
+  FINGERPRINT_MISMATCH: { slug: 'key-reused', title: 'This Idempotency-Key was used for a different request' },
+  REQUEST_TOO_LARGE: { slug: 'request-too-large', title: 'The request body is too large' },
+  // The handler ran, but what it answered could not be kept: its retries get this instead.
+  RESULT_TOO_LARGE: NOT_STORED,
+  RESULT_NOT_SERIALIZABLE: NOT_STORED,
+  STORE_UNAVAILABLE: { slug: 'store-unavailable', title: 'Idempotency is unavailable' },
+} as const satisfies Partial<Record<ErrorCode, Presentation>>
+
+/** An error the HTTP layer answers with a problem. */
+export type AnsweredError = IdempotencyError & { readonly code: keyof typeof ANSWERED }
+
+export function isAnswered(error: unknown): error is AnsweredError {
+  return error instanceof IdempotencyError && Object.hasOwn(ANSWERED, error.code)
+}
+
+export interface ProblemKind {
+  slug: string
+  status: number
+  title: string
+}
+
+function kind(code: keyof typeof ANSWERED): ProblemKind {
+  return { ...ANSWERED[code], status: new IdempotencyError(code, code).status }
+}
+
+/** The problems the HTTP layer answers, by name: a view of the table above, for clients and tests. */
 export const Problem = {
-  MISSING_KEY: { slug: 'missing-key', status: 400, title: 'Idempotency-Key is missing' },
-  INVALID_KEY: { slug: 'invalid-key', status: 400, title: 'Idempotency-Key is malformed' },
-  IN_PROGRESS: { slug: 'in-progress', status: 409, title: 'A request with this Idempotency-Key is in progress' },
-  KEY_REUSED: {
-    slug: 'key-reused',
-    status: 422,
-    title: 'This Idempotency-Key was used for a different request',
-  },
-  REQUEST_TOO_LARGE: { slug: 'request-too-large', status: 413, title: 'The request body is too large' },
-  RESPONSE_NOT_STORED: {
-    slug: 'response-not-stored',
-    status: 500,
-    title: 'The request was executed but its response was not stored',
-  },
-  STORE_UNAVAILABLE: { slug: 'store-unavailable', status: 503, title: 'Idempotency is unavailable' },
-} as const
-export type ProblemKind = (typeof Problem)[keyof typeof Problem]
+  MISSING_KEY: kind(ErrorCode.MISSING_KEY),
+  INVALID_KEY: kind(ErrorCode.INVALID_KEY),
+  IN_PROGRESS: kind(ErrorCode.IN_PROGRESS),
+  KEY_REUSED: kind(ErrorCode.FINGERPRINT_MISMATCH),
+  REQUEST_TOO_LARGE: kind(ErrorCode.REQUEST_TOO_LARGE),
+  RESPONSE_NOT_STORED: kind(ErrorCode.RESULT_TOO_LARGE),
+  STORE_UNAVAILABLE: kind(ErrorCode.STORE_UNAVAILABLE),
+} as const satisfies Record<string, ProblemKind>
 
 /** Default prefix of every `type`: a URN, stable and not tied to a host. */
 export const DEFAULT_PROBLEM_TYPE_BASE = 'urn:idem:problem:'
@@ -33,16 +68,20 @@ export interface ProblemBody {
   [extension: string]: unknown
 }
 
+/** The problem response for `error` (one `isAnswered` accepts): `type` and title from its code, status from `error.status`. */
 export function problemResponse(
   base: string,
-  kind: ProblemKind,
-  detail: string,
-  extra: { headers?: Array<[string, string]>; members?: Record<string, unknown> } = {},
+  error: IdempotencyError,
+  detail: string = error.message,
+  headers: ReadonlyArray<[string, string]> = [],
 ): HttpResponse {
-  const body: ProblemBody = { type: base + kind.slug, title: kind.title, status: kind.status, detail, ...extra.members }
+  if (!isAnswered(error)) throw new TypeError(`No problem is defined for the code ${error.code}`)
+  const { slug, title } = ANSWERED[error.code]
+  const status = error.status
+  const body: ProblemBody = { type: base + slug, title, status, detail }
   return {
-    status: kind.status,
-    headers: [['content-type', 'application/problem+json'], ...(extra.headers ?? [])],
+    status,
+    headers: [['content-type', 'application/problem+json'], ...headers],
     body: Buffer.from(JSON.stringify(body)),
   }
 }

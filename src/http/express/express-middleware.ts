@@ -1,18 +1,32 @@
 // idem/express: Idempotency-Key middleware for Express 5 and 4, over the HTTP core.
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { HttpIdempotency } from '../core/http-idempotency.js'
-import type { HttpIdempotencyOptions } from '../core/options.js'
+import { type HttpAdapterOptions, HttpIdempotency } from '../core/http-idempotency.js'
 import { captureResponse, sendResponse } from '../node/capture-response.js'
 import { readBody } from '../node/read-body.js'
 
 /**
+ * Idempotency-Key middleware for Express 5 and 4. `options` are the HTTP options (`{ store }` or
+ * `{ idem }`, and the rest), or an `HttpIdempotency` shared between adapters.
+ *
  * Mount it after your body parser (`express.json()`…) to fingerprint the parsed body. When no
  * parser has read the body, the middleware reads it and leaves it in `req.body` as a Buffer (as
  * `express.raw()` would), and parsers mounted later skip the request.
+ *
+ * @example
+ * ```ts
+ * import express from 'express'
+ * import { MemoryStore } from 'idem'
+ * import { expressIdempotency } from 'idem/express'
+ *
+ * const app = express()
+ * app.use(express.json())
+ * app.use(expressIdempotency({ store: new MemoryStore(), required: true }))
+ * app.post('/payments', async (req, res) => res.status(201).json(await charge(req.body)))
+ * ```
  */
-export function expressIdempotency(options: HttpIdempotencyOptions | HttpIdempotency): RequestHandler {
-  const core = options instanceof HttpIdempotency ? options : new HttpIdempotency(options)
+export function expressIdempotency(options: HttpAdapterOptions): RequestHandler {
+  const core = HttpIdempotency.from(options)
   return (req: Request, res: Response, next: NextFunction) => {
     if (!core.covers(req.method)) return next()
     // A body parser that ran has drained the stream; one that skipped this content type has not.

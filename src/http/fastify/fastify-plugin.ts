@@ -3,17 +3,33 @@
 
 import { PassThrough, Readable } from 'node:stream'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { HttpIdempotency } from '../core/http-idempotency.js'
-import type { HttpIdempotencyOptions } from '../core/options.js'
+import { warnDeprecated } from '../../contract/deprecation.js'
+import { type HttpAdapterOptions, HttpIdempotency } from '../core/http-idempotency.js'
 import type { ResponseCapture } from '../core/response-capture.js'
 import { headerPairs } from '../core/stored-response.js'
 import type { HttpResponse } from '../core/types.js'
 
-/** Plugin options: the HTTP options, or `{ core }` to share one HttpIdempotency. */
-export type FastifyIdempotencyOptions = HttpIdempotencyOptions | { core: HttpIdempotency }
+/**
+ * Plugin options: the HTTP options, or an `HttpIdempotency` shared between adapters, as every
+ * adapter takes. `{ core }` is the former way to share one (deprecated).
+ */
+export type FastifyIdempotencyOptions =
+  | HttpAdapterOptions
+  | { /** @deprecated Pass the HttpIdempotency itself. */ core: HttpIdempotency }
+
+function coreOf(options: FastifyIdempotencyOptions): HttpIdempotency {
+  if (!(options instanceof HttpIdempotency) && 'core' in options && options.core instanceof HttpIdempotency) {
+    warnDeprecated(
+      'fastifyIdempotency option `{ core }`',
+      'the HttpIdempotency itself: app.register(fastifyIdempotency, http)',
+    )
+    return options.core
+  }
+  return HttpIdempotency.from(options as HttpAdapterOptions)
+}
 
 const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
-  const core = 'core' in options ? options.core : new HttpIdempotency(options)
+  const core = coreOf(options)
   const captures = new WeakMap<FastifyRequest, ResponseCapture>()
 
   fastify.addHook('preHandler', async (request, reply) => {
@@ -56,6 +72,22 @@ const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, op
 // encapsulated context: the effect of the fastify-plugin wrapper, without depending on it.
 Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'idem' })
 
+/**
+ * Idempotency-Key for Fastify 5, as a plugin: register it with the HTTP options (`{ store }` or
+ * `{ idem }`, and the rest) or with an `HttpIdempotency` shared between adapters. It applies to the
+ * whole application, like a `fastify-plugin` plugin.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import { MemoryStore } from 'idem'
+ * import { fastifyIdempotency } from 'idem/fastify'
+ *
+ * const app = Fastify()
+ * await app.register(fastifyIdempotency, { store: new MemoryStore(), required: true })
+ * app.post('/payments', async (request, reply) => reply.code(201).send(await charge(request.body)))
+ * ```
+ */
 export const fastifyIdempotency = plugin
 
 function send(reply: FastifyReply, response: HttpResponse): FastifyReply {

@@ -1,4 +1,4 @@
 // idem/fastify: the Fastify plugin. Fastify itself is the application's; this loads none of it.
 
-export { HttpIdempotency, type HttpIdempotencyOptions } from '../index.js'
+export { type HttpAdapterOptions, HttpIdempotency, type HttpIdempotencyOptions } from '../index.js'
 export { type FastifyIdempotencyOptions, fastifyIdempotency } from './fastify-plugin.js'

@@ -3,12 +3,27 @@
 
 import type { MiddlewareHandler } from 'hono'
 import { RequestTooLargeError } from '../core/errors.js'
-import { HttpIdempotency } from '../core/http-idempotency.js'
-import type { HttpIdempotencyOptions } from '../core/options.js'
+import { type HttpAdapterOptions, HttpIdempotency } from '../core/http-idempotency.js'
 import type { ResponseCapture } from '../core/response-capture.js'
 
-export function honoIdempotency(options: HttpIdempotencyOptions | HttpIdempotency): MiddlewareHandler {
-  const core = options instanceof HttpIdempotency ? options : new HttpIdempotency(options)
+/**
+ * Idempotency-Key middleware for Hono. `options` are the HTTP options (`{ store }` or `{ idem }`,
+ * and the rest), or an `HttpIdempotency` shared between adapters. It reads the body with
+ * `c.req.arrayBuffer()`; Hono caches it, so `c.req.json()` still works in the handler.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono'
+ * import { MemoryStore } from 'idem'
+ * import { honoIdempotency } from 'idem/hono'
+ *
+ * const app = new Hono()
+ * app.use('/payments', honoIdempotency({ store: new MemoryStore(), required: true }))
+ * app.post('/payments', async (c) => c.json(await charge(await c.req.json()), 201))
+ * ```
+ */
+export function honoIdempotency(options: HttpAdapterOptions): MiddlewareHandler {
+  const core = HttpIdempotency.from(options)
   return async (c, next) => {
     if (!core.covers(c.req.method)) return next()
     const url = new URL(c.req.url)

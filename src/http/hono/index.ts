@@ -1,4 +1,4 @@
 // idem/hono: the Hono middleware. Hono itself is the application's; this loads none of it.
 
-export { HttpIdempotency, type HttpIdempotencyOptions } from '../index.js'
+export { type HttpAdapterOptions, HttpIdempotency, type HttpIdempotencyOptions } from '../index.js'
 export { honoIdempotency } from './hono-middleware.js'

@@ -1,8 +1,7 @@
 // idem/http's adapter: wrap a node:http request handler so that it runs once per Idempotency-Key.
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { HttpIdempotency } from '../core/http-idempotency.js'
-import type { HttpIdempotencyOptions } from '../core/options.js'
+import { type HttpAdapterOptions, HttpIdempotency } from '../core/http-idempotency.js'
 import { captureResponse, sendResponse } from './capture-response.js'
 import { readBody } from './read-body.js'
 
@@ -13,11 +12,27 @@ import { readBody } from './read-body.js'
  */
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined) => unknown
 
+/**
+ * Wrap a node:http handler so that it runs once per Idempotency-Key. `options` are the HTTP
+ * options (`{ store }` or `{ idem }`, and the rest), or an `HttpIdempotency` shared between adapters.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { MemoryStore } from 'idem'
+ * import { withIdempotency } from 'idem/http'
+ *
+ * const handler = withIdempotency({ store: new MemoryStore(), required: true }, async (req, res, body) => {
+ *   res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(await charge(body)))
+ * })
+ * createServer((req, res) => void handler(req, res)).listen(3000)
+ * ```
+ */
 export function withIdempotency(
-  options: HttpIdempotencyOptions | HttpIdempotency,
+  options: HttpAdapterOptions,
   handler: NodeHandler,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const core = options instanceof HttpIdempotency ? options : new HttpIdempotency(options)
+  const core = HttpIdempotency.from(options)
   return async (req, res) => {
     const method = req.method ?? 'GET'
     if (!core.covers(method)) {

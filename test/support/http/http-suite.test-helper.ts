@@ -31,6 +31,24 @@ export interface SendOptions {
 /** Limits kept small so that oversize cases stay fast. */
 export const LIMIT = 64 * 1024
 
+/** The stores' own default result limit, and a response limit above it. */
+const STORE_DEFAULT_LIMIT = 1024 * 1024
+const ABOVE_STORE_LIMIT = 4 * 1024 * 1024
+
+/**
+ * `store` without its `maxResultBytes`: a store that does not declare its limit (a custom one),
+ * so that only its `complete` can tell that a result is too large.
+ */
+export function withoutDeclaredLimit(store: IdempotencyStore): IdempotencyStore {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'maxResultBytes') return undefined
+      const value = Reflect.get(target, property, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
+
 export async function send(base: string, path: string, options: SendOptions = {}): Promise<Sent> {
   const headers: Record<string, string> = { ...options.headers }
   if (options.key !== undefined) headers['idempotency-key'] = options.key
@@ -93,9 +111,73 @@ export function describeHttpSuite(
   createStore: () => Promise<StoreFixture>,
   frameworks: readonly FrameworkRig[] = FRAMEWORKS,
 ): void {
+  describe(`HttpIdempotency on ${storeName}`, () => {
+    it("refuses a maxResponseBytes above the store's own limit, naming both", async () => {
+      const fixture = await createStore()
+      try {
+        expect(() => new HttpIdempotency({ store: fixture.store, maxResponseBytes: ABOVE_STORE_LIMIT })).toThrow(
+          RangeError,
+        )
+        expect(() => new HttpIdempotency({ store: fixture.store, maxResponseBytes: ABOVE_STORE_LIMIT })).toThrow(
+          /maxResponseBytes.*4194304.*maxResultBytes.*1048576/,
+        )
+        // At or under the store's limit, and by default, it is accepted.
+        expect(
+          new HttpIdempotency({ store: fixture.store, maxResponseBytes: STORE_DEFAULT_LIMIT }).maxResponseBytes,
+        ).toBe(STORE_DEFAULT_LIMIT)
+        expect(new HttpIdempotency({ store: fixture.store }).maxResponseBytes).toBe(STORE_DEFAULT_LIMIT)
+      } finally {
+        await fixture.cleanup()
+      }
+    })
+  })
+
   for (const rig of frameworks) {
     describe(`${rig.name} on ${storeName}`, () => {
       const app = appFixture(rig, createStore)
+      // maxResponseBytes above the limit of a store that does not declare it: only its complete() refuses.
+      const unbounded = appFixture(
+        rig,
+        async () => {
+          const fixture = await createStore()
+          return { ...fixture, store: withoutDeclaredLimit(fixture.store) }
+        },
+        { maxResponseBytes: ABOVE_STORE_LIMIT, lease: '500ms' },
+      )
+
+      it('never runs a handler twice when the store refuses its response as too large', async () => {
+        const key = randomUUID()
+        const before = unbounded.state.count('large')
+        const storeErrors: unknown[] = []
+        const off = unbounded.core.idem.on('store_error', (event) => storeErrors.push(event))
+        try {
+          const bytes = STORE_DEFAULT_LIMIT + STORE_DEFAULT_LIMIT / 4
+          const first = await send(unbounded.url, `/large?bytes=${bytes}`, { key, body: {} })
+          expect(first.status).toBe(200)
+          expect(first.bytes.length).toBe(bytes)
+          // The key is settled by the time the client has the response: no 409, no second run.
+          expectProblem(
+            await send(unbounded.url, `/large?bytes=${bytes}`, { key, body: {} }),
+            500,
+            'response-not-stored',
+          )
+          await new Promise((resolve) => setTimeout(resolve, 800))
+          expectProblem(
+            await send(unbounded.url, `/large?bytes=${bytes}`, { key, body: {} }),
+            500,
+            'response-not-stored',
+          )
+          expect(unbounded.state.count('large')).toBe(before + 1)
+          expect(storeErrors).toEqual([
+            expect.objectContaining({
+              operation: 'complete',
+              error: expect.objectContaining({ code: 'RESULT_TOO_LARGE' }),
+            }),
+          ])
+        } finally {
+          off()
+        }
+      })
 
       it('executes a new key once and replays the stored response byte-identical, without Set-Cookie', async () => {
         const key = randomUUID()

@@ -88,6 +88,13 @@ export async function handle(state: AppState, path: string, query: URLSearchPara
         headers: { 'content-type': 'application/octet-stream' },
         body: Buffer.alloc(Number(query.get('bytes')), n),
       }
+    case 'large':
+      // Printable text: stored as it is, so its stored form is about as large as the body.
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/plain' },
+        body: Buffer.alloc(Number(query.get('bytes')), 0x61 + (n % 26)),
+      }
     default:
       return json(404, { error: `no endpoint ${endpoint}` })
   }
@@ -186,7 +193,7 @@ export const fastifyRig: FrameworkRig = {
   start: async (core, state, bodyLimit) => {
     const app = Fastify({ bodyLimit })
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
-    await app.register(fastifyIdempotency, { core })
+    await app.register(fastifyIdempotency, core)
     app.all('/*', async (request, reply) => {
       const url = new URL(request.url, 'http://localhost')
       const body = Buffer.isBuffer(request.body) ? request.body.length : request.body
