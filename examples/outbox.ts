@@ -1,11 +1,12 @@
 // The outbox end to end on SQLite. Run it: npx tsx examples/outbox.ts
 import Database from 'better-sqlite3'
-import { Idempotency, Outbox, OutboxRelay, type OutgoingMessage, type Producer } from 'idem'
+import { Idempotency } from 'idem'
+import { Outbox, OutboxRelay, type OutgoingMessage, type Producer } from 'idem/outbox'
 import { fromBetterSqlite3, SqliteStore } from 'idem/sqlite'
 
 const database = new Database(':memory:')
 const db = fromBetterSqlite3(database)
-const store = new SqliteStore({ database })
+const store = new SqliteStore({ client: database })
 store.ensureSchema()
 const outbox = new Outbox() // table 'idem_outbox'; outbox.schema(dialect) gives the DDL for migrations
 await outbox.ensureSchema(db)

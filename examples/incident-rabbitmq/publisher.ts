@@ -36,7 +36,7 @@ export async function publishPayments(
       }
     },
   })
-  const producer = amqpProducer({ channel: lossy, routingKey: queue, confirmTimeout: 500, retries: 3 })
+  const producer = amqpProducer({ client: lossy, routingKey: queue, confirmTimeout: 500, retries: 3 })
   const started = performance.now()
   let next = 0
   const worker = async () => {

@@ -2,7 +2,8 @@
 // 'order-completed' message adds no points. The state-guard technique, on its own: the order's
 // status is the record that the message was handled, so no idempotency key is stored at all.
 
-import { defineStateMachine, type SqlDatabase } from 'idem'
+import { defineStateMachine } from 'idem/guards'
+import type { SqlDatabase } from 'idem/sql'
 
 export interface OrderCompleted {
   messageId: string

@@ -1,8 +1,8 @@
 // The SQL pieces both guards build on: identifiers checked once and quoted per dialect, and the
 // caller's extra SET columns turned into placeholders. Names go into the text; values never do.
 
-import { placeholder, type SqlDialect } from '../sql/executor.js'
-import { columnName, quote } from '../sql/identifiers.js'
+import { placeholder, type SqlDialect } from '../sql/core/executor.js'
+import { columnName, quote } from '../sql/core/identifiers.js'
 
 /** A row's key value, sent as a parameter. */
 export type RowId = string | number | bigint

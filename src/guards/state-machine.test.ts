@@ -3,26 +3,49 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../test/services.js'
-import {
-  barrier,
-  type GuardRig,
-  mysqlRig,
-  postgresRig,
-  sqliteRig,
-} from '../../test/support/guards/guard-rigs.test-helper.js'
-import {
-  counting,
-  portable,
-  quotedTable,
-  recordingExecutor,
-  run,
-} from '../../test/support/guards/guard-sql.test-helper.js'
+import { type GuardRig, mysqlRig, onEachDatabase } from '../../test/support/guards/guard-rigs.test-helper.js'
+import { counting, raceOnRow, recordingExecutor, run } from '../../test/support/guards/guard-sql.test-helper.js'
+import { Idempotency } from '../core/idempotency.js'
 import type { TransactionContext } from '../core/transaction.js'
-import { defineStateMachine, StateTransitionError, type TransitionResult } from './state-machine.js'
+import { ErrorCode, IdempotencyError } from '../errors.js'
+import { MemoryStore } from '../stores/memory/memory-store.js'
+import { defineStateMachine, StateTransitionError } from './state-machine.js'
 
 const transitions = { pending: ['paid', 'cancelled'], paid: ['completed', 'refunded'] } as const
 
 describe('defineStateMachine', () => {
+  it('rejects with a StateTransitionError that is an IdempotencyError (STATE_TRANSITION_REJECTED)', () => {
+    const error = new StateTransitionError('orders', 7, 'pending', 'paid', { outcome: 'not_allowed', current: 'paid' })
+    expect(error).toBeInstanceOf(IdempotencyError)
+    expect(error).toMatchObject({
+      name: 'StateTransitionError',
+      code: ErrorCode.STATE_TRANSITION_REJECTED,
+      outcome: 'not_allowed',
+      current: 'paid',
+      table: 'orders',
+      id: 7,
+      message: 'orders 7 is paid, so pending → paid does not apply',
+    })
+  })
+
+  it('replays a final StateTransitionError with its code, and as its class when listed in errorTypes', async () => {
+    const refuse = async () => {
+      throw new StateTransitionError('orders', 1, 'pending', 'paid', { outcome: 'not_found' })
+    }
+    const isFinal = (error: unknown) => error instanceof StateTransitionError
+    for (const errorTypes of [undefined, [StateTransitionError]]) {
+      const idem = new Idempotency({ store: new MemoryStore(), isFinal, ...(errorTypes ? { errorTypes } : {}) })
+      await idem.run({ key: 'pay-1' }, refuse).catch(() => {})
+      const replayed = await idem.run({ key: 'pay-1' }, refuse).catch((e: unknown) => e)
+      expect(replayed).toMatchObject({
+        code: ErrorCode.STATE_TRANSITION_REJECTED,
+        outcome: 'not_found',
+        table: 'orders',
+      })
+      expect(replayed instanceof StateTransitionError).toBe(errorTypes !== undefined)
+    }
+  })
+
   it('refuses table and column names that are not plain identifiers', () => {
     const ok = { table: 'orders', column: 'status', transitions }
     for (const table of ['orders; DROP TABLE x', 'a.b.c', '', '.orders', 'or"ders', '1orders', 'x'.repeat(64)]) {
@@ -170,22 +193,9 @@ function describeStateMachine(name: string, makeRig: () => Promise<GuardRig>): v
 
     it('lets exactly one of 10 concurrent pending → paid transitions apply; the rest are already_applied', async () => {
       await insert('race-1', 'pending')
-      const arrive = barrier(10)
-      const outcomes = await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
-          rig.db.transaction(async (_tx, sql): Promise<TransitionResult> => {
-            if (rig.parallel) {
-              // Each racer reads the row first (so REPEATABLE READ fixes its snapshot at `pending`),
-              // and none updates before all ten hold an open transaction.
-              await sql.execute(
-                portable(rig.dialect, `SELECT status FROM ${quotedTable(rig, 'orders')} WHERE id = ?`),
-                ['race-1'],
-              )
-              await arrive()
-            }
-            return orders.transition(sql, 'race-1', 'pending', 'paid', { set: { paid_by: i } })
-          }),
-        ),
+      // Each racer's snapshot is fixed at `pending` before any of them updates.
+      const outcomes = await raceOnRow(rig, 'orders', 'status', 'race-1', 10, (sql, i) =>
+        orders.transition(sql, 'race-1', 'pending', 'paid', { set: { paid_by: i } }),
       )
       const winners = outcomes.flatMap((out, i) => (out.outcome === 'applied' ? [i] : []))
       expect(winners).toHaveLength(1)
@@ -216,13 +226,9 @@ function describeStateMachine(name: string, makeRig: () => Promise<GuardRig>): v
   })
 }
 
-describeStateMachine('SQLite (better-sqlite3)', sqliteRig)
-if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) describeStateMachine('PostgreSQL (pg)', postgresRig)
+await onEachDatabase(describeStateMachine)
+// Without FOUND_ROWS, affected rows count changed rows, not matched ones: the guard must not depend on which.
 if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
-  describeStateMachine('MariaDB (mysql2)', () => mysqlRig())
-  // Affected rows then count changed rows, not matched ones: the guard must not depend on which.
-  describeStateMachine('MariaDB (mysql2, without FOUND_ROWS)', () => mysqlRig({ flags: ['-FOUND_ROWS'] }))
-
   describe('mysql2 affected rows', () => {
     it('count matched rows by default and changed rows without FOUND_ROWS', async () => {
       const counts: number[] = []

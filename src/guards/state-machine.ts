@@ -2,9 +2,10 @@
 // say the transition already happened (a duplicate), is not allowed from where the row is, or
 // has no row to act on. The business-level idempotency technique for status flows.
 
-import { placeholder, type SqlExecutor } from '../sql/executor.js'
-import { columnName, quotedNames, tableName } from '../sql/identifiers.js'
-import { lockClause, type RowId, rowId, type SetColumns, setClause } from './sql-parts.js'
+import { ErrorCode, IdempotencyError } from '../errors.js'
+import type { SqlExecutor } from '../sql/core/executor.js'
+import { guardedUpdate, guardTarget } from './guarded-update.js'
+import type { RowId, SetColumns } from './sql-parts.js'
 
 /** The allowed transitions: each state maps to the states it may move to. */
 export type Transitions = Readonly<Record<string, readonly string[]>>
@@ -74,8 +75,19 @@ export interface StateMachine<T extends Transitions> {
   ): Promise<{ outcome: 'applied' } | { outcome: 'already_applied' }>
 }
 
-/** A transition that found its row elsewhere (`not_allowed`, with `current`) or found no row. */
-export class StateTransitionError extends Error {
+/**
+ * A transition that found its row elsewhere (`not_allowed`, with `current`) or found no row.
+ * An `IdempotencyError` with code `STATE_TRANSITION_REJECTED`.
+ *
+ * @example
+ * try {
+ *   await orders.transitionOrThrow(ctx.sql, orderId, 'pending', 'paid')
+ * } catch (error) {
+ *   if (error instanceof StateTransitionError && error.outcome === 'not_found') return 'unknown order'
+ *   throw error
+ * }
+ */
+export class StateTransitionError extends IdempotencyError {
   readonly outcome: 'not_allowed' | 'not_found'
   /** The row's state when the transition was refused (`not_allowed` only). */
   readonly current: string | null | undefined
@@ -88,6 +100,7 @@ export class StateTransitionError extends Error {
     result: { outcome: 'not_allowed'; current: string | null } | { outcome: 'not_found' },
   ) {
     super(
+      ErrorCode.STATE_TRANSITION_REJECTED,
       result.outcome === 'not_found'
         ? `${table} ${String(id)} does not exist (transition ${from} → ${to})`
         : `${table} ${String(id)} is ${result.current}, so ${from} → ${to} does not apply`,
@@ -98,23 +111,22 @@ export class StateTransitionError extends Error {
   }
 }
 
-// A row can only reach `from` after our UPDATE missed it when it was inserted or moved back
-// concurrently; the re-read locks it, so the next UPDATE applies. Bounded all the same.
-const MAX_ATTEMPTS = 3
-
 /**
  * Declare the transitions of `table.column` once; names are checked now, and quoted for the
  * dialect of each executor the transitions later run on.
+ *
+ * @example
+ * const orders = defineStateMachine({
+ *   table: 'orders',
+ *   column: 'status',
+ *   transitions: { pending: ['paid', 'cancelled'], paid: ['shipped'] },
+ * })
+ * // inside idem.transaction(db, { key }, async (tx, ctx) => …)
+ * const { outcome } = await orders.transition(ctx.sql, orderId, 'pending', 'paid', { set: { paid_at: now } })
  */
 export function defineStateMachine<const T extends Transitions>(definition: StateMachineOptions<T>): StateMachine<T> {
-  const table = tableName(definition?.table, 'table')
-  const idColumn = columnName(definition.id ?? 'id', 'id')
-  const column = columnName(definition.column, 'column')
-  if (idColumn.toLowerCase() === column.toLowerCase()) throw new TypeError('id and column must be different columns')
+  const target = guardTarget(definition?.table, definition?.id, definition?.column)
   const transitions = checkTransitions(definition.transitions)
-  const names = quotedNames({ table, id: idColumn, column })
-  const label = `${definition.table}.${column}`
-
   const can = (from: string, to: string) => Object.hasOwn(transitions, from) && transitions[from]?.includes(to) === true
 
   async function transition(
@@ -127,57 +139,38 @@ export function defineStateMachine<const T extends Transitions>(definition: Stat
     if (!can(from, to)) {
       const next = Object.hasOwn(transitions, from) ? transitions[from]?.join(', ') : undefined
       throw new TypeError(
-        `${label}: ${JSON.stringify(from)} → ${JSON.stringify(to)} is not a declared transition` +
+        `${target.label}: ${JSON.stringify(from)} → ${JSON.stringify(to)} is not a declared transition` +
           (next === undefined ? ` (${JSON.stringify(from)} has none)` : ` (${from} may go to: ${next})`),
       )
     }
-    const key = rowId(id)
-    const { dialect } = sql
-    const n = names(dialect)
-    const extra = setClause(dialect, options.set, 2, [idColumn, column])
-    const p = (i: number) => placeholder(dialect, i)
-    const next = 2 + extra.values.length
-    // Matches only a row still in `from`: of two racers, the second waits on the first's row lock
-    // and then matches nothing (under READ COMMITTED PostgreSQL re-checks the WHERE on the
-    // committed row; an InnoDB UPDATE reads the latest committed row), so exactly one applies.
-    const update =
-      `UPDATE ${n.table} SET ${n.column} = ${p(1)}${extra.text} ` +
-      `WHERE ${n.id} = ${p(next)} AND ${n.column} = ${p(next + 1)}`
-    const params = [to, ...extra.values, key, from]
-    // A locking read: under InnoDB's REPEATABLE READ a plain SELECT would show the transaction's
-    // snapshot, not the committed state the UPDATE just saw.
-    const reread = `SELECT ${n.column} AS idem_state FROM ${n.table} WHERE ${n.id} = ${p(1)}${lockClause(dialect)}`
-
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      // `from` differs from `to`, so a matched row always changes: MySQL's affected rows are the
-      // same whether the connection counts matched rows (mysql2's default) or changed ones.
-      const { affectedRows } = await sql.execute(update, params)
-      if (affectedRows === 1) return { outcome: TransitionOutcome.APPLIED }
-      if (affectedRows > 1) {
-        throw new Error(
-          `${label}: ${affectedRows} rows have ${idColumn} = ${String(key)}; the id must identify one row`,
-        )
-      }
-      const { rows } = await sql.execute(reread, [key])
-      const row = rows[0]
-      if (row === undefined) return { outcome: TransitionOutcome.NOT_FOUND }
-      const current = row.idem_state === null || row.idem_state === undefined ? null : String(row.idem_state)
-      if (current === to) return { outcome: TransitionOutcome.ALREADY_APPLIED }
-      if (current !== from) return { outcome: TransitionOutcome.NOT_ALLOWED, current }
-    }
-    throw new Error(`${label}: row ${String(key)} kept returning to ${from} while moving it to ${to}`)
+    // `from` differs from `to`, so a row the UPDATE matched always changes.
+    return guardedUpdate<TransitionResult>(sql, target, id, {
+      assign: (column, p) => `${column} = ${p(1)}`,
+      values: [to],
+      set: options.set,
+      expected: from,
+      applied: () => ({ outcome: TransitionOutcome.APPLIED }),
+      missing: () => ({ outcome: TransitionOutcome.NOT_FOUND }),
+      found(value) {
+        const current = value === null || value === undefined ? null : String(value)
+        if (current === to) return { outcome: TransitionOutcome.ALREADY_APPLIED }
+        if (current !== from) return { outcome: TransitionOutcome.NOT_ALLOWED, current }
+        return undefined
+      },
+      stuck: `kept returning to ${from} while moving it to ${to}`,
+    })
   }
 
   return {
-    table: definition.table,
-    column,
+    table: target.table,
+    column: target.column,
     transitions,
     can,
     transition,
     async transitionOrThrow(sql, id, from, to, options) {
       const result = await transition(sql, id, from, to, options)
       if (result.outcome === 'applied' || result.outcome === 'already_applied') return result
-      throw new StateTransitionError(definition.table, id, from, to, result)
+      throw new StateTransitionError(target.table, id, from, to, result)
     },
   }
 }

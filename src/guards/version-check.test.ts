@@ -2,22 +2,9 @@
 // update prevented and transaction rollback on SQLite, PostgreSQL and MariaDB.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { requireService, SERVICES } from '../../test/services.js'
-import {
-  barrier,
-  type GuardRig,
-  mysqlRig,
-  postgresRig,
-  sqliteRig,
-} from '../../test/support/guards/guard-rigs.test-helper.js'
-import {
-  counting,
-  portable,
-  quotedTable,
-  recordingExecutor,
-  run,
-} from '../../test/support/guards/guard-sql.test-helper.js'
-import { defineVersionCheck, type VersionResult } from './version-check.js'
+import { type GuardRig, onEachDatabase } from '../../test/support/guards/guard-rigs.test-helper.js'
+import { counting, raceOnRow, recordingExecutor, run } from '../../test/support/guards/guard-sql.test-helper.js'
+import { defineVersionCheck } from './version-check.js'
 
 describe('defineVersionCheck', () => {
   it('refuses names that are not plain identifiers', () => {
@@ -107,20 +94,8 @@ function describeVersionCheck(name: string, makeRig: () => Promise<GuardRig>): v
 
     it('lets exactly one of 10 concurrent writers at the same version win; the rest see a conflict', async () => {
       await insert('race-1', 0, 7)
-      const arrive = barrier(10)
-      const outcomes = await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
-          rig.db.transaction(async (_tx, sql): Promise<VersionResult> => {
-            if (rig.parallel) {
-              await sql.execute(
-                portable(rig.dialect, `SELECT version FROM ${quotedTable(rig, 'accounts')} WHERE id = ?`),
-                ['race-1'],
-              )
-              await arrive()
-            }
-            return accounts.update(sql, 'race-1', 7, { set: { balance: i + 1 } })
-          }),
-        ),
+      const outcomes = await raceOnRow(rig, 'accounts', 'version', 'race-1', 10, (sql, i) =>
+        accounts.update(sql, 'race-1', 7, { set: { balance: i + 1 } }),
       )
       const winners = outcomes.flatMap((out, i) => (out.outcome === 'updated' ? [i] : []))
       expect(winners).toHaveLength(1)
@@ -144,9 +119,4 @@ function describeVersionCheck(name: string, makeRig: () => Promise<GuardRig>): v
   })
 }
 
-describeVersionCheck('SQLite (better-sqlite3)', sqliteRig)
-if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) describeVersionCheck('PostgreSQL (pg)', postgresRig)
-if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
-  describeVersionCheck('MariaDB (mysql2)', () => mysqlRig())
-  describeVersionCheck('MariaDB (mysql2, without FOUND_ROWS)', () => mysqlRig({ flags: ['-FOUND_ROWS'] }))
-}
+await onEachDatabase(describeVersionCheck)

@@ -1,4 +1,4 @@
-// The "done when": relay processes killed with SIGKILL mid-batch (after some publishes,
+// The outbox's crash guarantee: relay processes killed with SIGKILL mid-batch (after some publishes,
 // before mark-sent) lose nothing, and an Idem-protected consumer of everything the stand-in broker
 // received applies each message exactly once, though some were published twice.
 

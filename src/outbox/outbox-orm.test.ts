@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../test/services.js'
 import { type OutboxRig, outboxRig, RecordingProducer } from '../../test/support/outbox/outbox-rigs.test-helper.js'
 import { type OrmName, ormRig } from '../../test/support/sql/orm-rigs.test-helper.js'
-import type { SqlDialect } from '../sql/executor.js'
+import type { SqlDialect } from '../sql/core/executor.js'
 import { OutboxRelay } from './relay.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -33,7 +33,7 @@ if (sqlite !== undefined && (await requireService('Redis', SERVICES.Redis.port))
           [1, 2, 3].map((n) => ({ payload: { n } })),
         ),
       )
-      const producer = redisStreamProducer(redis, { stream })
+      const producer = redisStreamProducer({ client: redis, stream })
       expect(await new OutboxRelay({ outbox: rig.outbox, db: rig.db, producer }).runOnce()).toMatchObject({
         published: 3,
       })

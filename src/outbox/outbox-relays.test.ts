@@ -2,6 +2,7 @@
 // lease keeps concurrent relays on different rows (every message published once, never by two
 // relays at a time), and stop() finishes the batch in hand before it resolves.
 
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../test/services.js'
 import {
@@ -13,8 +14,6 @@ import {
 import type { OutgoingMessage } from '../producer/types.js'
 import { outboxNames } from './outbox-schema.js'
 import { OutboxRelay } from './relay.js'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A promise and the function that resolves it. */
 function signal(): { promise: Promise<void>; fire: () => void } {

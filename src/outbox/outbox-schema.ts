@@ -2,24 +2,10 @@
 // Times are bigint milliseconds since the epoch by the database's clock, so that several relay
 // hosts agree on when a lease or a backoff ends without trusting their own clocks.
 
-import type { SqlDialect } from '../sql/executor.js'
-import { quote, tableName } from '../sql/identifiers.js'
+import type { SqlDialect } from '../sql/core/executor.js'
+import { quote, tableName } from '../sql/core/identifiers.js'
 
 export const DEFAULT_OUTBOX_TABLE = 'idem_outbox'
-
-/** The database's clock in whole milliseconds since the epoch, as an SQL expression. */
-export function nowMs(dialect: SqlDialect): string {
-  switch (dialect) {
-    case 'postgres':
-      // clock_timestamp(), not now(): now() is frozen at the start of the transaction.
-      return 'floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint'
-    case 'mysql':
-      // UTC_TIMESTAMP, so that the session's time zone (and its DST jumps) cannot shift it.
-      return "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)"
-    case 'sqlite':
-      return "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
-  }
-}
 
 export interface OutboxNames {
   /** The table, quoted and schema-qualified when it was given so. */

@@ -2,8 +2,9 @@
 // literals on purpose: PostgreSQL and SQLite use a partial index only when the query repeats its
 // predicate verbatim.
 
-import { placeholder, type SqlDialect } from '../sql/executor.js'
-import { nowMs, outboxNames } from './outbox-schema.js'
+import { nowMs } from '../sql/core/clock.js'
+import { placeholder, type SqlDialect } from '../sql/core/executor.js'
+import { outboxNames } from './outbox-schema.js'
 
 /** The columns a relay reads from a claimed row. */
 const CLAIMED = 'seq, id, destination, payload, headers, attempts'

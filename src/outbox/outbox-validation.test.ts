@@ -1,7 +1,7 @@
 // What the outbox refuses before any statement runs, and the claim's locking per dialect.
 
 import { describe, expect, it } from 'vitest'
-import type { SqlExecutor } from '../sql/executor.js'
+import type { SqlExecutor } from '../sql/core/executor.js'
 import { Outbox } from './outbox.js'
 import { outboxSchema } from './outbox-schema.js'
 import { outboxStatements } from './outbox-sql.js'
@@ -78,5 +78,18 @@ describe('OutboxRelay options', () => {
     expect(() => new OutboxRelay({ ...base, producer, maxAttempts: 0 })).toThrow(RangeError)
     expect(() => new OutboxRelay({ ...base, producer, lease: 'soon' })).toThrow(RangeError)
     expect(() => new OutboxRelay({ ...base } as never)).toThrow(TypeError)
+  })
+
+  it('names the option and the value in the one wording every count of Idem uses', async () => {
+    expect(() => new OutboxRelay({ ...base, producer, batchSize: 0 })).toThrow(
+      'batchSize must be a positive integer, got 0',
+    )
+    expect(() => new OutboxRelay({ ...base, producer, batchSize: 1001 })).toThrow(
+      'batchSize must be at most 1000, got 1001',
+    )
+    expect(() => new OutboxRelay({ ...base, producer, maxAttempts: 1.5 })).toThrow(
+      'maxAttempts must be a positive integer, got 1.5',
+    )
+    expect(() => new Outbox().sweep(recorder(), '7d', 0)).toThrow('limit must be a positive integer, got 0')
   })
 })

@@ -2,6 +2,7 @@
 // relay publishes it once with its id, poison rows end failed without blocking the rest, a lapsed
 // lease hands rows to another relay, and the sweep keeps the table small.
 
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../test/services.js'
 import {
@@ -13,8 +14,6 @@ import {
 } from '../../test/support/outbox/outbox-rigs.test-helper.js'
 import { OutboxRelay } from './relay.js'
 import type { OutboxRelayOptions } from './relay-options.js'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 for (const database of DATABASES) {
   if (database.port !== null && !(await requireService(database.name, database.port))) continue

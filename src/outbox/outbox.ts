@@ -1,9 +1,9 @@
 // The transactional outbox: a message written in the caller's own SQL transaction, so that it
 // exists exactly when the business change does. A relay (relay.ts) publishes it afterwards.
 
-import { toMs } from '../contract/duration.js'
+import { type Duration, positiveInteger, toMs } from '../contract/duration.js'
 import { newMessageId } from '../producer/message-id.js'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../sql/executor.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../sql/core/executor.js'
 import { DEFAULT_OUTBOX_TABLE, outboxNames, outboxSchema } from './outbox-schema.js'
 import { outboxStatements } from './outbox-sql.js'
 
@@ -39,6 +39,16 @@ export type OutboxTarget = SqlExecutor | SqlDatabase<unknown>
 
 const MESSAGE_ID = /^[\x20-\x7e]{1,255}$/
 
+/**
+ * The outbox table: messages added in the caller's transaction, published later by an `OutboxRelay`.
+ *
+ * @example
+ * const outbox = new Outbox() // table 'idem_outbox'; outbox.schema(dialect) gives the DDL
+ * await idem.transaction(db, { key: commandId }, async (_tx, ctx) => {
+ *   await ctx.sql.execute('UPDATE orders SET status = ? WHERE id = ?', ['placed', orderId])
+ *   await outbox.add(ctx.sql, { payload: { orderId }, destination: 'orders.placed' })
+ * })
+ */
 export class Outbox {
   readonly table: string
 
@@ -100,9 +110,9 @@ export class Outbox {
   }
 
   /** Delete up to `limit` sent rows confirmed more than `olderThan` ago; resolves to how many went. */
-  sweep(target: OutboxTarget, olderThan: number | string, limit = 1000): Promise<number> {
+  sweep(target: OutboxTarget, olderThan: Duration, limit = 1000): Promise<number> {
     const ms = toMs(olderThan, 'olderThan')
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer')
+    positiveInteger(limit, 'limit')
     return using(target, async (sql) => {
       const statement = outboxStatements(sql.dialect, this.table).sweep(limit)
       return (await sql.execute(statement, [ms])).affectedRows

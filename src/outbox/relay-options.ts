@@ -1,7 +1,8 @@
 // The relay's options, what it reports (per batch, in total, to onError) and its defaults.
 
+import type { Duration } from '../contract/duration.js'
 import type { Producer } from '../producer/types.js'
-import type { SqlDatabase } from '../sql/executor.js'
+import type { SqlDatabase } from '../sql/core/executor.js'
 import type { Outbox } from './outbox.js'
 
 export interface OutboxRelayOptions {
@@ -12,9 +13,9 @@ export interface OutboxRelayOptions {
   /** Rows claimed per batch (1–1000). Default 100. */
   batchSize?: number
   /** Wait between polls when the outbox is drained (or the database failed). Default '1s'. */
-  pollInterval?: number | string
+  pollInterval?: Duration
   /** How long a claim keeps a batch from other relays. Must exceed a batch's publish time. Default '30s'. */
-  lease?: number | string
+  lease?: Duration
   /** Failed publishes (or relay deaths) before a row is marked `failed`. Default 10. */
   maxAttempts?: number
   /** Delay before retrying a row whose publish failed, in ms, by attempt (1, 2, …). Default 1s doubling to 5 min. */
@@ -22,9 +23,9 @@ export interface OutboxRelayOptions {
   /** `FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL; set false on MySQL 5.7, which lacks it. Default true. */
   skipLocked?: boolean
   /** Sent rows older than this are deleted by the running relay; false keeps them. Default '7d'. */
-  retention?: number | string | false
+  retention?: Duration | false
   /** How often the running relay sweeps. Default '1h'. */
-  sweepInterval?: number | string
+  sweepInterval?: Duration
   /** Errors the relay recovered from: a failed publish (kept on the row), a database error (retried). */
   onError?: (error: unknown, context: RelayErrorContext) => void
 }

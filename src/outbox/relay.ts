@@ -32,9 +32,9 @@
 // after maxAttempts the row is `failed` with the error kept, until `outbox.retryFailed`.
 
 import { randomUUID } from 'node:crypto'
-import { toMs } from '../contract/duration.js'
+import { positiveInteger, toMs } from '../contract/duration.js'
 import type { OutgoingMessage, Producer } from '../producer/types.js'
-import type { SqlDatabase } from '../sql/executor.js'
+import type { SqlDatabase } from '../sql/core/executor.js'
 import type { Outbox, OutboxBacklog } from './outbox.js'
 import { outboxStatements } from './outbox-sql.js'
 import {
@@ -47,6 +47,15 @@ import {
 } from './relay-options.js'
 import { type ClaimedRow, decodeRow, errorText, RelayLoop, toClaimedRow } from './relay-parts.js'
 
+/**
+ * Publishes the outbox's pending rows through a confirming `Producer`, then marks them sent.
+ *
+ * @example
+ * const relay = new OutboxRelay({ outbox, db, producer: amqpProducer({ client: connection, routingKey: 'orders' }) })
+ * relay.start()
+ * // on shutdown:
+ * await relay.stop()
+ */
 export class OutboxRelay {
   readonly #outbox: Outbox
   readonly #db: SqlDatabase<unknown>
@@ -77,15 +86,11 @@ export class OutboxRelay {
     this.#outbox = options.outbox
     this.#db = options.db
     this.#producer = options.producer
-    this.#batchSize = options.batchSize ?? 100
-    if (!Number.isInteger(this.#batchSize) || this.#batchSize < 1 || this.#batchSize > 1000) {
-      throw new RangeError('batchSize must be an integer from 1 to 1000')
-    }
+    this.#batchSize = positiveInteger(options.batchSize ?? 100, 'batchSize')
+    // One claim statement lists every seq it takes: keep it a reasonable size.
+    if (this.#batchSize > 1000) throw new RangeError(`batchSize must be at most 1000, got ${this.#batchSize}`)
     this.#leaseMs = toMs(options.lease ?? '30s', 'lease')
-    this.#maxAttempts = options.maxAttempts ?? 10
-    if (!Number.isInteger(this.#maxAttempts) || this.#maxAttempts < 1) {
-      throw new RangeError('maxAttempts must be a positive integer')
-    }
+    this.#maxAttempts = positiveInteger(options.maxAttempts ?? 10, 'maxAttempts')
     this.#backoff = options.backoff ?? defaultBackoff
     this.#skipLocked = options.skipLocked ?? true
     this.#retentionMs = options.retention === false ? null : toMs(options.retention ?? '7d', 'retention')

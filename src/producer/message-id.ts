@@ -6,7 +6,12 @@ import { randomFillSync } from 'node:crypto'
 let lastMs = 0
 let sequence = 0
 
-/** A new UUIDv7. Ids from one process increase strictly, even within one millisecond. */
+/**
+ * A new UUIDv7. Ids from one process increase strictly, even within one millisecond.
+ *
+ * @example
+ * const message = { id: newMessageId(), payload: order } // make it once, reuse it on every retry
+ */
 export function newMessageId(now: number = Date.now()): string {
   const bytes = Buffer.alloc(16)
   randomFillSync(bytes, 6)

@@ -15,9 +15,10 @@ export interface OutgoingMessage<P = unknown> {
 export interface Producer {
   /**
    * Publish `message` and resolve once the broker confirmed it (AMQP publisher confirm, JetStream
-   * PubAck, XADD reply, MQTT PUBACK/PUBCOMP). Reject when it did not; publishing again with the
-   * same id is then safe.
+   * PubAck, XADD reply, MQTT PUBACK/PUBCOMP). Reject when it did not (the AMQP and MQTT
+   * producers with a `PublishNotConfirmedError`); publishing again with the same id is then safe.
    */
   publish(message: OutgoingMessage): Promise<void>
+  /** Release what the producer opened: a client passed as an instance stays open, one made by a factory is closed. */
   close?(): Promise<void>
 }

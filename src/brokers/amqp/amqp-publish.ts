@@ -2,20 +2,23 @@
 // return (mandatory and unroutable), a closed channel or a confirm that never comes all reject.
 // Shared by amqpProducer and by the consumer's own publishes (dead-letter and delay copies).
 
+import { PublishNotConfirmedError } from '../../producer/publish-error.js'
 import type { AmqpConfirmChannel, AmqpConnection, AmqpMessage, AmqpPublishOptions } from './amqp-driver.js'
 
 export type AmqpPublishFailure = 'nacked' | 'unroutable' | 'timeout' | 'channel-closed'
 
-/** The broker did not confirm a publish. Publishing again with the same `messageId` is safe. */
-export class AmqpPublishError extends Error {
+/**
+ * RabbitMQ did not confirm a publish (`reason` says how). Publishing again with the same
+ * `messageId` is safe. A `PublishNotConfirmedError` (code `PUBLISH_NOT_CONFIRMED`), as every
+ * producer's.
+ */
+export class AmqpPublishError extends PublishNotConfirmedError {
   readonly reason: AmqpPublishFailure
-  readonly messageId: string | undefined
 
   constructor(reason: AmqpPublishFailure, message: string, messageId: string | undefined, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause })
+    super(message, { messageId, cause })
     this.name = 'AmqpPublishError'
     this.reason = reason
-    this.messageId = messageId
   }
 }
 

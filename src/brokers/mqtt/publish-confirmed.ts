@@ -2,6 +2,7 @@
 // PUBACK/PUBCOMP, reject on an error code, on "no matching subscribers" when the message must
 // reach someone, and when no confirmation arrives in time.
 
+import { PublishNotConfirmedError } from '../../producer/publish-error.js'
 import { ackReasons, NO_MATCHING_SUBSCRIBERS, sentMessageId } from './ack-reasons.js'
 import type { MqttPublisherClient, MqttPublishOptions } from './mqtt-client.js'
 
@@ -12,11 +13,16 @@ export interface ConfirmOptions {
   timeoutMs: number
 }
 
-export class MqttPublishError extends Error {
+/**
+ * The broker did not confirm a publish (an error reason code, no matching subscriber when one is
+ * required, a failed connection, or no confirmation in time). A `PublishNotConfirmedError` (code
+ * `PUBLISH_NOT_CONFIRMED`), as every producer's: publishing again with the same id is safe.
+ */
+export class MqttPublishError extends PublishNotConfirmedError {
   /** The broker's reason code, when it answered. */
   readonly reasonCode: number | undefined
 
-  constructor(message: string, reasonCode?: number, options?: { cause?: unknown }) {
+  constructor(message: string, reasonCode?: number, options: { cause?: unknown; messageId?: string } = {}) {
     super(message, options)
     this.name = 'MqttPublishError'
     this.reasonCode = reasonCode

@@ -3,11 +3,19 @@
 // (yours, or ioredis resending unanswered commands after a reconnect) adds a second entry with the
 // same id field, and the consumer recognises it by that id.
 
+import { warnDeprecated } from '../../contract/deprecation.js'
+import { positiveInteger } from '../../contract/duration.js'
 import { validateKey } from '../../core/key.js'
+import { type ClientOption, ProducerClient } from '../../producer/client.js'
 import type { OutgoingMessage, Producer } from '../../producer/types.js'
 import type { RedisStreamClient, StreamArg } from './redis-streams-driver.js'
 
 export interface RedisStreamProducerOptions {
+  /**
+   * An ioredis client, yours: the producer never closes it. A function returning one hands it to
+   * the producer, which calls it on first publish and quits it in close().
+   */
+  client: ClientOption<RedisStreamClient>
   /** The stream messages go to when a message names no `destination`. */
   stream: string
   /** The field that carries the message id; the consumer's `keyField`. Default 'id'. */
@@ -27,20 +35,43 @@ export interface RedisStreamProducerOptions {
 export interface RedisStreamProducer extends Producer {
   /** XADD the message; resolves once Redis replied, i.e. the entry is in the stream. Retry with the same id. */
   publish(message: OutgoingMessage): Promise<void>
+  /** Quits the client only if a factory made it. */
+  close(): Promise<void>
 }
 
-/** A producer over an ioredis client you own (it is not closed by the producer). */
+/**
+ * A producer that XADDs each message with its id in a field and resolves on Redis' reply.
+ *
+ * @example
+ * const producer = redisStreamProducer({ client: new Redis(), stream: 'orders' })
+ * await producer.publish({ id: 'order-42', payload: { total: 42 } })
+ */
+export function redisStreamProducer(options: RedisStreamProducerOptions): RedisStreamProducer
+/** @deprecated Pass one options object: `redisStreamProducer({ client, stream, ... })`. */
 export function redisStreamProducer(
   client: RedisStreamClient,
-  options: RedisStreamProducerOptions,
+  options: Omit<RedisStreamProducerOptions, 'client'>,
+): RedisStreamProducer
+export function redisStreamProducer(
+  first: RedisStreamProducerOptions | RedisStreamClient,
+  second?: Omit<RedisStreamProducerOptions, 'client'>,
 ): RedisStreamProducer {
+  let options: RedisStreamProducerOptions
+  if (typeof (first as Partial<RedisStreamClient> | undefined)?.call === 'function') {
+    warnDeprecated('redisStreamProducer(client, options)', 'redisStreamProducer({ client, ...options })')
+    options = { ...(second as Omit<RedisStreamProducerOptions, 'client'>), client: first as RedisStreamClient }
+  } else {
+    options = first as RedisStreamProducerOptions
+  }
+  const source = new ProducerClient(options?.client, 'redisStreamProducer', 'an ioredis client')
+  if (typeof options.stream !== 'string' || options.stream === '') {
+    throw new TypeError('redisStreamProducer needs { stream }: the stream messages without a destination go to')
+  }
   const idField = options.idField ?? 'id'
   const payloadField = options.payloadField ?? 'payload'
   const encode = options.encode ?? JSON.stringify
-  if (options.maxLen !== undefined && !(Number.isInteger(options.maxLen) && options.maxLen > 0)) {
-    throw new RangeError(`maxLen must be a positive integer, got ${options.maxLen}`)
-  }
-  const trim: StreamArg[] = options.maxLen === undefined ? [] : ['MAXLEN', '~', options.maxLen]
+  const trim: StreamArg[] =
+    options.maxLen === undefined ? [] : ['MAXLEN', '~', positiveInteger(options.maxLen, 'maxLen')]
 
   return {
     async publish(message: OutgoingMessage): Promise<void> {
@@ -54,7 +85,8 @@ export function redisStreamProducer(
         }
         fields.push(name, value)
       }
-      await client.call('XADD', message.destination ?? options.stream, ...trim, '*', ...fields)
+      await (await source.get()).call('XADD', message.destination ?? options.stream, ...trim, '*', ...fields)
     },
+    close: () => source.close((client) => client.quit()),
   }
 }

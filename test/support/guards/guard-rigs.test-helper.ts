@@ -9,13 +9,13 @@ import Database from 'better-sqlite3'
 import mysql from 'mysql2/promise'
 import { Idempotency } from '../../../src/core/idempotency.js'
 import { betterSqlite3Executor, fromBetterSqlite3 } from '../../../src/sql/better-sqlite3/better-sqlite3-database.js'
-import type { SqlDatabase, SqlDialect, SqlExecutor } from '../../../src/sql/executor.js'
+import type { SqlDatabase, SqlDialect, SqlExecutor } from '../../../src/sql/core/executor.js'
 import { fromMysql2, type Mysql2ConnectionLike, mysql2Executor } from '../../../src/sql/mysql2/mysql2-database.js'
 import { fromPg, pgExecutor } from '../../../src/sql/pg/pg-database.js'
 import { MysqlStore } from '../../../src/stores/mysql/mysql-store.js'
 import { PostgresStore } from '../../../src/stores/postgres/postgres-store.js'
 import { SqliteStore } from '../../../src/stores/sqlite/sqlite-store.js'
-import { isolatedName } from '../../services.js'
+import { isolatedName, requireService, SERVICES } from '../../services.js'
 import { createTestPool, dropSchema as dropMysqlStore, MYSQL_URL } from '../stores/mysql/mysql.test-helper.js'
 import { dropSchema as dropPgSchema, newPool } from '../stores/postgres/postgres.test-helper.js'
 
@@ -51,7 +51,7 @@ export async function postgresRig(): Promise<GuardRig> {
       await pool.query(`CREATE TABLE "${schema}"."${base}" (${columns})`)
     },
     async idem() {
-      store ??= new PostgresStore({ pool, schema })
+      store ??= new PostgresStore({ client: pool, schema })
       await store.ensureSchema()
       return new Idempotency({ store })
     },
@@ -114,7 +114,7 @@ export async function sqliteRig(): Promise<GuardRig> {
       connection.exec(`CREATE TABLE "${base}" (${columns})`)
     },
     async idem() {
-      store ??= new SqliteStore({ database: file })
+      store ??= new SqliteStore({ client: file })
       store.ensureSchema()
       return new Idempotency({ store })
     },
@@ -136,5 +136,18 @@ export function barrier(parties: number): () => Promise<void> {
   return () => {
     if (++arrived === parties) open()
     return opened
+  }
+}
+
+/**
+ * Run a guard suite on every database: SQLite always, PostgreSQL and MariaDB when their server is
+ * up (MariaDB also without FOUND_ROWS, where affected rows count changed rows, not matched ones).
+ */
+export async function onEachDatabase(suite: (name: string, makeRig: () => Promise<GuardRig>) => void): Promise<void> {
+  suite('SQLite (better-sqlite3)', sqliteRig)
+  if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) suite('PostgreSQL (pg)', postgresRig)
+  if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
+    suite('MariaDB (mysql2)', () => mysqlRig())
+    suite('MariaDB (mysql2, without FOUND_ROWS)', () => mysqlRig({ flags: ['-FOUND_ROWS'] }))
   }
 }

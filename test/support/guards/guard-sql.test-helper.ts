@@ -1,9 +1,9 @@
 // Small SQL helpers shared by the guard tests: portable statements over a rig, and an executor
 // that records what a guard sends without a database.
 
-import { placeholder, type SqlDialect, type SqlExecutor, type SqlResult } from '../../../src/sql/executor.js'
-import { quote } from '../../../src/sql/identifiers.js'
-import type { GuardRig } from './guard-rigs.test-helper.js'
+import { placeholder, type SqlDialect, type SqlExecutor, type SqlResult } from '../../../src/sql/core/executor.js'
+import { quote } from '../../../src/sql/core/identifiers.js'
+import { barrier, type GuardRig } from './guard-rigs.test-helper.js'
 
 /** `text` with `?` placeholders and `{t}` for the rig's quoted table `base`, run outside any transaction. */
 export async function run(rig: GuardRig, base: string, text: string, params: unknown[] = []): Promise<SqlResult> {
@@ -51,4 +51,32 @@ export function counting(sql: SqlExecutor): SqlExecutor & { statements: number }
     },
   }
   return counted
+}
+
+/**
+ * `count` transactions that all write row `id` of `base` at once. Where the database runs them in
+ * parallel, each first reads the row's `column` (so REPEATABLE READ fixes its snapshot there) and
+ * none writes before all of them hold an open transaction.
+ */
+export async function raceOnRow<R>(
+  rig: GuardRig,
+  base: string,
+  column: string,
+  id: string,
+  count: number,
+  write: (sql: SqlExecutor, racer: number) => Promise<R>,
+): Promise<R[]> {
+  const arrive = barrier(count)
+  const read = portable(rig.dialect, `SELECT ${column} FROM ${quotedTable(rig, base)} WHERE id = ?`)
+  return Promise.all(
+    Array.from({ length: count }, (_, racer) =>
+      rig.db.transaction(async (_tx, sql): Promise<R> => {
+        if (rig.parallel) {
+          await sql.execute(read, [id])
+          await arrive()
+        }
+        return write(sql, racer)
+      }),
+    ),
+  )
 }

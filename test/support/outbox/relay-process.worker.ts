@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { Outbox } from '../../../src/outbox/outbox.js'
 import { OutboxRelay } from '../../../src/outbox/relay.js'
 import type { Producer } from '../../../src/producer/types.js'
-import type { SqlDatabase } from '../../../src/sql/executor.js'
+import type { SqlDatabase } from '../../../src/sql/core/executor.js'
 
 const { values } = parseArgs({
   options: {
