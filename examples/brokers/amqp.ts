@@ -4,8 +4,9 @@
 
 import { fileURLToPath } from 'node:url'
 import amqp from 'amqplib'
-import { Idempotency, MemoryStore, newMessageId } from 'idem'
+import { Idempotency, MemoryStore } from 'idem'
 import { amqpProducer, consumeAmqp } from 'idem/amqp'
+import { newMessageId } from 'idem/producer'
 
 export interface Payment {
   orderId: string
@@ -23,29 +24,32 @@ export async function payOnce(url: string, queue = 'payments'): Promise<{ messag
 
   const idem = new Idempotency({ store: new MemoryStore(), scope: 'payments' }) // use a shared store in production
   const charged: string[] = []
+  // Listeners given as `on` are attached before the first delivery: none is missed.
+  let settled = 0
+  let settle!: () => void
+  const bothSettled = new Promise<void>((resolve) => {
+    settle = resolve
+  })
   const subscription = await consumeAmqp<Payment>({
-    connection,
+    client: connection,
     queue,
     prefetch: 16,
     consumerTimeout: '30m', // the broker's consumer_timeout: a message is handed back before it
-    consumer: {
-      idem,
-      maxAttempts: 5, // then to `${queue}.idem.dlq`, the reason in x-idem-dead-letter-reason
-      handler: async (payment, ctx) => {
-        charged.push(payment.orderId) // your side effect; pass ctx.derivedKey('charge') to a payment API
-        return { charged: payment.amountCents, key: ctx.key }
+    idem,
+    maxAttempts: 5, // then to `${queue}.idem.dlq`, the reason in x-idem-dead-letter-reason
+    handler: async (payment, ctx) => {
+      charged.push(payment.orderId) // your side effect; pass ctx.derivedKey('charge') to a payment API
+      return { charged: payment.amountCents, key: ctx.key }
+    },
+    on: {
+      settled: () => {
+        if (++settled === 2) settle()
       },
     },
   })
-  let settled = 0
-  const bothSettled = new Promise<void>((resolve) =>
-    subscription.consumer.on('settled', () => {
-      if (++settled === 2) resolve()
-    }),
-  )
 
   // The id is made once per message and reused by every retry: that is what makes the retry recognisable.
-  const producer = amqpProducer({ connection, routingKey: queue })
+  const producer = amqpProducer({ client: connection, routingKey: queue })
   const message = { id: newMessageId(), payload: { orderId: 'order-1', amountCents: 4200 } }
   await producer.publish(message) // resolves once RabbitMQ confirmed it (persistent, mandatory)
   await producer.publish(message) // the retry after a lost confirm: a second copy, the same messageId

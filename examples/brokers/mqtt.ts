@@ -6,8 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Idempotency, newMessageId } from 'idem'
+import { Idempotency } from 'idem'
 import { consumeMqtt, mqttProducer, mqttSessionOptions } from 'idem/mqtt'
+import { newMessageId } from 'idem/producer'
 import { SqliteStore } from 'idem/sqlite'
 import mqtt from 'mqtt'
 
@@ -24,7 +25,7 @@ export interface Names {
 }
 
 export async function payOnce(file: string, names: Names): Promise<{ messageId: string; charged: string[] }> {
-  const store = new SqliteStore({ database: file })
+  const store = new SqliteStore({ client: file })
   const idem = new Idempotency({ store, scope: 'payments', lease: '30s' })
   const charged: string[] = []
 
@@ -34,29 +35,32 @@ export async function payOnce(file: string, names: Names): Promise<{ messageId: 
   // A second client publishes: the producer's messages and the consumer's dead letters.
   const publisher = await mqtt.connectAsync(names.url, { protocolVersion: 5 })
 
+  // Listeners given as `on` are attached before the first delivery: none is missed.
+  let settledCount = 0
+  let bothSettled!: () => void
+  const settled = new Promise<void>((resolve) => {
+    bothSettled = resolve
+  })
   const consumer = await consumeMqtt<Payment>({
     client,
     topics: names.topic,
-    consumer: {
-      idem,
-      handler: async (payment, ctx) => {
-        charged.push(payment.orderId) // your side effect; pass ctx.derivedKey('charge') to a payment API
-        return { charged: payment.amountCents, key: ctx.key }
-      },
+    idem,
+    handler: async (payment, ctx) => {
+      charged.push(payment.orderId) // your side effect; pass ctx.derivedKey('charge') to a payment API
+      return { charged: payment.amountCents, key: ctx.key }
     },
     // Poison messages go here with the reason in a user property. Something must subscribe to it
     // (MQTT drops messages nobody subscribed to); until then, they wait unacknowledged.
     deadLetter: { topic: `${names.topic}/dead`, client: publisher },
-  })
-  const settled = new Promise<void>((resolve) => {
-    let n = 0
-    consumer.consumer.on('settled', () => {
-      if (++n === 2) resolve()
-    })
+    on: {
+      settled: () => {
+        if (++settledCount === 2) bothSettled()
+      },
+    },
   })
 
   // The id is made once per message and reused by every retry: that is what makes the retry recognisable.
-  const producer = mqttProducer(publisher, { topic: names.topic, qos: 1 })
+  const producer = mqttProducer({ client: publisher, topic: names.topic, qos: 1 })
   const message = { id: newMessageId(), payload: { orderId: 'order-1', amountCents: 4200 } }
   await producer.publish(message) // resolves on the broker's PUBACK
   await producer.publish(message) // the retry: a second MQTT message, the same idem-key

@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { Idempotency, newMessageId } from 'idem'
+import { Idempotency } from 'idem'
 import { consumeJetStream, jetStreamProducer } from 'idem/nats'
+import { newMessageId } from 'idem/producer'
 import { SqliteStore } from 'idem/sqlite'
 import { AckPolicy, connect, type NatsConnection, nanos } from 'nats'
 
@@ -33,32 +34,35 @@ export async function payOnce(nc: NatsConnection, stream: string, idemFile: stri
     max_deliver: -1,
   })
 
-  const store = new SqliteStore({ database: idemFile })
+  const store = new SqliteStore({ client: idemFile })
   store.ensureSchema()
   const idem = new Idempotency({ store, scope: 'payments' })
   const charged: string[] = []
+  // Listeners given as `on` are attached before the first delivery: none is missed.
+  let settledCount = 0
+  let bothSettled!: () => void
+  const settled = new Promise<void>((resolve) => {
+    bothSettled = resolve
+  })
   const subscription = await consumeJetStream<Payment>({
-    connection: nc,
+    client: nc,
     stream,
     durable: 'billing',
     deadLetterSubject: `${stream}.dead`, // failures after maxAttempts land here with their reason
-    consumer: {
-      idem,
-      handler: async (payment, ctx) => {
-        charged.push(payment.orderId) // your side effect; pass ctx.derivedKey('charge') to a payment API
-        return { charged: payment.amountCents, key: ctx.key }
+    idem,
+    handler: async (payment, ctx) => {
+      charged.push(payment.orderId) // your side effect; pass ctx.derivedKey('charge') to a payment API
+      return { charged: payment.amountCents, key: ctx.key }
+    },
+    on: {
+      settled: () => {
+        if (++settledCount === 2) bothSettled()
       },
     },
   })
-  const settled = new Promise<void>((resolve) => {
-    let n = 0
-    subscription.consumer.on('settled', () => {
-      if (++n === 2) resolve()
-    })
-  })
 
   // The id is made once per message and reused by every retry: that is what makes a retry recognisable.
-  const producer = jetStreamProducer(nc.jetstream(), { subject: `${stream}.created` })
+  const producer = jetStreamProducer({ client: nc, subject: `${stream}.created` })
   const message = { id: newMessageId(), payload: { orderId: 'order-1', amountCents: 4200 } }
   const receipts = [await producer.send(message), await producer.send(message)] // a retry: duplicate: true
   await sleep(1100)

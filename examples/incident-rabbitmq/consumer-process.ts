@@ -65,7 +65,7 @@ const die = (point: 'in-transaction' | 'before-ack'): never => {
 const db = new Database(values.db)
 db.pragma('busy_timeout = 10000')
 db.pragma('synchronous = NORMAL')
-const store = new SqliteStore({ database: db })
+const store = new SqliteStore({ client: db })
 const idem = new Idempotency({ store, scope: 'billing:extend-subscription', ttl: '24h' })
 const applyPayment = paymentEffect(db)
 
@@ -85,34 +85,35 @@ const connection: AmqpConnection = {
 /** The consumer behind Idem: the record, the extension and the ledger line commit together. */
 async function consumeWithIdem(): Promise<{ inFlight(): number; close(): Promise<void> }> {
   const subscription = await consumeAmqp<PaymentMessage, typeof db>({
-    connection,
+    client: connection,
     queue,
     prefetch,
     onError: () => {},
-    consumer: {
-      idem,
-      db: fromBetterSqlite3(db),
-      concurrency: Number(values.concurrency),
-      backoff: () => 200,
-      transactionHandler: (_tx, message) => {
-        const extended = applyPayment(message)
-        // Killed with the writes made and not committed: SQLite rolls them back with the process.
-        if (Math.random() < crashInTransaction) die('in-transaction')
-        return extended
+    idem,
+    db: fromBetterSqlite3(db),
+    concurrency: Number(values.concurrency),
+    backoff: () => 200,
+    transactionHandler: (_tx, message) => {
+      const extended = applyPayment(message)
+      // Killed with the writes made and not committed: SQLite rolls them back with the process.
+      if (Math.random() < crashInTransaction) die('in-transaction')
+      return extended
+    },
+    // Attached before the first delivery: a restarted process finds the queue full.
+    on: {
+      received: (r) => {
+        if (r.deliveryCount > 1) report.redeliveries++
       },
+      settled: (r) => {
+        if (r.outcome === 'executed') report.executed++
+        else if (r.outcome === 'replayed') report.replayed++
+        else if (r.outcome === 'retried') report.retried++
+        else report.deadLettered++
+      },
+      broker_error: () => report.brokerErrors++,
     },
   })
   const { consumer } = subscription
-  consumer.on('received', (r) => {
-    if (r.deliveryCount > 1) report.redeliveries++
-  })
-  consumer.on('settled', (r) => {
-    if (r.outcome === 'executed') report.executed++
-    else if (r.outcome === 'replayed') report.replayed++
-    else if (r.outcome === 'retried') report.retried++
-    else report.deadLettered++
-  })
-  consumer.on('broker_error', () => report.brokerErrors++)
   return { inFlight: () => consumer.inFlight, close: () => subscription.close() }
 }
 

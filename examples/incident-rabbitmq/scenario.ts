@@ -77,7 +77,7 @@ export async function runRabbitIncident(overrides: Partial<RabbitIncidentOptions
   const dir = mkdtempSync(join(tmpdir(), 'idem-incident-rabbitmq-'))
   const file = join(dir, 'billing.db')
   const db = openSubscriptions(file, workload.customers)
-  new SqliteStore({ database: db }).ensureSchema()
+  new SqliteStore({ client: db }).ensureSchema()
   const queue = `idem-incident-${process.pid}-${Date.now().toString(36)}`
   const connection = await amqp.connect(options.url)
   connection.on('error', () => {})

@@ -16,7 +16,7 @@ afterEach(async () => {
 
 describe.each([
   ['MemoryStore', () => new MemoryStore()],
-  ['SqliteStore', () => new SqliteStore({ database: ':memory:' })],
+  ['SqliteStore', () => new SqliteStore({ client: ':memory:' })],
 ] as const)('batches on %s', (_name, makeStore) => {
   function setup(options: Partial<RunConsumerOptions<string>> = {}) {
     const inner: IdempotencyStore = makeStore()

@@ -12,7 +12,7 @@ import type { ConsumerEvents, RunConsumerOptions } from './types.js'
 
 const stores: [string, () => IdempotencyStore][] = [
   ['MemoryStore', () => new MemoryStore()],
-  ['SqliteStore', () => new SqliteStore({ database: ':memory:' })],
+  ['SqliteStore', () => new SqliteStore({ client: ':memory:' })],
 ]
 
 const opened: IdempotencyStore[] = []

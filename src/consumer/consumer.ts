@@ -3,17 +3,34 @@
 // `Delivery` objects and feed them here; they never decide acks themselves.
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import { toMs } from '../contract/duration.js'
+import { positiveInteger, toMs } from '../contract/duration.js'
 import { type Decision, SHUTDOWN } from './decide.js'
 import { Emitter, type Listener } from './emitter.js'
 import { Lanes } from './lanes.js'
-import { positiveInteger, Runner } from './runner.js'
+import { Runner } from './runner.js'
 import { Task } from './task.js'
-import type { ConsumerEvents, ConsumerOptions, Delivery, DeliveryResult } from './types.js'
+import type { ConsumerEvents, ConsumerListeners, ConsumerOptions, Delivery, DeliveryResult } from './types.js'
 
 const DEFAULT_CONCURRENCY = 8
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
 
+/**
+ * The broker-agnostic consumer: per delivery, claim (or open a transaction), run the handler,
+ * store the outcome, and only then tell the broker. Broker adapters (`consumeAmqp`,
+ * `consumeJetStream`, `consumeRedisStream`, `consumeMqtt`) build one from their options, or take
+ * a ready-made one as `consumer`.
+ *
+ * @example
+ * ```ts
+ * import { IdempotentConsumer } from 'idem/consumer'
+ * const consumer = new IdempotentConsumer<Order>({
+ *   idem,
+ *   handler: (order, ctx) => shipOrder(order, ctx.key),
+ *   on: { settled: (result) => metrics.count(result.outcome) },
+ * })
+ * // Then hand it to an adapter: consumeAmqp({ client: connection, queue: 'orders', consumer })
+ * ```
+ */
 export class IdempotentConsumer<P = unknown, Tx = unknown> {
   readonly #runner: Runner<P, Tx>
   readonly #concurrency: number
@@ -35,6 +52,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
         ? DEFAULT_SHUTDOWN_TIMEOUT_MS
         : toMs(options.shutdownTimeout, 'shutdownTimeout')
     this.#lanes = new Lanes<Task<P>>(this.#concurrency, (task) => void this.#process(task))
+    if (options.on !== undefined) this.listen(options.on)
   }
 
   /** Accepted deliveries not yet settled (queued or running). */
@@ -63,8 +81,33 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     return this.#closed !== undefined
   }
 
+  /** Listen to one event; returns a function that stops listening. */
   on<K extends keyof ConsumerEvents>(name: K, listener: Listener<ConsumerEvents, K>): () => void {
     return this.#events.on(name, listener)
+  }
+
+  /** Stop `listener` listening to `name`. */
+  off<K extends keyof ConsumerEvents>(name: K, listener: Listener<ConsumerEvents, K>): void {
+    this.#events.off(name, listener)
+  }
+
+  /** Attach the listeners of an `on` option (what the constructor does with `options.on`); returns a function that detaches them. */
+  listen(listeners: ConsumerListeners): () => void {
+    if (listeners === null || typeof listeners !== 'object') {
+      throw new TypeError('on must be an object of listeners, e.g. { settled: (result) => … }')
+    }
+    const offs: (() => void)[] = []
+    for (const name of Object.keys(listeners) as (keyof ConsumerEvents)[]) {
+      const listener = listeners[name]
+      if (listener === undefined) continue
+      if (!EVENTS.has(name) || typeof listener !== 'function') {
+        throw new TypeError(`on.${String(name)} must be a function, and one of ${[...EVENTS].join(', ')}`)
+      }
+      offs.push(this.#events.on(name, listener as Listener<ConsumerEvents, typeof name>))
+    }
+    return () => {
+      for (const off of offs) off()
+    }
   }
 
   /**
@@ -224,6 +267,8 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     for (const wake of waiters) wake()
   }
 }
+
+const EVENTS: ReadonlySet<keyof ConsumerEvents> = new Set(['received', 'settled', 'broker_error'])
 
 const SHUTDOWN_ERROR = new DOMException('The consumer closed before the handler finished', 'AbortError')
 

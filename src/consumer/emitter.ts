@@ -17,6 +17,10 @@ export class Emitter<E> {
     }
   }
 
+  off<K extends keyof E>(name: K, listener: Listener<E, K>): void {
+    this.#listeners.get(name)?.delete(listener as (event: never) => void)
+  }
+
   /** True when someone listens: lets the hot path skip building event objects. */
   has(name: keyof E): boolean {
     return (this.#listeners.get(name)?.size ?? 0) > 0

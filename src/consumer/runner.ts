@@ -1,10 +1,9 @@
 // Runs deliveries through Idem: `run()` (or `runMany()` for a batch) in run mode, `transaction()`
 // in transaction mode, and turns how each ended into a Decision for the broker. Never throws.
 
-import { toMs } from '../contract/duration.js'
+import { positiveInteger, toMs } from '../contract/duration.js'
 import type { Idempotency, RunContext, RunResult } from '../core/idempotency.js'
-import type { RunInput } from '../core/options.js'
-import type { TransactionInput } from '../core/transaction.js'
+import { POLICY_FIELDS, type PolicyOptions, type RunInput } from '../core/options.js'
 import { type Decision, decide, defaultBackoff, EXECUTED, REPLAYED, SHUTDOWN } from './decide.js'
 import type {
   ConsumerOptions,
@@ -35,7 +34,7 @@ export class Runner<P, Tx> {
   readonly #idem: Idempotency
   readonly #handler: RunConsumerOptions<P>['handler'] | undefined
   readonly #transaction: TransactionConsumerOptions<P, Tx> | undefined
-  readonly #record: Omit<TransactionInput, 'key' | 'payload'>
+  readonly #record: PolicyOptions
   readonly #maxAttempts: number
 
   /** Deliveries after which a failing message is dead-lettered. */
@@ -65,15 +64,7 @@ export class Runner<P, Tx> {
     this.#shutdown = shutdown
     if (options.ttl !== undefined) toMs(options.ttl, 'ttl')
     if (options.lease !== undefined) toMs(options.lease, 'lease')
-    // A duplicate of a running message goes back to the broker rather than holding a slot.
-    this.#record = {
-      ...(options.scope === undefined ? {} : { scope: options.scope }),
-      ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
-      ...(options.lease === undefined ? {} : { lease: options.lease }),
-      ...(options.fingerprintFields === undefined ? {} : { fingerprintFields: options.fingerprintFields }),
-      ...(isFinal === undefined ? {} : { isFinal }),
-      onInProgress: 'reject',
-    }
+    this.#record = consumerPolicy(options)
   }
 
   /** True in run mode, where a batch is claimed in one round trip. */
@@ -123,20 +114,8 @@ export class Runner<P, Tx> {
   }
 
   #input(delivery: Delivery<P>): RunInput {
-    const r = this.#record
-    // One literal of one shape (undefined means "the idem's"), cheaper than a spread on the hot path.
-    // A store outage never runs a handler unprotected: the broker redelivers instead.
-    return {
-      key: delivery.key,
-      payload: delivery.payload,
-      scope: r.scope,
-      ttl: r.ttl,
-      lease: r.lease,
-      fingerprintFields: r.fingerprintFields,
-      isFinal: r.isFinal,
-      onInProgress: 'reject',
-      failOpen: false,
-    }
+    // Every policy field is present in the record (undefined means "the idem's"): one shape.
+    return { key: delivery.key, payload: delivery.payload, ...this.#record }
   }
 
   /** Calls the handler; `progress.returned` is set once what it returned has settled (and not if it failed). */
@@ -232,8 +211,17 @@ class HandlerContext<P> implements MessageContext<P> {
   }
 }
 
-export function positiveInteger(value: number, what: string): number {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new RangeError(`${what} must be a positive integer, got ${value}`)
-  return value
+/**
+ * The per-message record options, derived from the core's list of policy fields: every field is
+ * set (undefined where the options leave it to the idem), except two the consumer decides. A
+ * duplicate of a running message goes back to the broker rather than holding a slot
+ * (`onInProgress: 'reject'`), and a store outage never runs a handler unprotected: the broker
+ * redelivers instead (`failOpen: false`).
+ */
+function consumerPolicy(options: PolicyOptions): PolicyOptions {
+  const record: Record<string, unknown> = {}
+  for (const field of POLICY_FIELDS) record[field] = options[field]
+  record.onInProgress = 'reject'
+  record.failOpen = false
+  return record as PolicyOptions
 }

@@ -3,7 +3,7 @@
 // broker from redelivering it meanwhile. One object per delivery, and no closure besides its promise's,
 // because the consumer makes one per message.
 
-import { Repeating } from '../core/lease-keeper.js'
+import { Repeating } from '../core/repeating.js'
 import type { Decision } from './decide.js'
 import type { Emitter } from './emitter.js'
 import type { ConsumerEvents, Delivery, DeliveryResult } from './types.js'

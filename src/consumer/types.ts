@@ -5,7 +5,7 @@
 import type { Duration } from '../contract/duration.js'
 import type { Idempotency, RunContext } from '../core/idempotency.js'
 import type { TransactionContext } from '../core/transaction.js'
-import type { SqlDatabase } from '../sql/executor.js'
+import type { SqlDatabase } from '../sql/core/executor.js'
 
 /** One delivery of one message, as an adapter presents it. Every method is called at most once, except `extend`. */
 export interface Delivery<P = unknown> {
@@ -92,6 +92,11 @@ interface CommonOptions {
   backoff?: (attempt: number) => number
   /** How long `close()` lets in-flight handlers finish before aborting them. Default 30 s. */
   shutdownTimeout?: Duration
+  /**
+   * Listeners attached before the first delivery, so that none is missed (a listener added with
+   * `on()` once an adapter resolved may come after the first messages of a non-empty queue).
+   */
+  on?: ConsumerListeners
 }
 
 /** `run()` mode: at-least-once execution with deduplication, for any store. */
@@ -114,3 +119,6 @@ export interface ConsumerEvents {
   /** The broker refused an ack/retry/deadLetter/extend call (the delivery will come back). */
   broker_error: { key: string; operation: 'ack' | 'retry' | 'deadLetter' | 'extend'; error: unknown }
 }
+
+/** One listener per event, given as the `on` option: `{ settled: (result) => … }`. */
+export type ConsumerListeners = { [K in keyof ConsumerEvents]?: (event: ConsumerEvents[K]) => void }

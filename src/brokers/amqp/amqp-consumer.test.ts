@@ -15,10 +15,11 @@ import {
   queueDepth,
   until,
 } from '../../../test/support/brokers/amqp/amqp.test-helper.js'
+import type { ConsumerHandle } from '../../consumer/handle.js'
 import type { DeliveryResult } from '../../consumer/types.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { MemoryStore } from '../../stores/memory/memory-store.js'
-import { type AmqpSubscription, consumeAmqp } from './amqp-consumer.js'
+import { type AmqpConsumerStats, consumeAmqp } from './amqp-consumer.js'
 import { IdemHeader } from './amqp-message.js'
 import { amqpProducer } from './amqp-producer.js'
 
@@ -46,10 +47,10 @@ if (await requireService('RabbitMQ', AMQP_PORT)) {
       const queue = await declareQueue(channel, isolatedName('idem_amqp'), type)
       await channel.close()
       queues.push(queue)
-      const producer = amqpProducer({ connection, routingKey: queue })
+      const producer = amqpProducer({ client: connection, routingKey: queue })
       const idem = new Idempotency({ store: new MemoryStore(), scope: 'amqp-test', lease: '10s' })
       const settled: DeliveryResult[] = []
-      const watch = <P>(subscription: AmqpSubscription<P>) => {
+      const watch = <P>(subscription: ConsumerHandle<P, unknown, AmqpConsumerStats>) => {
         subscription.consumer.on('settled', (r) => settled.push(r))
         return subscription
       }
@@ -60,9 +61,10 @@ if (await requireService('RabbitMQ', AMQP_PORT)) {
       const { queue, producer, idem, settled, watch } = await rig('quorum')
       const sub = watch(
         await consumeAmqp({
-          connection,
+          client: connection,
           queue,
-          consumer: { idem, handler: (_payload, ctx) => effects.record(ctx.key) },
+          idem,
+          handler: (_payload, ctx) => effects.record(ctx.key),
         }),
       )
       const dup = `${queue}:dup`
@@ -84,18 +86,16 @@ if (await requireService('RabbitMQ', AMQP_PORT)) {
       const seen: number[] = []
       const sub = watch(
         await consumeAmqp({
-          connection,
+          client: connection,
           queue,
           retry: { delayTiers: TIERS },
-          consumer: {
-            idem,
-            maxAttempts: 3,
-            backoff: () => 50,
-            handler: (payload: { poison: boolean }, ctx) => {
-              if (!payload.poison) return effects.record(ctx.key)
-              seen.push(ctx.delivery.deliveryCount)
-              throw new Error('card number rejected by the acquirer')
-            },
+          idem,
+          maxAttempts: 3,
+          backoff: () => 50,
+          handler: (payload: { poison: boolean }, ctx) => {
+            if (!payload.poison) return effects.record(ctx.key)
+            seen.push(ctx.delivery.deliveryCount)
+            throw new Error('card number rejected by the acquirer')
           },
         }),
       )
@@ -126,17 +126,15 @@ if (await requireService('RabbitMQ', AMQP_PORT)) {
       const seen: number[] = []
       const sub = watch(
         await consumeAmqp({
-          connection,
+          client: connection,
           queue,
           retry: 'requeue',
-          consumer: {
-            idem,
-            backoff: () => 100,
-            handler: (_payload, ctx) => {
-              seen.push(ctx.delivery.deliveryCount)
-              if (seen.length < 3) throw new Error('flaky downstream')
-              effects.record(ctx.key)
-            },
+          idem,
+          backoff: () => 100,
+          handler: (_payload, ctx) => {
+            seen.push(ctx.delivery.deliveryCount)
+            if (seen.length < 3) throw new Error('flaky downstream')
+            effects.record(ctx.key)
           },
         }),
       )
@@ -156,10 +154,11 @@ if (await requireService('RabbitMQ', AMQP_PORT)) {
       let calls = 0
       const sub = watch(
         await consumeAmqp({
-          connection,
+          client: connection,
           queue,
           onError: (e) => errors.push(e),
-          consumer: { idem, handler: () => calls++ },
+          idem,
+          handler: () => calls++,
         }),
       )
       const raw = await connection.createConfirmChannel()
@@ -188,18 +187,16 @@ if (await requireService('RabbitMQ', AMQP_PORT)) {
       const failing = ids[3] as string
       const sub = watch(
         await consumeAmqp({
-          connection,
+          client: connection,
           queue,
-          batch: { size: ids.length, maxWaitMs: 500 },
+          batch: { size: ids.length, maxWait: 500 },
           retry: { delayTiers: TIERS },
-          consumer: {
-            idem,
-            backoff: () => 50,
-            handler: (_payload, ctx) => {
-              runs.set(ctx.key, (runs.get(ctx.key) ?? 0) + 1)
-              if (ctx.key === failing && runs.get(ctx.key) === 1) throw new Error('one bad apple')
-              effects.record(ctx.key)
-            },
+          idem,
+          backoff: () => 50,
+          handler: (_payload, ctx) => {
+            runs.set(ctx.key, (runs.get(ctx.key) ?? 0) + 1)
+            if (ctx.key === failing && runs.get(ctx.key) === 1) throw new Error('one bad apple')
+            effects.record(ctx.key)
           },
         }),
       )
@@ -232,18 +229,16 @@ if (await requireService('RabbitMQ', AMQP_PORT)) {
       const ids = Array.from({ length: 20 }, (_, i) => `${queue}:m${i}`)
       const sub = watch(
         await consumeAmqp({
-          connection: recovering,
+          client: recovering,
           queue,
           prefetch: 8,
           onError: () => {},
-          consumer: {
-            idem,
-            concurrency: 4,
-            handler: async (_payload, ctx) => {
-              inHandler++
-              await hold.promise
-              effects.record(ctx.key)
-            },
+          idem,
+          concurrency: 4,
+          handler: async (_payload, ctx) => {
+            inHandler++
+            await hold.promise
+            effects.record(ctx.key)
           },
         }),
       )

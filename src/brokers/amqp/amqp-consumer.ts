@@ -3,13 +3,16 @@
 // back, to be deduplicated), and a clean shutdown that stops consuming before the core drains.
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import { IdempotentConsumer } from '../../consumer/consumer.js'
-import type { ConsumerOptions } from '../../consumer/types.js'
-import { type Duration, toMs } from '../../contract/duration.js'
+import type { IdempotentConsumer } from '../../consumer/consumer.js'
+import { decodeJson } from '../../consumer/decode-json.js'
+import { type ConsumerHandle, consumerHandle, resolveConsumer } from '../../consumer/handle.js'
+import { clientOption, renamedDuration } from '../../consumer/renamed.js'
+import { positiveInteger, toMs } from '../../contract/duration.js'
 import { validateKey } from '../../core/key.js'
+import type { AmqpConsumerStats, ConsumeAmqpOptions } from './amqp-consumer-options.js'
 import { AmqpDelivery, type ChannelLife, type SettlePolicy } from './amqp-delivery.js'
 import type { AmqpConnection, AmqpMessage } from './amqp-driver.js'
-import { type AmqpKeySource, decodeJson, deliveryCountOf, keyOf } from './amqp-message.js'
+import { deliveryCountOf, keyOf } from './amqp-message.js'
 import { ConfirmChannelKeeper } from './amqp-publish.js'
 import {
   assertTopology,
@@ -19,74 +22,61 @@ import {
   delayQueues,
 } from './amqp-topology.js'
 
-export interface ConsumeAmqpOptions<P, Tx = unknown> {
-  /** An amqplib ChannelModel; a recovering one (`connect(url, { recovery: true })`) also survives connection loss. */
-  connection: AmqpConnection
-  /** The queue to consume (yours: declared by you, quorum recommended). */
-  queue: string
-  /** The core, or its options (run mode or transaction mode). */
-  consumer: IdempotentConsumer<P, Tx> | ConsumerOptions<P, Tx>
-  /** Unacknowledged messages the broker sends ahead. Default: twice the core's concurrency (or batch size). */
-  prefetch?: number
-  /** Where the idempotency key comes from. Default: `properties.messageId`. */
-  key?: AmqpKeySource
-  /** Body to payload. Default JSON. A body that does not decode is dead-lettered. */
-  decode?: (content: Buffer, message: AmqpMessage) => P
-  /**
-   * How a retry waits. Default: delay queues (`<queue>.idem.delay.<ms>`, TTL then dead-lettered
-   * back); 'requeue': hold the message unacked for the delay, then reject it with requeue.
-   */
-  retry?: { delayTiers?: readonly number[] } | 'requeue'
-  /**
-   * Where dead letters go. Default: Idem's copy with the reason in `x-idem-dead-letter-reason`, to
-   * `<queue>.idem.dlx` → `<queue>.idem.dlq`; or your exchange; or 'reject' (requeue false, to the
-   * queue's own x-dead-letter-exchange, without the reason).
-   */
-  deadLetter?: { exchange: string; routingKey: string } | 'reject'
-  /** Declare Idem's dead-letter exchange and queue and the delay queues. Default true. */
-  assertTopology?: boolean
-  /**
-   * The broker's consumer_timeout (RabbitMQ default 30 min). A message still unsettled at 90% of
-   * it is handed back (reject, requeue) before the broker closes the whole channel over it.
-   */
-  consumerTimeout?: Duration
-  /** How long to wait for the confirm of a dead-letter or delay copy. Default 30 s. */
-  confirmTimeout?: Duration
-  /** Hand deliveries to the core in batches (one store round trip to claim them). */
-  batch?: { size: number; maxWaitMs?: number }
-  /** Channel errors, reopen failures, messages dead-lettered before reaching the core. */
-  onError?: (error: unknown) => void
-}
+export type {
+  AmqpConsumerStats,
+  AmqpSourceOptions,
+  AmqpSubscription,
+  AmqpSubscriptionStats,
+  ConsumeAmqpOptions,
+} from './amqp-consumer-options.js'
 
-export interface AmqpSubscriptionStats {
-  /** Consume channels opened: 1, plus one per reopening after a channel or connection loss. */
-  channelsOpened: number
-  /** Messages handed back because they neared the consumer timeout unsettled. */
-  handedBack: number
-  /** Messages dead-lettered before reaching the core (no usable key, body not decodable). */
-  rejected: number
-}
+const DEFAULT_BATCH_WAIT_MS = 20
 
-export interface AmqpSubscription<P = unknown, Tx = unknown> {
-  readonly consumer: IdempotentConsumer<P, Tx>
-  readonly stats: Readonly<AmqpSubscriptionStats>
-  /** Stop consuming, let the core finish or hand back in-flight work, close Idem's channels (not your connection). */
-  close(): Promise<void>
-}
-
-/** Consume `queue` through the idempotent consumer; resolves once consuming (rejects if the first channel fails). */
+/**
+ * Consume `queue` through the idempotent consumer: per message, claim, run the handler, store the
+ * outcome, and only then ack. Resolves once consuming (rejects if the first channel fails).
+ *
+ * @example
+ * ```ts
+ * import amqp from 'amqplib'
+ * import { consumeAmqp } from 'idem/amqp'
+ *
+ * const connection = await amqp.connect('amqp://localhost')
+ * const orders = await consumeAmqp<Order>({
+ *   client: connection,
+ *   queue: 'orders',
+ *   idem,
+ *   handler: (order, ctx) => shipOrder(order, ctx.key),
+ *   on: { settled: (result) => console.log(result.key, result.outcome) },
+ * })
+ * // on shutdown:
+ * await orders.close()
+ * ```
+ */
 export async function consumeAmqp<P = unknown, Tx = unknown>(
   options: ConsumeAmqpOptions<P, Tx>,
-): Promise<AmqpSubscription<P, Tx>> {
+): Promise<ConsumerHandle<P, Tx, AmqpConsumerStats>> {
   const subscription = new Subscription(options)
   await subscription.start()
-  return subscription
+  return consumerHandle(subscription.consumer, subscription.stats, {
+    close: () => subscription.close(),
+    done: subscription.done,
+  })
 }
 
-class Subscription<P, Tx> implements AmqpSubscription<P, Tx> {
+class Subscription<P, Tx> {
   readonly consumer: IdempotentConsumer<P, Tx>
-  readonly stats: AmqpSubscriptionStats = { channelsOpened: 0, handedBack: 0, rejected: 0 }
+  readonly stats: AmqpConsumerStats = { channelsOpened: 0, handedBack: 0, rejected: 0 }
   readonly #options: ConsumeAmqpOptions<P, Tx>
+  readonly #connection: AmqpConnection
+  readonly #decode: (content: Buffer, message: AmqpMessage) => P
+  readonly #batchSize: number
+  readonly #batchWaitMs: number
+  #stopped!: () => void
+  /** Resolves once close() finished. */
+  readonly done = new Promise<void>((resolve) => {
+    this.#stopped = resolve
+  })
   readonly #policy: SettlePolicy
   readonly #prefetch: number
   readonly #pending = new Set<Promise<unknown>>()
@@ -100,20 +90,31 @@ class Subscription<P, Tx> implements AmqpSubscription<P, Tx> {
 
   constructor(options: ConsumeAmqpOptions<P, Tx>) {
     this.#options = options
-    const given = options.consumer as IdempotentConsumer<P, Tx>
-    this.consumer =
-      typeof given.handle === 'function' ? given : new IdempotentConsumer(options.consumer as ConsumerOptions<P, Tx>)
+    this.#connection = clientOption(
+      options,
+      'connection',
+      'consumeAmqp',
+      'an amqplib connection (await amqp.connect(url))',
+    )
+    if (typeof options.queue !== 'string' || options.queue === '') {
+      throw new TypeError('consumeAmqp needs queue: the name of the queue to consume')
+    }
+    const { batch } = options
+    this.#batchSize = batch === undefined ? 0 : positiveInteger(batch.size, 'batch.size')
+    this.#batchWaitMs =
+      batch === undefined
+        ? 0
+        : renamedDuration(batch, 'maxWait', 'maxWaitMs', 'consumeAmqp', 'batch.', DEFAULT_BATCH_WAIT_MS)
+    if (options.prefetch !== undefined) positiveInteger(options.prefetch, 'prefetch')
+    this.consumer = resolveConsumer(options, 'consumeAmqp').core
+    this.#decode = options.decode ?? (decodeJson as (content: Buffer) => P)
     const report = (error: unknown) => options.onError?.(error)
     const timeoutMs = toMs(options.consumerTimeout ?? '30m', 'consumerTimeout')
-    const batchSize = options.batch?.size ?? 0
-    if (options.batch !== undefined && !(Number.isSafeInteger(batchSize) && batchSize >= 1)) {
-      throw new RangeError('batch.size must be a positive integer')
-    }
-    this.#prefetch = options.prefetch ?? Math.max(2 * this.consumer.capacity, 2 * batchSize, 1)
+    this.#prefetch = options.prefetch ?? Math.max(2 * this.consumer.capacity, 2 * this.#batchSize, 1)
     const dead = options.deadLetter
     this.#policy = {
       queue: options.queue,
-      publisher: new ConfirmChannelKeeper({ connection: options.connection }, report),
+      publisher: new ConfirmChannelKeeper({ connection: this.#connection }, report),
       confirmTimeoutMs: toMs(options.confirmTimeout ?? '30s', 'confirmTimeout'),
       deadLetter: dead === undefined ? defaultDeadLetter(options.queue) : dead === 'reject' ? 'reject' : { ...dead },
       delays:
@@ -147,7 +148,7 @@ class Subscription<P, Tx> implements AmqpSubscription<P, Tx> {
 
   /** Open a consume channel; its closing voids its deliveries and, unless closing, opens the next. */
   async #open(): Promise<void> {
-    const channel = await this.#options.connection.createChannel()
+    const channel = await this.#connection.createChannel()
     const life: ChannelLife = { channel, open: true }
     channel.on('error', (error: Error) => this.#policy.report(error))
     channel.once('close', () => this.#lost(life))
@@ -219,7 +220,7 @@ class Subscription<P, Tx> implements AmqpSubscription<P, Tx> {
     }
     let payload: P
     try {
-      payload = (this.#options.decode ?? (decodeJson as (content: Buffer) => P))(message.content, message)
+      payload = this.#decode(message.content, message)
     } catch (error) {
       this.#reject(message, life, deliveryCount, `payload could not be decoded: ${(error as Error).message}`, key)
       return
@@ -238,10 +239,9 @@ class Subscription<P, Tx> implements AmqpSubscription<P, Tx> {
   }
 
   #addToBatch(delivery: AmqpDelivery<P>): void {
-    const { size, maxWaitMs = 20 } = this.#options.batch as { size: number; maxWaitMs?: number }
     this.#batch.push(delivery)
-    if (this.#batch.length >= size) this.#flushBatch()
-    else this.#batchTimer ??= setTimeout(() => this.#flushBatch(), maxWaitMs)
+    if (this.#batch.length >= this.#batchSize) this.#flushBatch()
+    else this.#batchTimer ??= setTimeout(() => this.#flushBatch(), this.#batchWaitMs)
   }
 
   #flushBatch(): void {
@@ -260,7 +260,7 @@ class Subscription<P, Tx> implements AmqpSubscription<P, Tx> {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown()
+    this.#closing ??= this.#shutdown().finally(() => this.#stopped())
     return this.#closing
   }
 

@@ -76,9 +76,9 @@ if (await requireService('RabbitMQ', AMQP_PORT)) {
         ALTER TABLE effects ADD COLUMN delivery_count INTEGER;
         ALTER TABLE effects ADD COLUMN recovered INTEGER;
         CREATE TABLE outcomes (message_id TEXT NOT NULL, outcome TEXT NOT NULL);`)
-      new SqliteStore({ database: log.db }).ensureSchema()
+      new SqliteStore({ client: log.db }).ensureSchema()
       const key = `${queue}:payment`
-      const producer = amqpProducer({ connection, routingKey: queue })
+      const producer = amqpProducer({ client: connection, routingKey: queue })
       await producer.publish({ id: key, payload: { amount: 10 } })
       await producer.close()
       const args = (mode: 'tx' | 'run', ...flags: string[]) => [

@@ -5,6 +5,7 @@
 // channel error, the broker's consumer timeout) the broker has requeued the message, and a
 // settle call fails with StaleDeliveryError instead of acking another message by accident.
 
+import { StaleDeliveryError } from '../../consumer/stale-delivery.js'
 import type { Delivery } from '../../consumer/types.js'
 import type { AmqpChannel, AmqpMessage, AmqpPublishOptions } from './amqp-driver.js'
 import { IdemHeader } from './amqp-message.js'
@@ -17,13 +18,7 @@ export interface ChannelLife {
   open: boolean
 }
 
-/** The channel a delivery came on has closed: its tag is void and the broker will redeliver the message. */
-export class StaleDeliveryError extends Error {
-  constructor(key: string, operation: string) {
-    super(`cannot ${operation} "${key}": its channel closed since the delivery; the broker redelivers it`)
-    this.name = 'StaleDeliveryError'
-  }
-}
+export { StaleDeliveryError }
 
 export interface SettlePolicy {
   queue: string

@@ -52,8 +52,3 @@ export function deliveryCountOf(message: AmqpMessage): number {
   const thisCopy = counted.length > 0 ? Math.max(...counted) + 1 : message.fields.redelivered ? 2 : 1
   return earlier + thisCopy
 }
-
-/** The default decoder: a JSON body (UTF-8). */
-export function decodeJson(content: Buffer): unknown {
-  return JSON.parse(content.toString('utf8'))
-}

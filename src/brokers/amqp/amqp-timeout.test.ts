@@ -48,17 +48,15 @@ if ((await requireService('RabbitMQ', AMQP_PORT)) && (await rabbitmqctlAvailable
       const settled: DeliveryResult[] = []
       const brokerErrors: string[] = []
       const options = {
-        connection,
+        client: connection,
         queue,
         retry: { delayTiers: TIERS },
         onError: () => {},
-        consumer: {
-          idem,
-          handler: async (_payload: unknown, ctx: { key: string }) => {
-            runs.push(ctx.key)
-            await new Promise((resolve) => setTimeout(resolve, ms))
-            effects.record(ctx.key)
-          },
+        idem,
+        handler: async (_payload: unknown, ctx: { key: string }) => {
+          runs.push(ctx.key)
+          await new Promise((resolve) => setTimeout(resolve, ms))
+          effects.record(ctx.key)
         },
       }
       const watch = (subscription: AmqpSubscription) => {
@@ -75,7 +73,7 @@ if ((await requireService('RabbitMQ', AMQP_PORT)) && (await rabbitmqctlAvailable
       const shortened = await withConsumerTimeout(3000, () => consumeAmqp(options))
       const first = watch(shortened.value)
       try {
-        const producer = amqpProducer({ connection, routingKey: queue })
+        const producer = amqpProducer({ client: connection, routingKey: queue })
         const key = `${queue}:slow`
         await producer.publish({ id: key, payload: {} })
         await producer.close()
@@ -99,7 +97,7 @@ if ((await requireService('RabbitMQ', AMQP_PORT)) && (await rabbitmqctlAvailable
     it('hands a message back before a configured consumer timeout, keeping the channel, and runs it once', async () => {
       const { queue, options, runs, settled, watch } = await rig(4000)
       const first = watch(await consumeAmqp({ ...options, consumerTimeout: 2000 }))
-      const producer = amqpProducer({ connection, routingKey: queue })
+      const producer = amqpProducer({ client: connection, routingKey: queue })
       const key = `${queue}:slow`
       await producer.publish({ id: key, payload: {} })
       await producer.close()

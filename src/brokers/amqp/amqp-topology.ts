@@ -2,6 +2,7 @@
 // exchange and queue, and delay queues for retries. RabbitMQ has no per-message delay on a reject,
 // so a delayed retry is a copy parked in a queue whose message TTL dead-letters it back.
 
+import { type Duration, positiveInteger, toMs } from '../../contract/duration.js'
 import type { AmqpConfirmChannel } from './amqp-driver.js'
 
 /** Delay tiers, in ms: a retry waits in the smallest tier at least as long as asked (the largest at most). */
@@ -23,13 +24,16 @@ export function defaultDeadLetter(queue: string): Required<DeadLetterTarget> {
   return { exchange: `${queue}.idem.dlx`, routingKey: queue, queue: `${queue}.idem.dlq` }
 }
 
-export function delayQueues(queue: string, tiers: readonly number[]): DelayQueue[] {
-  const sorted = [...new Set(tiers)].sort((a, b) => a - b)
-  for (const ms of sorted) {
-    if (!Number.isSafeInteger(ms) || ms < 1) throw new RangeError(`delay tiers must be whole ms >= 1, got ${ms}`)
-  }
+/** One delay queue per tier (ms, or a duration string such as '30s'), shortest first. */
+export function delayQueues(queue: string, tiers: readonly Duration[]): DelayQueue[] {
+  const sorted = [...new Set(tiers.map(tierMs))].sort((a, b) => a - b)
   if (sorted.length === 0) throw new RangeError('give at least one delay tier, or retry: "requeue"')
   return sorted.map((ms) => ({ ms, queue: `${queue}.idem.delay.${ms}` }))
+}
+
+function tierMs(tier: Duration): number {
+  // A number is whole milliseconds, as before tiers took strings; a string is parsed as a Duration.
+  return typeof tier === 'number' ? positiveInteger(tier, 'retry.delayTiers') : toMs(tier, 'retry.delayTiers')
 }
 
 /** The tier a retry after `delayMs` waits in: never sooner than asked, except past the largest tier. */

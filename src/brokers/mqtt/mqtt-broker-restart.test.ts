@@ -64,20 +64,18 @@ if (await mosquittoInstalled()) {
       const handle = await consumeMqtt<{ n: number }>({
         client,
         topics: topic,
-        consumer: {
-          idem: new Idempotency({ store: new MemoryStore() }),
-          handler: async (_order, ctx) => {
-            if (ctx.key === 'm1' && !started) {
-              started = true
-              await held
-            }
-            effects.set(ctx.key, (effects.get(ctx.key) ?? 0) + 1)
-          },
+        idem: new Idempotency({ store: new MemoryStore() }),
+        handler: async (_order, ctx) => {
+          if (ctx.key === 'm1' && !started) {
+            started = true
+            await held
+          }
+          effects.set(ctx.key, (effects.get(ctx.key) ?? 0) + 1)
         },
         deadLetter: { topic: `${topic}/dead`, client: await plainClient(port), requireSubscriber: false },
       })
       handle.consumer.on('settled', ({ key, outcome }) => outcomes.push(`${key}:${outcome}`))
-      const producer = mqttProducer(await plainClient(port), { topic })
+      const producer = mqttProducer({ client: await plainClient(port), topic })
       await producer.publish({ id: 'm1', payload: { n: 1 } })
       await producer.publish({ id: 'm2', payload: { n: 2 } })
       await until(() => started, 15_000, 'the handler of m1 to start')

@@ -116,18 +116,16 @@ if (await requireService('Mosquitto', MOSQUITTO_PORT)) {
           consumeMqtt<{ n: number }>({
             client: sessionClient(`${prefix}-shared-${worker}`),
             topics: `$share/billing/${topic}`,
-            consumer: {
-              idem: new Idempotency({ store }),
-              handler: (_order, ctx) => {
-                count(runs, ctx.key)
-                byWorker[worker]?.push(ctx.key)
-              },
+            idem: new Idempotency({ store }),
+            handler: (_order, ctx) => {
+              count(runs, ctx.key)
+              byWorker[worker]?.push(ctx.key)
             },
             deadLetter: { topic: `${topic}/dead`, client: await plainClient() },
           }),
         ),
       )
-      const producer = mqttProducer(await plainClient(), { topic })
+      const producer = mqttProducer({ client: await plainClient(), topic })
       for (let i = 0; i < 10; i++) await producer.publish({ id: `s${i}`, payload: { n: i } })
       await until(() => runs.size === 10, 15_000, 'ten messages')
       expect([...runs.values()].every((n) => n === 1)).toBe(true)
@@ -139,7 +137,8 @@ if (await requireService('Mosquitto', MOSQUITTO_PORT)) {
       const idem = new Idempotency({ store: new MemoryStore() })
       const base = {
         topics: `${prefix}/refused`,
-        consumer: { idem, handler: () => {} },
+        idem,
+        handler: () => {},
         deadLetter: { topic: `${prefix}/refused/dead`, client: await plainClient() },
       }
       const connected = await plainClient(MOSQUITTO_PORT, {

@@ -2,12 +2,20 @@
 // Idem stored the message's outcome. The broker keeps what was not acknowledged and sends it again,
 // flagged dup, when the same client id reconnects; Idem recognises the key and does not redo it.
 
-import { IdempotentConsumer } from '../../consumer/consumer.js'
-import type { ConsumerOptions, Delivery } from '../../consumer/types.js'
+import { decodeJson } from '../../consumer/decode-json.js'
+import {
+  type ConsumerHandle,
+  type ConsumerSource,
+  type ConsumerStats,
+  consumerHandle,
+  resolveConsumer,
+} from '../../consumer/handle.js'
+import { StaleDeliveryError } from '../../consumer/stale-delivery.js'
+import type { Delivery } from '../../consumer/types.js'
 import { type Duration, toMs } from '../../contract/duration.js'
 import { AckGate, type HeldPublish } from './held-publish.js'
 import type { MqttAckCallback, MqttConsumerClient, MqttPublisherClient, MqttPublishPacket } from './mqtt-client.js'
-import { DeliveryCounts, deadLetterOf, decodeJson, keyOf, type MqttKeySource, payloadBuffer } from './mqtt-message.js'
+import { DeliveryCounts, deadLetterOf, keyOf, type MqttKeySource, payloadBuffer } from './mqtt-message.js'
 import { DEFAULT_KEY_PROPERTY } from './mqtt-producer.js'
 import { publishConfirmed } from './publish-confirmed.js'
 import { connectSession } from './session-connect.js'
@@ -31,19 +39,21 @@ export interface MqttDeadLetterOptions {
   confirmTimeout?: Duration
 }
 
-export interface ConsumeMqttOptions<P = unknown, Tx = unknown> {
-  /** A dedicated client created with `mqttSessionOptions(…)`, not yet connected: consumeMqtt connects it. */
+/** The MQTT side of consumeMqtt's options. */
+export interface MqttSourceOptions<P = unknown> {
+  /**
+   * A dedicated client created with `mqttSessionOptions(…)`, not yet connected: consumeMqtt connects
+   * it, and `close()` disconnects it (the session stays on the broker).
+   */
   client: MqttConsumerClient
   /** Topic filters (`+`, `#` and `$share/<group>/…` allowed). Their subscriptions live in the session. */
   topics: string | readonly string[]
   /** Subscription QoS: 1 (default) or 2. A message published at QoS 0 arrives at QoS 0 and has no ack to hold. */
   qos?: 1 | 2
-  /** The core, or its options (`{ idem, handler }` or `{ idem, db, transactionHandler }`). */
-  consumer: IdempotentConsumer<P, Tx> | ConsumerOptions<P, Tx>
   deadLetter: MqttDeadLetterOptions
   /** Where the key is: a user property name (default `idem-key`) or a function of the packet. */
   key?: MqttKeySource
-  /** Payload decoding. Default: UTF-8 JSON. A payload that fails to decode is dead-lettered. */
+  /** Payload decoding. Default: JSON in strict UTF-8 (`decodeJson`). A payload that fails to decode is dead-lettered with the reason. */
   decode?: (payload: Buffer, packet: MqttPublishPacket) => P
   /**
    * Other subscription options. Default retain handling 1: retained messages are sent only when the
@@ -54,20 +64,45 @@ export interface ConsumeMqttOptions<P = unknown, Tx = unknown> {
   connectTimeout?: Duration
 }
 
-export interface MqttConsumerHandle<P = unknown, Tx = unknown> {
-  readonly consumer: IdempotentConsumer<P, Tx>
-  /**
-   * Stop handing messages to Idem, let in-flight ones finish (or hand them back), then disconnect
-   * the client. The session stays on the broker with everything not acknowledged.
-   */
-  close(): Promise<void>
-}
+/**
+ * consumeMqtt's options: the MQTT ones and, flat beside them, the consumer core's (`{ idem, handler }`
+ * or `{ idem, db, transactionHandler }`, `concurrency`, `on`, …), or a ready-made `consumer`.
+ */
+export type ConsumeMqttOptions<P = unknown, Tx = unknown> = MqttSourceOptions<P> & ConsumerSource<P, Tx>
+
+/** @deprecated Use `ConsumerHandle` (from `idem/consumer`). */
+export type MqttConsumerHandle<P = unknown, Tx = unknown> = ConsumerHandle<P, Tx>
 
 const DEAD_LETTER_RETRY_MAX_MS = 30_000
 
+/**
+ * Subscribe a persistent MQTT 5 session and hand its messages to the idempotent consumer: the
+ * PUBACK (or PUBREC) of each is sent only once Idem stored its outcome. Resolves once subscribed.
+ *
+ * @example
+ * ```ts
+ * import mqtt from 'mqtt'
+ * import { consumeMqtt, mqttSessionOptions } from 'idem/mqtt'
+ *
+ * const client = mqtt.connect('mqtt://localhost', mqttSessionOptions({ clientId: 'billing-1' }))
+ * const orders = await consumeMqtt<Order>({
+ *   client,
+ *   topics: 'orders/#',
+ *   deadLetter: { topic: 'orders/dead', client: await mqtt.connectAsync('mqtt://localhost') },
+ *   idem,
+ *   handler: (order, ctx) => shipOrder(order, ctx.key),
+ *   on: { settled: (result) => console.log(result.key, result.outcome) },
+ * })
+ * // on shutdown (disconnects `client`; the session keeps what is unacknowledged):
+ * await orders.close()
+ * ```
+ */
 export async function consumeMqtt<P = unknown, Tx = unknown>(
   options: ConsumeMqttOptions<P, Tx>,
-): Promise<MqttConsumerHandle<P, Tx>> {
+): Promise<ConsumerHandle<P, Tx>> {
+  if (options?.client === undefined) {
+    throw new TypeError('consumeMqtt needs client: an mqtt.js client made with mqttSessionOptions(…)')
+  }
   const { client } = options
   const filters = (typeof options.topics === 'string' ? [options.topics] : [...options.topics]).map(validateFilter)
   if (filters.length === 0) throw new TypeError('consumeMqtt needs at least one topic filter')
@@ -88,8 +123,8 @@ export async function consumeMqtt<P = unknown, Tx = unknown>(
   }
   const keySource = options.key ?? DEFAULT_KEY_PROPERTY
   const decode = options.decode ?? (decodeJson as (payload: Buffer) => P)
-  const core =
-    options.consumer instanceof IdempotentConsumer ? options.consumer : new IdempotentConsumer(options.consumer)
+  const { core } = resolveConsumer(options, 'consumeMqtt')
+  const stats: ConsumerStats = { rejected: 0 }
 
   const gate = new AckGate(client)
   const counts = new DeliveryCounts()
@@ -118,7 +153,7 @@ export async function consumeMqtt<P = unknown, Tx = unknown>(
       throw error
     }
     if (key !== undefined) counts.forget(key)
-    if (!held.release()) throw staleError(held)
+    if (!held.release()) throw staleError(held, key ?? '(no key)', 'deadLetter')
   }
 
   const dispatch = (held: HeldPublish, key: string, payload: P, deliveryCount: number) => {
@@ -129,7 +164,7 @@ export async function consumeMqtt<P = unknown, Tx = unknown>(
       raw: held.packet,
       async ack() {
         counts.forget(key)
-        if (!held.release()) throw staleError(held)
+        if (!held.release()) throw staleError(held, key, 'ack')
       },
       async retry(delayMs) {
         // MQTT has no delayed redelivery and no negative ack: the message stays unacknowledged in
@@ -148,12 +183,16 @@ export async function consumeMqtt<P = unknown, Tx = unknown>(
     // After close(): never handled, never acknowledged; the session keeps it for the next consumer.
     if (closing) return
     const found = keyOf(packet, keySource)
-    if ('reason' in found) return void park(held, found.reason, undefined).catch(() => {})
+    if ('reason' in found) {
+      stats.rejected++
+      return void park(held, found.reason, undefined).catch(() => {})
+    }
     let payload: P
     try {
       payload = decode(payloadBuffer(packet), packet)
     } catch (error) {
       const reason = `cannot decode the payload: ${(error as Error).message}`
+      stats.rejected++
       return void park(held, reason, found.key).catch(() => {})
     }
     dispatch(held, found.key, payload, counts.arrived(found.key, packet.dup))
@@ -189,7 +228,10 @@ export async function consumeMqtt<P = unknown, Tx = unknown>(
     throw error
   }
 
-  let closed: Promise<void> | undefined
+  let stopped!: () => void
+  const done = new Promise<void>((resolve) => {
+    stopped = resolve
+  })
   const close = async () => {
     closing = true
     for (const timer of timers) clearTimeout(timer)
@@ -200,18 +242,14 @@ export async function consumeMqtt<P = unknown, Tx = unknown>(
     // A DISCONNECT, not a dropped socket: the session (expiry > 0) keeps whatever is unacknowledged.
     await client.endAsync()
   }
-  return {
-    consumer: core,
-    close: () => {
-      closed ??= close()
-      return closed
-    },
-  }
+  return consumerHandle(core, stats, { close: () => close().finally(stopped), done })
 }
 
-function staleError(held: HeldPublish): Error {
-  return new Error(
-    `MQTT message ${held.packet.messageId ?? '?'} on ${held.packet.topic} was not acknowledged: its connection ` +
-      'closed, and the broker sends it again on the next one',
+function staleError(held: HeldPublish, key: string, operation: string): StaleDeliveryError {
+  const { messageId, topic } = held.packet
+  return new StaleDeliveryError(
+    key,
+    operation,
+    `MQTT message ${messageId ?? '?'} on ${topic} lost its connection, and the broker sends it again on the next one`,
   )
 }

@@ -94,13 +94,13 @@ if (await requireService('Mosquitto', MOSQUITTO_PORT)) {
     /** A SQLite file with Idem's table and `effects`, a session subscribed to a fresh topic, and five messages in it. */
     async function prepare(name: string) {
       const file = join(dir, `${name}.db`)
-      new SqliteStore({ database: file }).close()
+      new SqliteStore({ client: file }).close()
       const db = new Database(file)
       db.exec('CREATE TABLE effects (id TEXT PRIMARY KEY, n INTEGER NOT NULL, delivery_count INTEGER NOT NULL)')
       const clientId = `${prefix}-${name}`
       const topic = `${prefix}/${name}`
       await createSession(clientId, topic)
-      const producer = mqttProducer(await plainClient(), { topic })
+      const producer = mqttProducer({ client: await plainClient(), topic })
       for (const id of ['m1', 'm2', 'm3', 'm4', 'm5']) await producer.publish({ id, payload: { id } })
       const args = ['--db', file, '--url', mqttUrl(), '--topic', topic, '--client-id', clientId]
       const effects = () => db.prepare('SELECT id, n, delivery_count FROM effects ORDER BY id').all() as Effect[]

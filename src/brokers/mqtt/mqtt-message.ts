@@ -40,11 +40,6 @@ export function payloadBuffer(packet: MqttPublishPacket): Buffer {
   return typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
 }
 
-/** The default decoding: UTF-8 JSON. */
-export function decodeJson(payload: Buffer): unknown {
-  return JSON.parse(payload.toString('utf8'))
-}
-
 /**
  * Counts deliveries per key in this process. The broker keeps no count: `dup` only says "sent
  * before", so a message first seen with dup=1 counts as its second delivery, and a count kept here

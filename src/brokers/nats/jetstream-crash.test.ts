@@ -78,7 +78,7 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
         topologies.push(t)
         const file = join(dir, `${mode}.db`)
         const setup = new Database(file)
-        new SqliteStore({ database: setup }).ensureSchema()
+        new SqliteStore({ client: setup }).ensureSchema()
         setup.exec('CREATE TABLE effects (key TEXT PRIMARY KEY, n INTEGER NOT NULL)')
         const effects = () =>
           Object.fromEntries(
@@ -87,7 +87,7 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
             ),
           )
         try {
-          const producer = jetStreamProducer(nc.jetstream(), { subject: t.subject })
+          const producer = jetStreamProducer({ client: nc.jetstream(), subject: t.subject })
           const keys = ['crash-1', 'crash-2', 'crash-3']
           for (const [i, id] of keys.entries()) await producer.publish({ id, payload: { n: i } })
           const args = ['--stream', t.stream, '--durable', t.durable, '--db', file, '--mode', mode]

@@ -4,6 +4,7 @@
 // stream confirmed the copy (PubAck) is the original terminated. A failed copy leaves the original
 // unterminated: it is delivered again after ack_wait and dead-lettered again.
 
+import { type Duration, toMs } from '../../contract/duration.js'
 import { MSG_ID_HEADER } from './jetstream-keys.js'
 import type { JetStreamClientLike, JsMsgLike } from './nats-driver.js'
 import { headerValue, natsHeaders } from './nats-headers.js'
@@ -23,8 +24,8 @@ export const DeadLetterHeaders = {
 export interface DeadLetterOptions {
   /** Where the copy goes; a stream must capture it. `false`: only term() (the reason is lost). */
   subject: string | false
-  /** How long to wait for the dead-letter stream's PubAck, in ms. Default: the client's timeout. */
-  timeoutMs?: number
+  /** How long to wait for the dead-letter stream's PubAck. Default: the client's timeout. */
+  timeout?: Duration
   /** Also pass the reason to term() (NATS server 2.11 and later keep it in the termination advisory). */
   termReason?: boolean
 }
@@ -37,6 +38,7 @@ export type DeadLetterFn = (msg: JsMsgLike, copyId: string, reason: string) => P
  * then recognised there.
  */
 export function deadLetterer(js: JetStreamClientLike, options: DeadLetterOptions): DeadLetterFn {
+  const timeoutMs = options.timeout === undefined ? undefined : toMs(options.timeout, 'deadLetterTimeout')
   return async (msg, copyId, reason) => {
     if (options.subject !== false) {
       const msgId = msg.headers?.get(MSG_ID_HEADER)
@@ -56,7 +58,7 @@ export function deadLetterer(js: JetStreamClientLike, options: DeadLetterOptions
       await js.publish(options.subject, msg.data, {
         msgID: copyId,
         headers,
-        ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+        ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }),
       })
     }
     msg.term(options.termReason ? headerValue(reason) : undefined)

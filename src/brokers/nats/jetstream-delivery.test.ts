@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { fakeJetStream, fakeMsg } from '../../../test/support/brokers/nats/jetstream-fakes.test-helper.js'
+import { decodeJson } from '../../consumer/decode-json.js'
 import { checkConsumer } from './jetstream-consumer.js'
 import { DeadLetterHeaders, deadLetterer } from './jetstream-dead-letter.js'
-import { type DeliverySettings, decodeJson, type Translation, toDelivery } from './jetstream-delivery.js'
+import { type DeliverySettings, type Translation, toDelivery } from './jetstream-delivery.js'
 import { messageKey, sequenceKey } from './jetstream-keys.js'
 
 const EPOCH = Date.UTC(2026, 0, 1)

@@ -25,9 +25,6 @@ export type Translation<P> =
   /** A message the core cannot take (no usable key, undecodable): dead-letter it under `copyId`. */
   | { ok: false; copyId: string; reason: string }
 
-export const decodeJson = (data: Uint8Array): unknown =>
-  JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))
-
 export function toDelivery<P>(msg: JsMsgLike, settings: DeliverySettings<P>): Translation<P> {
   let key: string
   try {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type DeliveryResult, Idempotency, IdempotentConsumer, MemoryStore, type MessageContext } from 'idem'
+import { Idempotency, MemoryStore } from 'idem'
+import { type DeliveryResult, IdempotentConsumer, type MessageContext } from 'idem/consumer'
 import type { NatsConnection } from 'nats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
@@ -78,11 +79,11 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
       })
       consumer.on('settled', (r) => journal.results.push(r))
       const sub = await consumeJetStream<Payload>({
-        connection: nc,
+        client: nc,
         stream: t.stream,
         durable: t.durable,
         deadLetterSubject: t.deadLetterSubject,
-        fetchExpiresMs: 2000,
+        fetchExpires: '2s',
         ...rest,
         consumer,
       })
@@ -97,7 +98,7 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
 
     it('stores a message published twice under one id once, the second PubAck reporting the duplicate', async () => {
       const t = await topology('dup')
-      const producer = jetStreamProducer(nc.jetstream(), { subject: t.subject })
+      const producer = jetStreamProducer({ client: nc.jetstream(), subject: t.subject })
       const first = await producer.send({ id: 'pay-1', payload: { n: 1 } })
       const second = await producer.send({ id: 'pay-1', payload: { n: 1 } })
       expect([first.duplicate, second.duplicate]).toEqual([false, true])
@@ -109,7 +110,7 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
 
     it('runs the handler once for a copy published again after the stream’s duplicate window', async () => {
       const t = await topology('late', { duplicateWindowMs: 500 })
-      const producer = jetStreamProducer(nc.jetstream(), { subject: t.subject })
+      const producer = jetStreamProducer({ client: nc.jetstream(), subject: t.subject })
       await producer.publish({ id: 'pay-late', payload: { n: 1 } })
       await sleep(1000)
       const again = await producer.send({ id: 'pay-late', payload: { n: 1 } })
@@ -130,7 +131,7 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
 
     it('processes every message once when the consumer’s connection is cut mid-stream, three times', async () => {
       const t = await topology('drop', { ackWaitMs: 2000 })
-      const producer = jetStreamProducer(nc.jetstream(), { subject: t.subject })
+      const producer = jetStreamProducer({ client: nc.jetstream(), subject: t.subject })
       const keys = Array.from({ length: 60 }, (_, i) => `drop-${i}`)
       await Promise.all(keys.map((id, i) => producer.publish({ id, payload: { n: i } })))
 
@@ -154,7 +155,7 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
             await sleep(20)
             journal.effect(ctx.key)
           },
-          { connection: conn },
+          { client: conn },
         )
         // Cut while pulls are outstanding and handlers are running: messages in transit are lost
         // (JetStream redelivers them after ack_wait), acks are either queued for the next connection or lost.
@@ -176,7 +177,10 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
 
     it('dead-letters a message that keeps failing after maxAttempts, keeping the reason', async () => {
       const t = await topology('poison')
-      await jetStreamProducer(nc.jetstream(), { subject: t.subject }).publish({ id: 'pay-bad', payload: { n: 9 } })
+      await jetStreamProducer({ client: nc.jetstream(), subject: t.subject }).publish({
+        id: 'pay-bad',
+        payload: { n: 9 },
+      })
       const journal = new Journal()
       await consume(
         t,
@@ -216,7 +220,10 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
 
     it('processes once a handler that outlasts both the Idem lease and the consumer’s ack_wait', async () => {
       const t = await topology('long', { ackWaitMs: 1000 })
-      await jetStreamProducer(nc.jetstream(), { subject: t.subject }).publish({ id: 'slow-1', payload: { n: 1 } })
+      await jetStreamProducer({ client: nc.jetstream(), subject: t.subject }).publish({
+        id: 'slow-1',
+        payload: { n: 1 },
+      })
       const journal = new Journal()
       await consume(
         t,
@@ -238,7 +245,7 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
 
     it('retries only the message that failed in a batch, never its finished neighbours', async () => {
       const t = await topology('batch')
-      const producer = jetStreamProducer(nc.jetstream(), { subject: t.subject })
+      const producer = jetStreamProducer({ client: nc.jetstream(), subject: t.subject })
       const keys = ['b-1', 'b-2', 'b-3', 'b-4', 'b-5']
       for (const [i, id] of keys.entries()) await producer.publish({ id, payload: { n: i } })
       const journal = new Journal()
@@ -273,7 +280,10 @@ if (await requireService('NATS JetStream', NATS_PORT)) {
 
     it('hands an unfinished message back on close, and the next subscription processes it once', async () => {
       const t = await topology('close')
-      await jetStreamProducer(nc.jetstream(), { subject: t.subject }).publish({ id: 'half-done', payload: { n: 1 } })
+      await jetStreamProducer({ client: nc.jetstream(), subject: t.subject }).publish({
+        id: 'half-done',
+        payload: { n: 1 },
+      })
       const idem = new Idempotency({ store: new MemoryStore() })
       const journal = new Journal()
       const first = await consume(

@@ -1,279 +1,80 @@
-// consumeRedisStream: a consumer group member that feeds the Idem consumer core. One loop reads new
-// entries with XREADGROUP BLOCK on a connection of its own; another sweeps stale pending entries
-// with XAUTOCLAIM (workers that died, retries whose delay has passed). Claim, run, complete and
-// only then XACK is the core's job; this file only moves entries in and out of Redis.
+// consumeRedisStream: a consumer group member that feeds the Idem consumer core (the member at
+// work is stream-worker.ts): its options, its handle, and their checks.
 
-import { setTimeout as sleep } from 'node:timers/promises'
-import { IdempotentConsumer } from '../../consumer/consumer.js'
-import type { ConsumerOptions, Delivery } from '../../consumer/types.js'
-import { type RedisStreamOptions, type ResolvedStreamOptions, resolveStreamOptions } from './redis-stream-options.js'
-import type { RedisStreamClient } from './redis-streams-driver.js'
-import { StreamDeliveries } from './stream-deliveries.js'
-import { isNoGroup, type StreamEntry, StreamGroup } from './stream-group.js'
+import {
+  type ConsumerHandle,
+  type ConsumerSource,
+  type ConsumerStats,
+  consumerHandle,
+  resolveConsumer,
+} from '../../consumer/handle.js'
+import { type RedisStreamOptions, resolveStreamOptions } from './redis-stream-options.js'
+import { StreamWorker } from './stream-worker.js'
 
-export interface RedisStreamConsumerOptions<P = unknown, Tx = unknown> extends RedisStreamOptions<P> {
-  /** The Idem consumer core, or its options (`{ idem, handler }` or `{ idem, db, transactionHandler }`). */
-  consumer: IdempotentConsumer<P, Tx> | ConsumerOptions<P, Tx>
-}
+/**
+ * consumeRedisStream's options: the Redis Streams ones and, flat beside them, the consumer core's
+ * (`{ idem, handler }` or `{ idem, db, transactionHandler }`, `concurrency`, `on`, …), or a
+ * ready-made `consumer`.
+ */
+export type ConsumeRedisStreamOptions<P = unknown, Tx = unknown> = RedisStreamOptions<P> & ConsumerSource<P, Tx>
 
-export interface RedisStreamConsumer<P = unknown, Tx = unknown> {
-  /** The core, for its events (`received`, `settled`, `broker_error`) and `inFlight`. */
-  readonly consumer: IdempotentConsumer<P, Tx>
+/** @deprecated Use `ConsumeRedisStreamOptions`. */
+export type RedisStreamConsumerOptions<P = unknown, Tx = unknown> = ConsumeRedisStreamOptions<P, Tx>
+
+/** What consumeRedisStream resolves to: the common handle, and this worker's name in the group. */
+export type RedisStreamHandle<P = unknown, Tx = unknown> = ConsumerHandle<P, Tx> & {
   /** This worker's name in the group. */
   readonly consumerName: string
-  /** Stop reading and sweeping, then close the core: in-flight handlers finish or are handed back; nothing unfinished is acked. */
-  close(): Promise<void>
 }
 
-/** Join `group` on `stream` (creating both if needed) and hand its entries to the Idem consumer core. */
+/** @deprecated Use `RedisStreamHandle` (a `ConsumerHandle` with `consumerName`). */
+export type RedisStreamConsumer<P = unknown, Tx = unknown> = RedisStreamHandle<P, Tx>
+
+/**
+ * Join `group` on `stream` (creating both if needed) and hand its entries to the idempotent
+ * consumer: per entry, claim, run the handler, store the outcome, and only then XACK.
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis'
+ * import { consumeRedisStream } from 'idem/redis-streams'
+ *
+ * const redis = new Redis()
+ * const orders = await consumeRedisStream<Order>({
+ *   client: redis,
+ *   stream: 'orders',
+ *   group: 'billing',
+ *   idem,
+ *   handler: (order, ctx) => shipOrder(order, ctx.key),
+ *   on: { settled: (result) => console.log(result.key, result.outcome) },
+ * })
+ * // on shutdown:
+ * await orders.close()
+ * ```
+ */
 export async function consumeRedisStream<P = unknown, Tx = unknown>(
-  options: RedisStreamConsumerOptions<P, Tx>,
-): Promise<RedisStreamConsumer<P, Tx>> {
-  const given = options.consumer
-  const core = given instanceof IdempotentConsumer ? given : new IdempotentConsumer(given)
-  // The broker's idle limit follows the Idem lease: both say when a silent worker counts as dead.
-  const resolved = resolveStreamOptions(options, given instanceof IdempotentConsumer ? undefined : given.lease)
+  options: ConsumeRedisStreamOptions<P, Tx>,
+): Promise<RedisStreamHandle<P, Tx>> {
+  if (options?.client === undefined) throw new TypeError('consumeRedisStream needs client: an ioredis client')
   if (options.readClient !== undefined && options.readClient === options.client) {
     throw new TypeError('readClient must be another connection than client: XREADGROUP BLOCK holds its connection')
   }
+  const { core, options: consumerOptions } = resolveConsumer(options, 'consumeRedisStream')
+  // The broker's idle limit follows the Idem lease: both say when a silent worker counts as dead.
+  const resolved = resolveStreamOptions(options, consumerOptions?.lease)
   const reader = options.readClient ?? options.client.duplicate()
-  const worker = new StreamWorker(core, options.client, reader, options.readClient === undefined, resolved)
+  const stats: ConsumerStats = { rejected: 0 }
+  const worker = new StreamWorker(core, options.client, reader, options.readClient === undefined, resolved, stats)
   try {
     await worker.start()
   } catch (error) {
     await worker.close()
     throw error
   }
-  return { consumer: core, consumerName: resolved.consumerName, close: () => worker.close() }
-}
-
-class StreamWorker<P, Tx> {
-  readonly #core: IdempotentConsumer<P, Tx>
-  readonly #client: RedisStreamClient
-  readonly #reader: RedisStreamClient
-  readonly #ownReader: boolean
-  readonly #options: ResolvedStreamOptions<P>
-  readonly #group: StreamGroup
-  readonly #deliveries: StreamDeliveries<P>
-  readonly #timers = new Set<NodeJS.Timeout>()
-  readonly #handling = new Set<Promise<unknown>>()
-  readonly #unsubscribe: () => void
-  #stopping = false
-  #stopped!: () => void
-  readonly #stop = new Promise<void>((resolve) => {
-    this.#stopped = resolve
-  })
-  #readerId: number | undefined
-  #reading: Promise<void> | undefined
-  #sweeping: Promise<void> | undefined
-  #sweepAgain = false
-  #closing: Promise<void> | undefined
-  /** Woken each time the core settles a delivery (capacity freed). */
-  #settled: (() => void)[] = []
-
-  constructor(
-    core: IdempotentConsumer<P, Tx>,
-    client: RedisStreamClient,
-    reader: RedisStreamClient,
-    ownReader: boolean,
-    options: ResolvedStreamOptions<P>,
-  ) {
-    this.#core = core
-    this.#client = client
-    this.#reader = reader
-    this.#ownReader = ownReader
-    this.#options = options
-    this.#group = new StreamGroup(client, options.stream, options.group, options.consumerName, options.startId)
-    this.#deliveries = new StreamDeliveries(this.#group, options, (delayMs) => this.#sweepAfter(delayMs))
-    this.#unsubscribe = core.on('settled', () => {
-      if (this.#settled.length === 0) return
-      const waiting = this.#settled
-      this.#settled = []
-      for (const wake of waiting) wake()
-    })
-  }
-
-  async start(): Promise<void> {
-    await this.#group.ensureGroup()
-    this.#readerId = await this.#clientId()
-    this.#reading = this.#readLoop()
-    this.#sweepAfter(0)
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= this.#close()
-    return this.#closing
-  }
-
-  async #close(): Promise<void> {
-    // Stop fetching first: no new reads, no sweeps, and a read blocked in Redis is released.
-    this.#stopping = true
-    this.#stopped()
-    for (const timer of this.#timers) clearTimeout(timer)
-    this.#timers.clear()
-    await this.#unblockReader()
-    await this.#sweeping
-    // Then let the core finish or hand back (retry 0) what it holds; it acks nothing unfinished.
-    await this.#core.close()
-    await Promise.allSettled(this.#handling)
-    this.#unsubscribe()
-    if (this.#ownReader) await this.#reader.quit().catch(() => this.#reader.disconnect())
-  }
-
-  /**
-   * Wait for the read loop to end. CLIENT UNBLOCK (sent on the other connection) answers a blocked
-   * XREADGROUP as a timeout, with no entries, so nothing read is dropped; it is sent again in case the
-   * read had not reached Redis yet. A read still stuck after `block` (Redis unreachable) ends by
-   * disconnecting the adapter's own read connection: anything it had read stays pending, to be claimed.
-   */
-  async #unblockReader(): Promise<void> {
-    const reading = this.#reading
-    if (reading === undefined) return
-    let done = false
-    void reading.finally(() => {
-      done = true
-    })
-    let unblocking = false
-    const giveUpAt = Date.now() + this.#options.blockMs + 1000
-    while (!done) {
-      if (!unblocking && this.#readerId !== undefined) {
-        unblocking = true
-        void this.#client
-          .call('CLIENT', 'UNBLOCK', this.#readerId)
-          .catch(() => 0)
-          .finally(() => {
-            unblocking = false
-          })
-      }
-      if (Date.now() > giveUpAt && this.#ownReader) this.#reader.disconnect()
-      await Promise.race([reading, sleep(50)])
-    }
-  }
-
-  /**
-   * Read new entries while there is room in the core. At start, first re-read this consumer's own
-   * pending entries (a stable consumerName after a restart), then only new ones ('>').
-   */
-  async #readLoop(): Promise<void> {
-    let from = '0'
-    let pause = 100
-    while (!this.#stopping) {
-      const count = await this.#room()
-      if (this.#stopping) break
-      if (count === 0) continue
-      let entries: StreamEntry[]
-      try {
-        entries = await this.#group.read(this.#reader, count, from === '>' ? this.#options.blockMs : undefined, from)
-        pause = 100
-      } catch (error) {
-        if (this.#stopping) break
-        if (await this.#recreateGroup(error)) continue
-        this.#options.onError(error)
-        await Promise.race([sleep(pause), this.#stop])
-        pause = Math.min(pause * 2, 5000)
-        // The connection may have been replaced: its id is needed to unblock it at close.
-        this.#readerId = await this.#clientId()
-        continue
-      }
-      if (from !== '>') from = entries.at(-1)?.id ?? '>'
-      this.#handle(entries)
-    }
-  }
-
-  /**
-   * How many entries to read next: wait for free capacity, and while handlers still run, for half of
-   * the consumer's concurrency (or `count`) to be free, so that each XREADGROUP and each batch claim
-   * carries many entries rather than the one slot that just freed.
-   */
-  async #room(): Promise<number> {
-    await Promise.race([this.#core.whenCapacity(), this.#stop])
-    const core = this.#core
-    const want = Math.max(1, Math.min(this.#options.count, Math.floor((core.capacity + core.inFlight) / 2)))
-    while (!this.#stopping && core.capacity < want && core.inFlight > 0) {
-      await Promise.race([new Promise<void>((resolve) => this.#settled.push(resolve)), this.#stop])
-    }
-    return Math.min(this.#options.count, core.capacity)
-  }
-
-  /** Sweep once, after `delayMs`; sweeps never overlap (one asked for during a sweep runs after it). */
-  #sweepAfter(delayMs: number): void {
-    if (this.#stopping) return
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      this.#sweep()
-    }, delayMs)
-    timer.unref()
-    this.#timers.add(timer)
-  }
-
-  #sweep(): void {
-    if (this.#stopping) return
-    if (this.#sweeping !== undefined) {
-      this.#sweepAgain = true
-      return
-    }
-    this.#sweeping = this.#recover().finally(() => {
-      this.#sweeping = undefined
-      if (this.#sweepAgain) {
-        this.#sweepAgain = false
-        this.#sweep()
-      } else {
-        this.#sweepAfter(this.#options.recoverEveryMs)
-      }
-    })
-  }
-
-  /** XAUTOCLAIM the group's stale pending entries, as many as the core has room for. */
-  async #recover(): Promise<void> {
-    let cursor = '0-0'
-    do {
-      const room = Math.min(this.#options.count, this.#core.capacity)
-      if (room === 0) return
-      try {
-        const claimed = await this.#group.autoClaim(this.#options.claimIdleMs, cursor, room)
-        cursor = claimed.next
-        if (this.#stopping) {
-          // Claimed during close: leave them pending, claimable again at once by another consumer.
-          await Promise.all(claimed.entries.map((entry) => this.#group.touch(entry.id, this.#options.claimIdleMs)))
-          return
-        }
-        this.#handle(claimed.entries)
-      } catch (error) {
-        if (!(await this.#recreateGroup(error))) this.#options.onError(error)
-        return
-      }
-    } while (cursor !== '0-0' && !this.#stopping)
-  }
-
-  #handle(entries: readonly StreamEntry[]): void {
-    const deliveries: Delivery<P>[] = this.#deliveries.from(entries)
-    if (deliveries.length === 0) return
-    if (this.#options.batch) this.#track(this.#core.handleBatch(deliveries))
-    else for (const delivery of deliveries) this.#track(this.#core.handle(delivery))
-  }
-
-  #track(handling: Promise<unknown>): void {
-    const tracked = handling.catch(this.#options.onError).finally(() => this.#handling.delete(tracked))
-    this.#handling.add(tracked)
-  }
-
-  /** After NOGROUP (Redis lost the group: restarted without persistence), create it again; true if that was the error. */
-  async #recreateGroup(error: unknown): Promise<boolean> {
-    if (!isNoGroup(error)) return false
-    try {
-      await this.#group.ensureGroup()
-    } catch (failure) {
-      this.#options.onError(failure)
-      await Promise.race([sleep(500), this.#stop])
-    }
-    return true
-  }
-
-  async #clientId(): Promise<number | undefined> {
-    try {
-      return (await this.#reader.call('CLIENT', 'ID')) as number
-    } catch {
-      return undefined
-    }
-  }
+  return consumerHandle(
+    core,
+    stats,
+    { close: () => worker.close(), done: worker.done },
+    { consumerName: resolved.consumerName },
+  )
 }

@@ -1,10 +1,16 @@
 // idem/redis-streams: an idempotent consumer-group member and a confirming producer for Redis
 // Streams, on ioredis (an optional peer dependency, typed here by the part used).
 
+export { decodeJson } from '../../consumer/decode-json.js'
+export type { ConsumerHandle } from '../../consumer/handle.js'
+// Every producer's rejection when the broker did not confirm, whatever the broker.
+export { PublishNotConfirmedError } from '../../producer/publish-error.js'
 export {
+  type ConsumeRedisStreamOptions,
   consumeRedisStream,
   type RedisStreamConsumer,
   type RedisStreamConsumerOptions,
+  type RedisStreamHandle,
 } from './consume-redis-stream.js'
 export type { RedisStreamOptions } from './redis-stream-options.js'
 export {

@@ -1,8 +1,8 @@
 // Options of consumeRedisStream and their resolution into plain values, with the reasons for each default.
 
 import { hostname } from 'node:os'
-import type { Duration } from '../../contract/duration.js'
-import { toMs } from '../../contract/duration.js'
+import { decodeJson } from '../../consumer/decode-json.js'
+import { type Duration, positiveInteger, toMs } from '../../contract/duration.js'
 import type { RedisStreamClient } from './redis-streams-driver.js'
 import type { StreamEntry } from './stream-group.js'
 
@@ -36,6 +36,12 @@ export interface RedisStreamOptions<P> {
    * another consumer (min-idle-time). Set it to your Idem lease: a worker that died is noticed by the
    * broker about when its claim lapses. Long handlers call `extend` every third of it. Default: the
    * consumer options' `lease` when given, else '30s' (Idem's default lease).
+   *
+   * In transaction mode there is no lease to match: a claim is invisible until its transaction
+   * commits, and a worker that dies rolls back. `claimIdle` is then only how long the entries of a
+   * dead worker wait before another member takes them over (a live handler's entry is kept from
+   * going idle by `extend`, every third of it): pick it for how soon a crash should be recovered,
+   * not for how long a handler runs.
    */
   claimIdle?: Duration
   /** How often XAUTOCLAIM sweeps the group's pending entries. Default half of `claimIdle`, at most 5 s. */
@@ -46,7 +52,10 @@ export interface RedisStreamOptions<P> {
   key?: (entry: StreamEntry) => string | undefined
   /** The field holding the encoded payload. Default 'payload'. */
   payloadField?: string
-  /** Entry to payload. Default `JSON.parse` of `payloadField`; a throw dead-letters the entry with the reason. */
+  /**
+   * Entry to payload. Default: `decodeJson` of `payloadField` (JSON; the field arrives as a string
+   * ioredis already decoded). A throw dead-letters the entry with the reason.
+   */
   decode?: (entry: StreamEntry) => P
   /** Entries with the same ordering key are handled one at a time, in order. Default: the key. */
   orderingKey?: (entry: StreamEntry, payload: P) => string | undefined
@@ -81,8 +90,7 @@ export function resolveStreamOptions<P>(
     if (typeof options[name] !== 'string' || options[name] === '')
       throw new TypeError(`${name} must be a non-empty string`)
   }
-  const count = options.count ?? 64
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`count must be a positive integer, got ${count}`)
+  const count = positiveInteger(options.count ?? 64, 'count')
   const claimIdleMs = toMs(options.claimIdle ?? lease, 'claimIdle')
   const keyField = options.keyField ?? 'id'
   const payloadField = options.payloadField ?? 'payload'
@@ -106,7 +114,7 @@ export function resolveStreamOptions<P>(
       ((entry) => {
         const encoded = entry.fields[payloadField]
         if (encoded === undefined) throw new Error(`the entry has no "${payloadField}" field`)
-        return JSON.parse(encoded) as P
+        return decodeJson(encoded) as P
       }),
     orderingKey: options.orderingKey,
     deadLetterStream: options.deadLetterStream ?? `${stream}:dead`,

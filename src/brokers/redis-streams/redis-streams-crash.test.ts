@@ -35,7 +35,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('has the message it held redelivered to another member and run once; nothing else is redone', async () => {
-      const producer = redisStreamProducer(admin, { stream: test.stream })
+      const producer = redisStreamProducer({ client: admin, stream: test.stream })
       const publish = (from: number, to: number) =>
         Promise.all(
           Array.from({ length: to - from }, (_, i) =>
@@ -88,13 +88,11 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
         group: test.group,
         consumerName: 'survivor',
         claimIdle: '1s',
-        consumer: {
-          idem: idemFor(c, test),
-          lease: '1s',
-          handler: async (_order, ctx) => {
-            if (ctx.recovered) recovered.push({ key: ctx.key, deliveryCount: ctx.delivery.deliveryCount })
-            await c.hincrby(`${test.prefix}:effects`, ctx.key, 1)
-          },
+        idem: idemFor(c, test),
+        lease: '1s',
+        handler: async (_order, ctx) => {
+          if (ctx.recovered) recovered.push({ key: ctx.key, deliveryCount: ctx.delivery.deliveryCount })
+          await c.hincrby(`${test.prefix}:effects`, ctx.key, 1)
         },
       })
       try {

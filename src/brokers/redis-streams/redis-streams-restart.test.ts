@@ -53,10 +53,11 @@ if (
         block: '500ms',
         claimIdle: '1s',
         onError: (error) => errors.push(error),
-        consumer: { idem: idemFor(records, test), handler: (_order, ctx) => effects.add(ctx.key) },
+        idem: idemFor(records, test),
+        handler: (_order, ctx) => effects.add(ctx.key),
       })
       try {
-        const producer = redisStreamProducer(broker, { stream: test.stream })
+        const producer = redisStreamProducer({ client: broker, stream: test.stream })
         for (let i = 0; i < 10; i++) await producer.publish({ id: `before-${i}`, payload: { n: i } })
         await until('the first ten effects', () => effects.total === 10)
 

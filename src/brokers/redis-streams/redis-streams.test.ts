@@ -58,7 +58,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('runs a message published twice with the same id once, and acknowledges both entries', async () => {
-      const producer = redisStreamProducer(admin, { stream: test.stream })
+      const producer = redisStreamProducer({ client: admin, stream: test.stream })
       await producer.publish({ id: 'order-1', payload: { n: 1 } })
       // The publisher's retry after a lost XADD reply: a second entry, the same id.
       await producer.publish({ id: 'order-1', payload: { n: 1 } })
@@ -71,7 +71,8 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
           client: c,
           stream: test.stream,
           group: test.group,
-          consumer: { idem: idemFor(c, test), handler: (_order, ctx) => effects.add(ctx.key) },
+          idem: idemFor(c, test),
+          handler: (_order, ctx) => effects.add(ctx.key),
         }),
       )
       consumer.consumer.on('settled', (result) => results.push(result))
@@ -89,7 +90,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       const name = `${test.prefix}-consumer`
       const c = client(name)
       const effects = new Effects()
-      const producer = redisStreamProducer(admin, { stream: test.stream })
+      const producer = redisStreamProducer({ client: admin, stream: test.stream })
       const publish = (from: number, to: number) =>
         Promise.all(
           Array.from({ length: to - from }, (_, i) =>
@@ -104,13 +105,11 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
           group: test.group,
           count: 5,
           claimIdle: '1s',
-          consumer: {
-            idem: idemFor(c, test, '1s'),
-            concurrency: 4,
-            handler: async (_order, ctx) => {
-              await sleep(10)
-              effects.add(ctx.key)
-            },
+          idem: idemFor(c, test, '1s'),
+          concurrency: 4,
+          handler: async (_order, ctx) => {
+            await sleep(10)
+            effects.add(ctx.key)
           },
         }),
       )
@@ -128,7 +127,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('dead-letters a message that keeps failing after maxAttempts, with its reason, id and delivery count', async () => {
-      const producer = redisStreamProducer(admin, { stream: test.stream })
+      const producer = redisStreamProducer({ client: admin, stream: test.stream })
       await producer.publish({ id: 'poison-1', payload: { n: 1 }, headers: { tenant: 'acme' } })
       let calls = 0
       const c = client()
@@ -139,14 +138,12 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
           stream: test.stream,
           group: test.group,
           claimIdle: 400,
-          consumer: {
-            idem: idemFor(c, test),
-            maxAttempts: 3,
-            backoff: () => 20,
-            handler: () => {
-              calls++
-              throw new Error('card declined')
-            },
+          idem: idemFor(c, test),
+          maxAttempts: 3,
+          backoff: () => 20,
+          handler: () => {
+            calls++
+            throw new Error('card declined')
           },
         }),
       )
@@ -181,7 +178,8 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
           client: c,
           stream: test.stream,
           group: test.group,
-          consumer: { idem: idemFor(c, test), handler: (order, ctx) => seen.push({ key: ctx.key, payload: order }) },
+          idem: idemFor(c, test),
+          handler: (order, ctx) => seen.push({ key: ctx.key, payload: order }),
         }),
       )
       await until(
@@ -201,7 +199,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('runs a handler longer than the lease and claimIdle once, without the group redelivering it meanwhile', async () => {
-      await redisStreamProducer(admin, { stream: test.stream }).publish({ id: 'slow-1', payload: { n: 1 } })
+      await redisStreamProducer({ client: admin, stream: test.stream }).publish({ id: 'slow-1', payload: { n: 1 } })
       const effects = new Effects()
       const received: string[] = []
       const counts: number[] = []
@@ -215,22 +213,20 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
             group: test.group,
             consumerName: name,
             recoverEvery: 100,
-            consumer: {
-              idem: idemFor(c, test),
-              lease: 600, // claimIdle follows it
-              handler: async (_order, ctx) => {
-                for (let i = 0; i < 8; i++) {
-                  await sleep(300)
-                  const [row] = (await admin.call('XPENDING', test.stream, test.group, '-', '+', 1)) as [
-                    string,
-                    string,
-                    number,
-                    number,
-                  ][]
-                  counts.push(Number(row?.[3]))
-                }
-                effects.add(ctx.key)
-              },
+            idem: idemFor(c, test),
+            lease: 600, // claimIdle follows it
+            handler: async (_order, ctx) => {
+              for (let i = 0; i < 8; i++) {
+                await sleep(300)
+                const [row] = (await admin.call('XPENDING', test.stream, test.group, '-', '+', 1)) as [
+                  string,
+                  string,
+                  number,
+                  number,
+                ][]
+                counts.push(Number(row?.[3]))
+              }
+              effects.add(ctx.key)
             },
           }),
         )
@@ -247,7 +243,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('retries only the failed message of a batch; the others are acknowledged once and never redone', async () => {
-      const producer = redisStreamProducer(admin, { stream: test.stream })
+      const producer = redisStreamProducer({ client: admin, stream: test.stream })
       for (let i = 1; i <= 5; i++) await producer.publish({ id: `item-${i}`, payload: { n: i } })
       const calls = new Effects()
       const effects = new Effects()
@@ -298,7 +294,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('hands unfinished work back on close without acknowledging it, and another member then runs it once', async () => {
-      await redisStreamProducer(admin, { stream: test.stream }).publish({ id: 'stuck-1', payload: { n: 1 } })
+      await redisStreamProducer({ client: admin, stream: test.stream }).publish({ id: 'stuck-1', payload: { n: 1 } })
       const effects = new Effects()
       const c1 = client()
       let running!: () => void
@@ -310,13 +306,11 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
         stream: test.stream,
         group: test.group,
         consumerName: 'first',
-        consumer: {
-          idem: idemFor(c1, test, 500),
-          shutdownTimeout: 100,
-          handler: async (_order, ctx) => {
-            running()
-            await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
-          },
+        idem: idemFor(c1, test, 500),
+        shutdownTimeout: 100,
+        handler: async (_order, ctx) => {
+          running()
+          await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
         },
       })
       await isRunning
@@ -332,7 +326,8 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
           group: test.group,
           consumerName: 'second',
           claimIdle: 500,
-          consumer: { idem: idemFor(c2, test, 500), handler: (_order, ctx) => effects.add(ctx.key) },
+          idem: idemFor(c2, test, 500),
+          handler: (_order, ctx) => effects.add(ctx.key),
         }),
       )
       await until('the second member to run it', () => effects.total === 1)
@@ -344,12 +339,12 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('trims the stream to about maxLen entries on publish', async () => {
-      const producer = redisStreamProducer(admin, { stream: test.stream, maxLen: 100 })
+      const producer = redisStreamProducer({ client: admin, stream: test.stream, maxLen: 100 })
       await Promise.all(Array.from({ length: 600 }, (_, i) => producer.publish({ id: `m-${i}`, payload: i })))
       const length = await admin.xlen(test.stream)
       expect(length).toBeGreaterThanOrEqual(100)
       expect(length).toBeLessThan(600)
-      expect(() => redisStreamProducer(admin, { stream: test.stream, maxLen: 0 })).toThrow(RangeError)
+      expect(() => redisStreamProducer({ client: admin, stream: test.stream, maxLen: 0 })).toThrow(RangeError)
     })
   })
 }

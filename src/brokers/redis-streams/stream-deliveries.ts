@@ -2,6 +2,7 @@
 // deadLetter and extend as XACK, XCLAIM and a MULTI of XADD + XACK. It also remembers which entries
 // this process holds, so that a recovery sweep never hands the core an entry it is still handling.
 
+import type { ConsumerStats } from '../../consumer/handle.js'
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
 import { AckBatcher } from './ack-batcher.js'
@@ -16,9 +17,16 @@ export class StreamDeliveries<P> {
   /** Entry ids handed to the core and not yet acked, retried or dead-lettered. */
   readonly #held = new Set<string>()
   readonly #acks: AckBatcher
+  readonly #stats: ConsumerStats
 
-  constructor(group: StreamGroup, options: ResolvedStreamOptions<P>, recoverAfter: (delayMs: number) => void) {
+  constructor(
+    group: StreamGroup,
+    options: ResolvedStreamOptions<P>,
+    recoverAfter: (delayMs: number) => void,
+    stats: ConsumerStats = { rejected: 0 },
+  ) {
     this.#group = group
+    this.#stats = stats
     this.#options = options
     this.#recoverAfter = recoverAfter
     this.#acks = new AckBatcher((ids) => group.ack(ids))
@@ -115,6 +123,7 @@ export class StreamDeliveries<P> {
   }
 
   #reject(entry: StreamEntry, reason: string): void {
+    this.#stats.rejected++
     this.#group
       .deadLetter(entry, this.#options.deadLetterStream, { reason, deliveryCount: entry.deliveryCount })
       .catch(this.#options.onError)

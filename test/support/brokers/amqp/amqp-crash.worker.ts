@@ -9,6 +9,7 @@ import amqp from 'amqplib'
 import Database from 'better-sqlite3'
 import { consumeAmqp } from '../../../../src/brokers/amqp/amqp-consumer.js'
 import type { AmqpChannel, AmqpConnection } from '../../../../src/brokers/amqp/amqp-driver.js'
+import type { RunConsumerOptions, TransactionConsumerOptions } from '../../../../src/consumer/types.js'
 import { Idempotency } from '../../../../src/core/idempotency.js'
 import { fromBetterSqlite3 } from '../../../../src/sql/better-sqlite3/better-sqlite3-database.js'
 import { SqliteStore } from '../../../../src/stores/sqlite/sqlite-store.js'
@@ -31,7 +32,7 @@ if (values.url === undefined || values.db === undefined || values.queue === unde
 
 const db = new Database(values.db)
 db.pragma('busy_timeout = 10000')
-const store = new SqliteStore({ database: db })
+const store = new SqliteStore({ client: db })
 const idem = new Idempotency({ store, scope: 'amqp-crash', lease: '1s' })
 const recordEffect = db.prepare('INSERT INTO effects (message_id, delivery_count, recovered) VALUES (?, ?, ?)')
 const recordOutcome = db.prepare('INSERT INTO outcomes (message_id, outcome) VALUES (?, ?)')
@@ -59,32 +60,32 @@ if (values['die-before-ack']) {
 }
 
 const subscription = await consumeAmqp({
-  connection,
+  client: connection,
   queue: values.queue,
   retry: { delayTiers: [200] },
-  consumer:
-    values.mode === 'tx'
-      ? {
-          idem,
-          db: fromBetterSqlite3(db),
-          transactionHandler: async (tx, _payload, ctx) => {
-            tx.prepare('INSERT INTO effects (message_id, delivery_count, recovered) VALUES (?, ?, ?)').run(
-              ctx.key,
-              ctx.delivery.deliveryCount,
-              0,
-            )
-            if (values.stall) await stall() // killed here: the transaction never commits
-          },
-        }
-      : {
-          idem,
-          handler: async (_payload, ctx) => {
-            if (values.stall) await stall() // killed here: the claim stays in progress until its lease lapses
-            recordEffect.run(ctx.key, ctx.delivery.deliveryCount, ctx.recovered ? 1 : 0)
-          },
+  ...(values.mode === 'tx'
+    ? ({
+        idem,
+        db: fromBetterSqlite3(db),
+        transactionHandler: async (tx, _payload, ctx) => {
+          tx.prepare('INSERT INTO effects (message_id, delivery_count, recovered) VALUES (?, ?, ?)').run(
+            ctx.key,
+            ctx.delivery.deliveryCount,
+            0,
+          )
+          if (values.stall) await stall() // killed here: the transaction never commits
         },
+      } satisfies TransactionConsumerOptions<unknown, Database.Database>)
+    : ({
+        idem,
+        handler: async (_payload, ctx) => {
+          if (values.stall) await stall() // killed here: the claim stays in progress until its lease lapses
+          recordEffect.run(ctx.key, ctx.delivery.deliveryCount, ctx.recovered ? 1 : 0)
+        },
+      } satisfies RunConsumerOptions<unknown>)),
+  // Attached before the first delivery: the queue may hold messages when the worker starts.
+  on: { settled: (r) => recordOutcome.run(r.key, r.outcome) },
 })
-subscription.consumer.on('settled', (r) => recordOutcome.run(r.key, r.outcome))
 process.once('SIGTERM', async () => {
   await subscription.close()
   await model.close()

@@ -54,7 +54,7 @@ export async function startConsumer(
   const idem = new Idempotency({ store: start.store ?? new MemoryStore() })
   // Listeners first: a resumed session's messages are handled as soon as the client connects.
   const consumer = new IdempotentConsumer<Order>({ idem, backoff: () => 20, ...options })
-  const producer = mqttProducer(await plainClient(), { topic, qos: start.qos ?? 1 })
+  const producer = mqttProducer({ client: await plainClient(), topic, qos: start.qos ?? 1 })
   const started: Started = {
     clientId,
     topic,

@@ -41,7 +41,7 @@ if (!file || !url || !topic || !clientId || !deadLetterTopic) {
 const say = (line: string) => writeSync(1, `${line}\n`)
 
 const db = new Database(file)
-const store = new SqliteStore({ database: db, busyTimeoutMs: 10_000 })
+const store = new SqliteStore({ client: db, busyTimeout: 10_000 })
 const idem = new Idempotency({ store, scope: 'mqtt-crash' })
 const UPSERT =
   'INSERT INTO effects (id, n, delivery_count) VALUES (?, 1, ?) ' +
@@ -90,7 +90,7 @@ deadLetterClient = await mqtt.connectAsync(url, { protocolVersion: 5 })
 handle = await consumeMqtt({
   client,
   topics: topic,
-  consumer,
+  ...consumer,
   deadLetter: { topic: deadLetterTopic, client: deadLetterClient, requireSubscriber: false },
 })
 say('ready')

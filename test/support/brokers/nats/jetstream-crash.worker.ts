@@ -37,7 +37,7 @@ const ADD_EFFECT = 'INSERT INTO effects (key, n) VALUES (?, 1) ON CONFLICT (key)
 
 const database = new Database(db)
 database.pragma('busy_timeout = 10000')
-const store = new SqliteStore({ database })
+const store = new SqliteStore({ client: database })
 const idem = new Idempotency({ store, lease: '2s' })
 const stop = async (key: string) => {
   report({ inHandler: key })
@@ -76,12 +76,12 @@ const consumeUntilDone = async <Tx>(consumer: IdempotentConsumer<unknown, Tx>): 
   })
   consumer.on('received', (r) => report({ received: r.key, deliveryCount: r.deliveryCount }))
   const subscription = await consumeJetStream({
-    connection: nc,
+    client: nc,
     stream,
     durable,
     deadLetterSubject: false,
     consumer,
-    fetchExpiresMs: 1000,
+    fetchExpires: '1s',
   })
   await finished
   await subscription.close()

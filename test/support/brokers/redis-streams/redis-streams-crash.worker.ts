@@ -30,17 +30,15 @@ await consumeRedisStream<{ n: number }>({
   stream,
   group,
   consumerName: 'doomed',
-  consumer: {
-    idem,
-    lease: '1s',
-    concurrency: 4,
-    handler: async (_order, ctx) => {
-      if (ctx.key === hangOn) {
-        await client.set(`${prefix}:hung`, ctx.key)
-        await new Promise(() => {}) // until SIGKILL
-      }
-      await client.hincrby(`${prefix}:effects`, ctx.key, 1)
-    },
+  idem,
+  lease: '1s',
+  concurrency: 4,
+  handler: async (_order, ctx) => {
+    if (ctx.key === hangOn) {
+      await client.set(`${prefix}:hung`, ctx.key)
+      await new Promise(() => {}) // until SIGKILL
+    }
+    await client.hincrby(`${prefix}:effects`, ctx.key, 1)
   },
 })
 console.log('consuming')
