@@ -28,6 +28,7 @@ export default defineConfig({
       { find: /^idem\/outbox$/, replacement: src('outbox/index.ts') },
       { find: /^idem\/guards$/, replacement: src('guards/index.ts') },
       { find: /^idem\/sql$/, replacement: src('sql/index.ts') },
+      { find: /^idem\/producer$/, replacement: src('producer/index.ts') },
       { find: /^idem\/mqtt$/, replacement: src('brokers/mqtt/index.ts') },
     ],
   },

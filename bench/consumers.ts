@@ -1,6 +1,6 @@
 // Consumer throughput per broker: the same consumer without Idem (ack after a no-op handler)
 // beside Idem on a RedisStore (one claim per message, and batched claims where the broker hands
-// out batches) and on a SqliteStore, all on the same local broker in one run (issue 5, item 6).
+// out batches) and on a SqliteStore, all on the same local broker in one run.
 //
 //   npx tsx bench/consumers.ts                       full run
 //   npx tsx bench/consumers.ts --quick               smoke run for CI (figures indicative only)

@@ -1,5 +1,5 @@
 // Core benchmark: Idempotency.run on MemoryStore and SqliteStore, and replays from the local
-// cache, each against the raw primitive it stands on (the floor, bench/README.md), measured in the same run.
+// cache, each against the raw primitive it stands on (the floor, bench/docs/core.md), measured in the same run.
 //
 //   npm run bench                  full run (about 80 s)
 //   npx tsx bench/core.ts --quick  smoke run for CI (a few seconds; figures indicative only)

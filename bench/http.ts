@@ -2,7 +2,7 @@
 // (RedisStore) and, on Express, with the peers on the same Redis (express-idempotency with its
 // Redis adapter, @node-idempotency/core with its Redis adapter). A new Idempotency-Key per request.
 // Each server is a child process on 127.0.0.1; autocannon drives them from this process, in
-// interleaved rounds. See bench/README.md, section HTTP.
+// interleaved rounds. See bench/docs/http.md.
 //
 //   npx tsx bench/http.ts            full run (about 2 minutes)
 //   npx tsx bench/http.ts --quick    smoke run for CI (figures indicative only)
@@ -127,7 +127,7 @@ async function redisStore(prefix: string, closers: Array<() => Promise<unknown>>
   const { RedisStore } = await import('../src/stores/redis/index.js')
   // Auto-pipelining sends the commands of one tick in one write, as node-redis (the peers'
   // client) does by default; without it each command is its own write(2). Measured both ways:
-  // no difference in req/s or CPU here (bench/README.md, HTTP).
+  // no difference in req/s or CPU here (bench/docs/http.md).
   const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, enableAutoPipelining: true })
   closers.push(() => client.quit())
   return new RedisStore({ client, prefix: `${prefix}:` })

@@ -1,6 +1,6 @@
 // Server stores benchmark: Idempotency.run() on RedisStore, PostgresStore, MysqlStore and
 // TieredStore against each store's raw primitive, the peers on the same Redis, batches, bytes per
-// record, and cost at a million retained records. See bench/README.md.
+// record, and cost at a million retained records. See bench/docs/stores.md.
 //
 //   npx tsx bench/stores.ts                   full run (under 10 minutes)
 //   npx tsx bench/stores.ts --quick           smoke run for CI (figures indicative only)

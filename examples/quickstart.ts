@@ -16,7 +16,7 @@ interface PaymentMessage {
 
 export async function quickstart(file: string): Promise<RunResult<{ extendedBy: string }>[]> {
   const db = new Database(file)
-  const store = new SqliteStore({ database: db })
+  const store = new SqliteStore({ client: db })
   store.ensureSchema()
   const idem = new Idempotency({ store, scope: 'billing', ttl: '24h', lease: '30s' })
 

@@ -8,6 +8,8 @@ export const ErrorCode = {
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
   RESULT_NOT_SERIALIZABLE: 'RESULT_NOT_SERIALIZABLE',
+  /** An HTTP request without an Idempotency-Key header where one is `required`. */
+  MISSING_KEY: 'MISSING_KEY',
   /** An HTTP request body over `maxRequestBytes`. */
   REQUEST_TOO_LARGE: 'REQUEST_TOO_LARGE',
   /** A state-machine guard refused a transition that is neither allowed nor already applied. */
@@ -25,6 +27,7 @@ const httpStatus: Record<ErrorCode, number> = {
   FINGERPRINT_MISMATCH: 422,
   LEASE_LOST: 409,
   INVALID_KEY: 400,
+  MISSING_KEY: 400,
   STORE_UNAVAILABLE: 503,
   RESULT_TOO_LARGE: 500,
   RESULT_NOT_SERIALIZABLE: 500,

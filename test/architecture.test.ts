@@ -28,7 +28,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   outbox: ['errors', 'drivers', 'contract', 'core', 'sql', 'producer'],
   http: ['errors', 'contract', 'core'],
   brokers: ['errors', 'drivers', 'contract', 'core', 'consumer', 'producer'],
-  index: ['errors', 'contract', 'core', 'sql', 'stores', 'guards', 'producer', 'consumer', 'outbox'],
+  index: ['errors', 'contract', 'core', 'stores'],
 }
 
 /** Parts whose sub-folders are separate integrations: one may not import another (only their shared `core`). */

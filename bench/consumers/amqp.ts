@@ -86,7 +86,7 @@ async function drain(
   if (variant === 'raw') return rawDrain(connection, queue, n)
   const store: IdempotencyStore =
     variant === 'idem-sqlite'
-      ? new SqliteStore({ database: join(dir, `${queue}.db`) })
+      ? new SqliteStore({ client: join(dir, `${queue}.db`) })
       : new RedisStore({ client: redis, prefix: `${queue}:idem:` })
   if (store instanceof SqliteStore) store.ensureSchema()
   const idem = new Idempotency({ store, scope: 'bench' })
@@ -97,11 +97,13 @@ async function drain(
   })
   const startedAt = performance.now()
   const subscription = await consumeAmqp({
-    connection,
+    client: connection,
     queue,
     prefetch: PREFETCH,
     ...(variant === 'idem-redis-batch' ? { batch: { size: BATCH, maxWaitMs: 5 } } : {}),
-    consumer: { idem, concurrency: CONCURRENCY, handler: () => undefined },
+    idem,
+    concurrency: CONCURRENCY,
+    handler: () => undefined,
   })
   subscription.consumer.on('settled', (result) => {
     if (result.outcome !== 'executed') throw new Error(`${variant}: ${result.outcome} ${result.reason ?? ''}`)

@@ -40,7 +40,7 @@ export async function benchMqtt(opts: { messages: number; quick: boolean }): Pro
   const publisher = await mqtt.connectAsync(MQTT_URL, { protocolVersion: 5 })
   const stores = new Map<Variant, IdempotencyStore>([
     ['idem-redis', new RedisStore({ client: redis, prefix: `${run}:` })],
-    ['idem-sqlite', new SqliteStore({ database: join(dir, 'bench.db') })],
+    ['idem-sqlite', new SqliteStore({ client: join(dir, 'bench.db') })],
   ])
   const elapsed = new Map<Variant, number>(variants.map((v) => [v, 0]))
   const drained = new Map<Variant, number>(variants.map((v) => [v, 0]))

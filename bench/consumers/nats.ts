@@ -95,7 +95,7 @@ async function idemDrain(
   dir: string,
 ): Promise<number> {
   let store: IdempotencyStore
-  if (variant === 'idem-sqlite') store = new SqliteStore({ database: join(dir, `${stream}.db`) })
+  if (variant === 'idem-sqlite') store = new SqliteStore({ client: join(dir, `${stream}.db`) })
   else store = new RedisStore({ client: redis, prefix: `${stream}:idem:` })
   const idem = new Idempotency({ store, scope: 'bench' })
   let settled = 0
@@ -105,13 +105,15 @@ async function idemDrain(
   })
   const startedAt = performance.now()
   const subscription = await consumeJetStream({
-    connection: nc,
+    client: nc,
     stream,
     durable: 'bench',
     deadLetterSubject: false,
     batch: variant !== 'idem-redis',
     maxBatch: COUNT,
-    consumer: { idem, concurrency: CONCURRENCY, handler: () => undefined },
+    idem,
+    concurrency: CONCURRENCY,
+    handler: () => undefined,
   })
   subscription.consumer.on('settled', (result) => {
     if (result.outcome !== 'executed') throw new Error(`${variant}: ${result.outcome} ${result.reason ?? ''}`)

@@ -99,7 +99,7 @@ async function drain(redis: Redis, variant: Variant, stream: string, n: number, 
 
   const client = new Redis(REDIS_URL, clientOptions)
   let store: IdempotencyStore
-  if (variant === 'idem-sqlite') store = new SqliteStore({ database: join(dir, `${variant}-${Date.now()}.db`) })
+  if (variant === 'idem-sqlite') store = new SqliteStore({ client: join(dir, `${variant}-${Date.now()}.db`) })
   else store = new RedisStore({ client, prefix: `${stream}:idem:` })
   const idem = new Idempotency({ store, scope: 'bench' })
   let settled = 0
@@ -114,11 +114,15 @@ async function drain(redis: Redis, variant: Variant, stream: string, n: number, 
     group,
     count: COUNT,
     batch: variant !== 'idem-redis',
-    consumer: { idem, concurrency: CONCURRENCY, handler: () => undefined },
-  })
-  consumer.consumer.on('settled', (result) => {
-    if (result.outcome !== 'executed') throw new Error(`${variant}: ${result.outcome} ${result.reason ?? ''}`)
-    if (++settled === n) done()
+    idem,
+    concurrency: CONCURRENCY,
+    handler: () => undefined,
+    on: {
+      settled: (result) => {
+        if (result.outcome !== 'executed') throw new Error(`${variant}: ${result.outcome} ${result.reason ?? ''}`)
+        if (++settled === n) done()
+      },
+    },
   })
   await finished
   const sample = timing.stop(n)

@@ -6,7 +6,8 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { fingerprintOf, Idempotency, MemoryStore, recordId } from '../../src/index.js'
+import { fingerprintOf } from '../../src/core/fingerprint.js'
+import { Idempotency, MemoryStore, recordId } from '../../src/index.js'
 import { DEFAULT_SQLITE_TABLE, SqliteStore, sqliteSchema } from '../../src/stores/sqlite/index.js'
 import { LEASE_MS, MASK, mustNotRun, PAYLOAD, produce, REPLAY_KEYS, SCOPE, TTL_MS, VALUE } from './fixtures.js'
 import type { Workload } from './measure.js'
@@ -109,7 +110,7 @@ export async function createBench(): Promise<Bench> {
 
   // ---- sqlite ----------------------------------------------------------------------------
   const db = new Database(join(dir, 'store.db'))
-  const store = new SqliteStore({ database: db })
+  const store = new SqliteStore({ client: db })
   store.ensureSchema()
   const sqliteIdem = new Idempotency({ store, scope: SCOPE })
   const cachedIdem = new Idempotency({ store, scope: SCOPE, cache: { maxEntries: REPLAY_KEYS } })

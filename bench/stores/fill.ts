@@ -1,7 +1,8 @@
 // Writing many completed records fast, through the store's own beginMany and completeMany (so the
 // records are exactly what the store writes), several batches in flight.
 
-import { fingerprintOf, type IdempotencyStore, recordId } from '../../src/index.js'
+import { fingerprintOf } from '../../src/core/fingerprint.js'
+import { type IdempotencyStore, recordId } from '../../src/index.js'
 import { LEASE_MS, PAYLOAD, SCOPE, VALUE } from '../lib/fixtures.js'
 
 export interface FillOptions {

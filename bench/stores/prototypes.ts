@@ -1,4 +1,4 @@
-// PROTOTYPES of changes this benchmark suggests for src/ (see bench/README.md), measured beside the
+// PROTOTYPES of changes this benchmark suggests for src/ (see bench/docs/stores.md), measured beside the
 // real thing so that each suggestion comes with a figure. None of this is Idem; delete it once src/
 // has taken or refused the change.
 //
@@ -148,7 +148,7 @@ export function setNxGetDup(redis: Redis, pick: () => string, claim: string, ttl
 /**
  * Prototype 2 for a new key: the claim by `SET … NX GET` (nil: created), then the store's own
  * complete script. The claim carries this process's clock here; a real store would keep times
- * out of the claim and derive the lease from the key's expiry (Redis' clock), see bench/README.md.
+ * out of the claim and derive the lease from the key's expiry (Redis' clock), see bench/docs/stores.md.
  */
 export function setNxGetNew(
   redis: Redis,

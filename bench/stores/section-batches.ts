@@ -2,7 +2,8 @@
 // with one completeMany, against the per-message floor (the raw claim + store, message after
 // message), in messages per second. Ours fingerprints every message and encodes every result.
 
-import { fingerprintOf, type IdempotencyStore, recordId } from '../../src/index.js'
+import { fingerprintOf } from '../../src/core/fingerprint.js'
+import { type IdempotencyStore, recordId } from '../../src/index.js'
 import { MysqlStore, mysqlDropSchema, mysqlTableSchema } from '../../src/stores/mysql/index.js'
 import { PostgresStore } from '../../src/stores/postgres/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
@@ -111,8 +112,8 @@ export async function batchesSection(run: BenchRun, servers: Servers, withMysql:
   const P = `${run.redisPrefix}:batch`
   const pool = servers.pg()
   const schema = run.sqlName
-  const pgStore = new PostgresStore({ pool, schema, table: 'batch_records' })
-  const pgFloor = new PostgresStore({ pool, schema, table: 'batch_floor' })
+  const pgStore = new PostgresStore({ client: pool, schema, table: 'batch_records' })
+  const pgFloor = new PostgresStore({ client: pool, schema, table: 'batch_floor' })
   for (const s of [pgStore, pgFloor]) await s.ensureSchema()
 
   const stores: Store[] = ['redis', 'pg']

@@ -87,7 +87,7 @@ export async function memorySection(run: BenchRun, servers: Servers, withMysql: 
 
   // ---- PostgreSQL -----------------------------------------------------------------------------------
   const pool = servers.pg()
-  const pgStore = new PostgresStore({ pool, schema: run.sqlName, table: 'memory_records' })
+  const pgStore = new PostgresStore({ client: pool, schema: run.sqlName, table: 'memory_records' })
   await pgStore.ensureSchema()
   await fillCompleted(pgStore, { prefix: 'k', to: n, ttlMs: TTL_MS, inFlight: 4 })
   const t = pgStore.names.qualifiedTable

@@ -3,7 +3,8 @@
 // own Redis client (so that a difference between clients is not read as one between libraries).
 
 import { Redis } from 'ioredis'
-import { fingerprintOf, Idempotency } from '../../src/index.js'
+import { fingerprintOf } from '../../src/core/fingerprint.js'
+import { Idempotency } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { PAYLOAD, produce, SCOPE, VALUE } from '../lib/fixtures.js'
 import type { Workload } from '../lib/measure.js'

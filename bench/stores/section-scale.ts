@@ -4,7 +4,8 @@
 // the column values the store writes, then VACUUM ANALYZE). Both sizes are measured interleaved.
 
 import pg from 'pg'
-import { fingerprintOf, Idempotency, type IdempotencyStore, recordId } from '../../src/index.js'
+import { fingerprintOf } from '../../src/core/fingerprint.js'
+import { Idempotency, type IdempotencyStore, recordId } from '../../src/index.js'
 import { PostgresStore } from '../../src/stores/postgres/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { mustNotRun, PAYLOAD, produce, SCOPE, TTL_MS, VALUE } from '../lib/fixtures.js'
@@ -70,7 +71,7 @@ async function pgBlocksPerDuplicate(run: BenchRun, table: string, n: number): Pr
   client.on('error', () => {})
   await client.connect()
   try {
-    const store = new PostgresStore({ pool: client, schema: run.sqlName, table })
+    const store = new PostgresStore({ client: client, schema: run.sqlName, table })
     const idem = new Idempotency({ store, scope: SCOPE, ttl: TTL_MS })
     const io = async () => {
       await client.query('SELECT pg_stat_force_next_flush()')
@@ -121,7 +122,7 @@ export async function scaleSection(run: BenchRun, servers: Servers): Promise<voi
     await fillCompleted(redisStore, { prefix: 'r', to: n, ttlMs: TTL_MS, batch: 1000 })
     const redisFill = (performance.now() - t) / 1000
     idems[`redis${size}`] = new Idempotency({ store: redisStore, scope: SCOPE, ttl: TTL_MS })
-    const pgStore = new PostgresStore({ pool, schema: run.sqlName, table: `scale_${count(n).toLowerCase()}` })
+    const pgStore = new PostgresStore({ client: pool, schema: run.sqlName, table: `scale_${count(n).toLowerCase()}` })
     await pgStore.ensureSchema()
     t = performance.now()
     await fillPg(pgStore, n, pool)

@@ -2,7 +2,8 @@
 // store's raw primitive (floors.ts), interleaved, at concurrency 1 and 64; and TieredStore against
 // the PostgreSQL floor, the Redis GET and PostgresStore alone.
 
-import { fingerprintOf, Idempotency, recordId } from '../../src/index.js'
+import { fingerprintOf } from '../../src/core/fingerprint.js'
+import { Idempotency, recordId } from '../../src/index.js'
 import { MysqlStore, mysqlDropSchema, mysqlTableSchema } from '../../src/stores/mysql/index.js'
 import { PostgresStore } from '../../src/stores/postgres/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
@@ -158,15 +159,15 @@ export async function storesSection(run: BenchRun, servers: Servers, mysqlSkippe
   await verifyIdem('RedisStore', redisIdem, 'verify-new', 'd0')
 
   const schema = run.sqlName
-  const pgStore = new PostgresStore({ pool, schema })
-  const pgFloorTable = new PostgresStore({ pool, schema, table: 'floor_records' })
-  const primary = new PostgresStore({ pool, schema, table: 'tiered_records' })
+  const pgStore = new PostgresStore({ client: pool, schema })
+  const pgFloorTable = new PostgresStore({ client: pool, schema, table: 'floor_records' })
+  const primary = new PostgresStore({ client: pool, schema, table: 'tiered_records' })
   for (const s of [pgStore, pgFloorTable, primary]) await s.ensureSchema()
   const pgIdem = new Idempotency({ store: pgStore, scope: SCOPE, ttl })
   await completeKeys(pgIdem, dupKeys)
   await verifyIdem('PostgresStore', pgIdem, 'verify-new', 'd0')
 
-  const cache = new RedisResultCache({ redis, prefix: `${P}:done:` })
+  const cache = new RedisResultCache({ client: redis, prefix: `${P}:done:` })
   const tieredIdem = new Idempotency({ store: new TieredStore({ primary, cache }), scope: SCOPE, ttl })
   await completeKeys(tieredIdem, dupKeys)
   await verifyIdem('TieredStore', tieredIdem, 'verify-new', 'd0')

@@ -8,10 +8,10 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
-import type { InboxStore } from '../../src/sql/inbox.js'
 import { Idempotency } from '../../src/core/idempotency.js'
 import { betterSqlite3Executor, fromBetterSqlite3 } from '../../src/sql/better-sqlite3/better-sqlite3-database.js'
-import type { SqlDatabase, SqlExecutor } from '../../src/sql/executor.js'
+import type { SqlDatabase, SqlExecutor } from '../../src/sql/core/executor.js'
+import type { InboxStore } from '../../src/sql/core/inbox.js'
 import { fromMysql2, mysql2Executor } from '../../src/sql/mysql2/mysql2-database.js'
 import { fromPg, pgExecutor } from '../../src/sql/pg/pg-database.js'
 import { mysqlDropSchema } from '../../src/stores/mysql/mysql-schema.js'
@@ -65,7 +65,7 @@ export async function postgresTarget(): Promise<Target> {
   await pool.query(
     `CREATE TABLE ${payments} (id bigserial PRIMARY KEY, subscription_id int NOT NULL, amount int NOT NULL, paid_at timestamptz NOT NULL DEFAULT now())`,
   )
-  const store = new PostgresStore({ pool, schema: name })
+  const store = new PostgresStore({ client: pool, schema: name })
   await store.ensureSchema()
   const extend = `UPDATE ${subs} SET expires_at = expires_at + interval '30 days' WHERE id = $1`
   const pay = `INSERT INTO ${payments} (subscription_id, amount) VALUES ($1, 999)`
@@ -177,7 +177,7 @@ export async function mysqlTarget(): Promise<Target> {
 export async function sqliteTarget(): Promise<Target & { connection: Database.Database }> {
   const dir = mkdtempSync(join(tmpdir(), 'idem-bench-tx-'))
   const db = new Database(join(dir, 'bench.db'))
-  const store = new SqliteStore({ database: db })
+  const store = new SqliteStore({ client: db })
   store.ensureSchema()
   db.exec('CREATE TABLE subscriptions (id INTEGER PRIMARY KEY, expires_at INTEGER NOT NULL)')
   db.exec(

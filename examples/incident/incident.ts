@@ -56,7 +56,7 @@ export async function runIncident(overrides: Partial<IncidentOptions> = {}): Pro
     // Idem's records live in the same SQLite file as the subscriptions, in their own table.
     const idemDb = openSubscriptions(join(dir, 'idem.db'), workload.customers)
     dbs.push(idemDb)
-    const store = new SqliteStore({ database: idemDb })
+    const store = new SqliteStore({ client: idemDb })
     store.ensureSchema()
     const idem = new Idempotency({ store, scope: 'billing:extend-subscription', ttl: '24h', lease: '30s' })
     const protectedConsumer = idemConsumer(idemDb, idem)

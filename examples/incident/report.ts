@@ -28,7 +28,7 @@ export function formatReport(result: IncidentResult): string {
     '       every subscription matches what its customer paid for.',
     'note:  the crashes here happen before the work, or after idem.run has stored its outcome but before the ack',
     '       (the case run() protects). A crash inside the work, between the effect and recording it, is what',
-    '       transaction mode (issue 4, idem.transaction) covers: the record and the effect commit together.',
+    '       transaction mode (idem.transaction) covers: the record and the effect commit together.',
   ]
   return lines.join('\n')
 }

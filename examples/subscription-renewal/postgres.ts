@@ -75,7 +75,7 @@ export async function openPostgres(
       await pool.query(TABLES)
       for (const user of users) await pool.query('INSERT INTO subscriptions VALUES ($1, $2)', [user, paidUntil])
     }
-    const store = new PostgresStore({ pool: pools.idem, schema: schemas.idem })
+    const store = new PostgresStore({ client: pools.idem, schema: schemas.idem })
     await store.ensureSchema()
     const idem = new Idempotency({ store, scope: 'billing:renew', ttl: '7d' })
     return {

@@ -62,7 +62,7 @@ export async function openSqlite(dir: string, users: readonly string[], paidUnti
     const insert = db.prepare('INSERT INTO subscriptions VALUES (?, ?)')
     for (const user of users) insert.run(user, paidUntil)
   }
-  const store = new SqliteStore({ database: dbs.idem })
+  const store = new SqliteStore({ client: dbs.idem })
   store.ensureSchema()
   const idem = new Idempotency({ store, scope: 'billing:renew', ttl: '7d' })
   return {

@@ -24,7 +24,7 @@ if (values.db === undefined || values.provider === undefined || values.message =
 }
 
 // Every consumer process opens the same SQLite file: the lease is what keeps them apart.
-const store = new SqliteStore({ database: values.db })
+const store = new SqliteStore({ client: values.db })
 // A short lease so the demo's redelivery need not wait long; a redelivery that arrives while the
 // dead worker's lease still holds waits for it to lapse, then takes over.
 const idem = new Idempotency({ store, scope: SCOPE, ttl: '24h', lease: '1s', onInProgress: 'wait', waitTimeout: '10s' })

@@ -65,7 +65,7 @@ export async function chargeThroughCrash(keys: ChargeReport['keys'] = 'derived')
 }
 
 async function inspectRecord(db: string): Promise<ChargeReport['afterCrash']> {
-  const store = new SqliteStore({ database: db })
+  const store = new SqliteStore({ client: db })
   try {
     const record = await store.get(recordId(SCOPE, MESSAGE.id))
     if (record === null || record === undefined) return undefined
