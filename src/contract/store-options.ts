@@ -58,6 +58,19 @@ export function readStoreOptions<O extends object>(options: unknown, rule: Store
   return read as O
 }
 
+/**
+ * The usual `accepts` rule: a factory function, or an object with every one of `methods` (the
+ * driver calls the store makes), and with `orFileName` a string too (SQLite's file name).
+ */
+export function factoryOrClientWith(methods: readonly string[], orFileName = false): (client: unknown) => boolean {
+  return (client) =>
+    typeof client === 'function' ||
+    (orFileName && typeof client === 'string') ||
+    (typeof client === 'object' &&
+      client !== null &&
+      methods.every((method) => typeof (client as Record<string, unknown>)[method] === 'function'))
+}
+
 function list(names: readonly string[]): string {
   return names.map((name) => JSON.stringify(name)).join(', ')
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { BaseStore } from '../../contract/base-store.js'
 import { StoreClient } from '../../contract/store-client.js'
-import { readStoreOptions } from '../../contract/store-options.js'
+import { factoryOrClientWith, readStoreOptions } from '../../contract/store-options.js'
 import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -52,9 +52,7 @@ export interface MysqlStoreOptions {
 const OPTIONS = {
   store: 'MysqlStore',
   client: 'a mysql2/promise Pool or Connection, or a factory () => pool',
-  accepts: (client: unknown) =>
-    typeof client === 'function' ||
-    (typeof client === 'object' && client !== null && typeof (client as MysqlClient).query === 'function'),
+  accepts: factoryOrClientWith(['query']),
   known: ['client', 'table', 'maxResultBytes'],
 }
 

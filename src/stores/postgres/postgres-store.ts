@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { BaseStore } from '../../contract/base-store.js'
 import { StoreClient } from '../../contract/store-client.js'
-import { readStoreOptions } from '../../contract/store-options.js'
+import { factoryOrClientWith, readStoreOptions } from '../../contract/store-options.js'
 import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -53,9 +53,7 @@ export type PostgresStoreOptions = PostgresStoreSettings &
 const OPTIONS = {
   store: 'PostgresStore',
   client: 'a pg Pool or Client, or a factory () => pool',
-  accepts: (client: unknown) =>
-    typeof client === 'function' ||
-    (typeof client === 'object' && client !== null && typeof (client as PgQueryable).query === 'function'),
+  accepts: factoryOrClientWith(['query']),
   known: ['client', 'schema', 'table', 'maxResultBytes'],
   renamed: { pool: 'client' },
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { BaseStore } from '../../contract/base-store.js'
 import { StoreClient } from '../../contract/store-client.js'
-import { readStoreOptions } from '../../contract/store-options.js'
+import { factoryOrClientWith, readStoreOptions } from '../../contract/store-options.js'
 import { leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -37,7 +37,7 @@ export interface RedisStoreOptions {
 const OPTIONS = {
   store: 'RedisStore',
   client: 'an ioredis Redis or Cluster, or a factory () => redis',
-  accepts: (client: unknown) => typeof client === 'function' || (typeof client === 'object' && client !== null),
+  accepts: factoryOrClientWith([]),
   known: ['client', 'prefix', 'maxResultBytes'],
 }
 

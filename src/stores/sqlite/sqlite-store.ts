@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { BaseStore } from '../../contract/base-store.js'
 import { type Duration, toMs } from '../../contract/duration.js'
 import { StoreClient } from '../../contract/store-client.js'
-import { readStoreOptions } from '../../contract/store-options.js'
+import { factoryOrClientWith, readStoreOptions } from '../../contract/store-options.js'
 import { decideBegin, isExpired, leaseLost } from '../../contract/transitions.js'
 import type {
   BeginItem,
@@ -70,13 +70,7 @@ export type SqliteStoreOptions = SqliteStoreSettings &
 const OPTIONS = {
   store: 'SqliteStore',
   client: 'a better-sqlite3 Database or a file name',
-  accepts: (client: unknown) =>
-    typeof client === 'string' ||
-    typeof client === 'function' ||
-    (typeof client === 'object' &&
-      client !== null &&
-      typeof (client as SqliteDatabase).prepare === 'function' &&
-      typeof (client as SqliteDatabase).pragma === 'function'),
+  accepts: factoryOrClientWith(['prepare', 'pragma'], true),
   known: ['client', 'table', 'clock', 'maxResultBytes', 'busyTimeout'],
   renamed: { database: 'client', busyTimeoutMs: 'busyTimeout' },
 }

@@ -3,7 +3,7 @@
 
 import { warnDeprecated } from '../../contract/deprecation.js'
 import { StoreClient } from '../../contract/store-client.js'
-import { readStoreOptions } from '../../contract/store-options.js'
+import { factoryOrClientWith, readStoreOptions } from '../../contract/store-options.js'
 import type { RedisCacheClient } from '../../drivers/ioredis.js'
 import { StoreUnavailableError } from '../../errors.js'
 import type { CompletedEntry, CompletedResultCache } from './result-cache.js'
@@ -39,7 +39,7 @@ export type RedisResultCacheOptions = RedisResultCacheSettings &
 const OPTIONS = {
   store: 'RedisResultCache',
   client: 'an ioredis Redis or Cluster, or a factory () => redis',
-  accepts: (client: unknown) => typeof client === 'function' || (typeof client === 'object' && client !== null),
+  accepts: factoryOrClientWith([]),
   known: ['client', 'prefix', 'closeClient'],
   renamed: { redis: 'client' },
 }
