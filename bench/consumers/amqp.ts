@@ -100,7 +100,7 @@ async function drain(
     client: connection,
     queue,
     prefetch: PREFETCH,
-    ...(variant === 'idem-redis-batch' ? { batch: { size: BATCH, maxWaitMs: 5 } } : {}),
+    ...(variant === 'idem-redis-batch' ? { batch: { size: BATCH, maxWait: 5 } } : {}),
     idem,
     concurrency: CONCURRENCY,
     handler: () => undefined,

@@ -1,6 +1,8 @@
 // A bounded LRU of completed outcomes, so that a replay can be served with zero round trips.
 // Local to one process: a record deleted from the store stays replayable here until it expires.
 
+import { positiveInteger } from '../contract/duration.js'
+
 export interface CachedOutcome {
   fingerprint: string
   stored: string
@@ -14,10 +16,7 @@ export class ResultCache {
   readonly #maxTtlMs: number
 
   constructor(maxEntries: number, maxTtlMs: number) {
-    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-      throw new RangeError(`cache.maxEntries must be a positive integer, got ${maxEntries}`)
-    }
-    this.#maxEntries = maxEntries
+    this.#maxEntries = positiveInteger(maxEntries, 'cache.maxEntries')
     this.#maxTtlMs = maxTtlMs
   }
 
