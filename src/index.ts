@@ -2,6 +2,7 @@
 // types and the store contract). It loads no driver. Consumers, the outbox, guards and the SQL
 // seam have entries of their own: idem/consumer, idem/producer, idem/outbox, idem/guards, idem/sql.
 
+export { BaseStore } from './contract/base-store.js'
 export { type Duration, toMs } from './contract/duration.js'
 export type {
   BeginItem,
