@@ -45,6 +45,11 @@ export class Idempotency {
     this.store = this.#core.store
   }
 
+  /** The largest outcome `run` stores, in UTF-8 bytes of its JSON (the `maxResultBytes` option). */
+  get maxResultBytes(): number {
+    return this.#core.maxResultBytes
+  }
+
   /** Executions that ran without protection because the store failed and `failOpen` was set. */
   get failOpenExecutions(): number {
     return this.#core.failOpenExecutions

@@ -62,7 +62,7 @@ describe('HttpIdempotency options', () => {
   })
 
   it("refuses a response limit above the idem's own, when it declares one", () => {
-    const idem = Object.assign(new Idempotency({ store: new MemoryStore() }), { maxResultBytes: 500 })
+    const idem = new Idempotency({ store: new MemoryStore(), maxResultBytes: 500 })
     expect(() => new HttpIdempotency({ idem, maxResponseBytes: 501 })).toThrow(/the idem's maxResultBytes \(500\)/)
     expect(new HttpIdempotency({ idem }).maxResponseBytes).toBe(500)
   })
