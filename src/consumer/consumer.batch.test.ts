@@ -109,8 +109,52 @@ describe.each([
     expect(max).toBe(3)
     expect(order.filter((p) => p.startsWith('x'))).toEqual(['x0', 'x1', 'x2', 'x3'])
     expect(broker.acked).toHaveLength(10)
-    // The lane's later messages waited their turn outside the batch claim.
+    // The lane's later messages were claimed with the batch and waited their turn: one claim in all.
     expect(calls.beginMany).toBe(1)
+    expect(calls.begin ?? 0).toBe(0)
+  })
+
+  it('claims a batch of one ordering key in one round trip and runs it in batch order', async () => {
+    const order: string[] = []
+    const { consumer, broker, calls } = setup({
+      handler: async (payload) => {
+        await sleep(payload === 'p0' ? 20 : 1)
+        order.push(payload)
+      },
+    })
+    // One Kafka partition: every message shares the ordering key.
+    for (let i = 0; i < 6; i++) broker.publish(`m${i}`, `p${i}`, 'partition-0')
+    const results = await consumer.handleBatch(broker.take())
+    expect(results.map((r) => r.outcome)).toEqual(Array(6).fill('executed'))
+    expect(order).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5'])
+    expect(calls.beginMany).toBe(1)
+    expect(calls.begin ?? 0).toBe(0)
+  })
+
+  it('hands back a withdrawn batch member without running it or counting an attempt', async () => {
+    const ran: string[] = []
+    let rewound = false
+    const { consumer, broker, idem } = setup({
+      handler: (payload) => {
+        ran.push(payload)
+        // The first message fails and the broker rewinds the partition to it: later ones are withdrawn.
+        if (payload === 'p0') {
+          rewound = true
+          throw new Error('transient')
+        }
+      },
+    })
+    const deliveries = []
+    for (let i = 0; i < 3; i++) broker.publish(`w${i}`, `p${i}`, 'partition-0')
+    for (const delivery of broker.take()) {
+      deliveries.push(delivery.key === 'w0' ? delivery : { ...delivery, withdrawn: () => rewound })
+    }
+    const results = await consumer.handleBatch(deliveries)
+    expect(results.map((r) => r.outcome)).toEqual(['retried', 'retried', 'retried'])
+    expect(results[1]).toMatchObject({ delayMs: 0, reason: expect.stringContaining('withdrawn') })
+    expect(ran).toEqual(['p0'])
+    // Their claims were released: the redelivery runs them at once.
+    expect((await idem.run({ key: 'w1', payload: 'p1' }, () => 'ran')).status).toBe('executed')
   })
 
   it('releases the claims of batch messages handed back at shutdown, acking none of them', async () => {

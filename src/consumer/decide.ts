@@ -10,6 +10,7 @@ import {
   LeaseLostError,
   StoreUnavailableError,
 } from '../errors.js'
+import { DeliveryWithdrawnError } from './stale-delivery.js'
 import { DeliveryOutcome } from './types.js'
 
 /** What the broker is asked to do, and what is reported. */
@@ -45,6 +46,8 @@ export function decide(error: unknown, facts: Facts): Decision {
   // Another worker holds the key: come back when its lease would have lapsed. Not a failure of
   // this message, so it never counts towards maxAttempts.
   if (error instanceof InProgressError) return retry(error.retryAfterMs, reason, error)
+  // The broker took the message back before the handler ran: it comes again, nothing was attempted.
+  if (error instanceof DeliveryWithdrawnError) return retry(0, reason, error)
   if ((error as { replayed?: unknown } | null)?.replayed === true) {
     // A duplicate of work that ran but whose result could not be stored: the work is done.
     if (isUnstorableResult(error)) return { ...REPLAYED, reason }

@@ -5,6 +5,7 @@ import { positiveInteger, toMs } from '../contract/duration.js'
 import type { Idempotency, RunContext, RunResult } from '../core/idempotency.js'
 import { POLICY_FIELDS, type PolicyOptions, type RunInput } from '../core/options.js'
 import { type Decision, decide, defaultBackoff, EXECUTED, REPLAYED, SHUTDOWN } from './decide.js'
+import { DeliveryWithdrawnError } from './stale-delivery.js'
 import type {
   ConsumerOptions,
   Delivery,
@@ -120,6 +121,7 @@ export class Runner<P, Tx> {
 
   /** Calls the handler; `progress.returned` is set once what it returned has settled (and not if it failed). */
   #call(ctx: RunContext, delivery: Delivery<P>, progress: Progress): unknown {
+    if (delivery.withdrawn?.() === true) throw new DeliveryWithdrawnError(delivery.key)
     progress.started = true
     const value = (this.#handler as RunConsumerOptions<P>['handler'])(
       delivery.payload,
@@ -138,6 +140,7 @@ export class Runner<P, Tx> {
     const { failOpen: _, ...input }: RunInput = this.#input(delivery)
     const signal = this.#shutdown
     return this.#idem.transaction(db, input, (tx, ctx) => {
+      if (delivery.withdrawn?.() === true) throw new DeliveryWithdrawnError(delivery.key)
       progress.started = true
       return transactionHandler(tx, delivery.payload, { ...ctx, delivery, signal })
     })

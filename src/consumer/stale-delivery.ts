@@ -13,3 +13,15 @@ export class StaleDeliveryError extends IdempotencyError {
     this.name = 'StaleDeliveryError'
   }
 }
+
+/**
+ * The broker took a delivery back before its handler started (a Kafka partition rewound to an
+ * earlier failed offset, or revoked): the core hands it back without running the handler, and it
+ * does not count as an attempt (code `STALE_DELIVERY`).
+ */
+export class DeliveryWithdrawnError extends IdempotencyError {
+  constructor(key: string) {
+    super(ErrorCode.STALE_DELIVERY, `"${key}" was withdrawn by the broker before its handler started; it comes again`)
+    this.name = 'DeliveryWithdrawnError'
+  }
+}

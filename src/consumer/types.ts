@@ -32,6 +32,13 @@ export interface Delivery<P = unknown> {
   extend?(): Promise<void>
   /** How often the core calls `extend`, in ms (a third of the broker's timer): from `handle` until the broker is told the outcome. */
   readonly extendEveryMs?: number
+  /**
+   * True once the broker took the message back before its handler started (a Kafka partition
+   * rewound to an earlier failed offset, or revoked by a rebalance): the core then hands it back
+   * (`retry(0)`, not counted as an attempt) without running the handler. Checked just before the
+   * handler would run.
+   */
+  withdrawn?(): boolean
 }
 
 /**
