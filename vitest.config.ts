@@ -24,6 +24,7 @@ export default defineConfig({
       { find: /^idem\/amqp$/, replacement: src('brokers/amqp/index.ts') },
       { find: /^idem\/nats$/, replacement: src('brokers/nats/index.ts') },
       { find: /^idem\/redis-streams$/, replacement: src('brokers/redis-streams/index.ts') },
+      { find: /^idem\/kafka$/, replacement: src('brokers/kafka/index.ts') },
       { find: /^idem\/consumer$/, replacement: src('consumer/index.ts') },
       { find: /^idem\/outbox$/, replacement: src('outbox/index.ts') },
       { find: /^idem\/guards$/, replacement: src('guards/index.ts') },

@@ -13,6 +13,8 @@ export const SERVICES = {
   PostgreSQL: { port: 5432, url: process.env.IDEM_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   MariaDB: { port: 3306, url: process.env.IDEM_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test' },
   Redis: { port: 6379, url: process.env.IDEM_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+  /** Started by test/services/kafka.sh (which .ci/run calls). */
+  Kafka: { port: 9092, url: process.env.IDEM_KAFKA_BROKER ?? '127.0.0.1:9092' },
 } as const
 
 export type ServiceName = keyof typeof SERVICES

@@ -1,0 +1,19 @@
+// idem/kafka: an idempotent consumer-group member that commits only offsets whose outcome is
+// durable, a confirming idempotent producer, and exactly-once consume-transform-produce with Kafka
+// transactions, on @platformatic/kafka (an optional peer dependency, typed here by the part used).
+
+export { decodeJson } from '../../consumer/decode-json.js'
+export type { ConsumerHandle } from '../../consumer/handle.js'
+export { PublishNotConfirmedError } from '../../producer/publish-error.js'
+export { type ConsumeKafkaOptions, consumeKafka, type KafkaHandle } from './consume-kafka.js'
+export type {
+  KafkaConsumerClient,
+  KafkaMessage,
+  KafkaProducerClient,
+  KafkaRecordToSend,
+  KafkaTransaction,
+} from './kafka-driver.js'
+export { DEAD_LETTER_HEADERS, MESSAGE_ID_HEADER } from './kafka-headers.js'
+export type { KafkaOptions } from './kafka-options.js'
+export { type KafkaProducer, type KafkaProducerOptions, kafkaProducer } from './kafka-producer.js'
+export type { KafkaConsumerStats } from './kafka-worker.js'

@@ -1,0 +1,323 @@
+// One member of a consumer group at work: the client's message stream feeds per-partition queues;
+// the queues feed the consumer core in batches; durable outcomes move each partition's commit
+// point, and commits go out coalesced, only for partitions this member owns. Claim, run, complete
+// and only then count an offset as done is the core's job; this file moves records and offsets.
+
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { IdempotentConsumer } from '../../consumer/consumer.js'
+import type { ConsumerStats } from '../../consumer/handle.js'
+import type { Delivery } from '../../consumer/types.js'
+import { validateKey } from '../../core/key.js'
+import type { KafkaDeadLetters } from './kafka-dead-letter.js'
+import type { KafkaCommitOffset, KafkaConsumerClient, KafkaMessage, KafkaMessageStream } from './kafka-driver.js'
+import type { ResolvedKafkaOptions } from './kafka-options.js'
+import { KafkaPartition, type PartitionHost } from './kafka-partition.js'
+
+/** Counters of the Kafka adapter. */
+export interface KafkaConsumerStats extends ConsumerStats {
+  /** Offsets committed (commit requests that succeeded). */
+  commits: number
+  /** Partitions taken away by a rebalance while this member held messages of theirs. */
+  revoked: number
+  /** Times the message stream failed and was opened again. */
+  restarts: number
+}
+
+export class KafkaWorker<P, Tx> implements PartitionHost<P> {
+  readonly #core: IdempotentConsumer<P, Tx>
+  readonly #client: KafkaConsumerClient
+  readonly #options: ResolvedKafkaOptions<P>
+  readonly #deadLetters: KafkaDeadLetters
+  readonly #stats: KafkaConsumerStats
+  readonly #partitions = new Map<string, KafkaPartition<P>>()
+  readonly #handling = new Set<Promise<unknown>>()
+  #stream: KafkaMessageStream | undefined
+  #paused = false
+  #closing: Promise<void> | undefined
+  #stopping = false
+  #pumpQueued = false
+  #commitTimer: NodeJS.Timeout | undefined
+  #committing: Promise<void> | undefined
+  /** Between the start of a rebalance and the end of the join: ownership is unknown, nothing is committed. */
+  #rebalancing = false
+  #streamEnded: (() => void) | undefined
+  #done!: () => void
+  readonly done = new Promise<void>((resolve) => {
+    this.#done = resolve
+  })
+  readonly #unsubscribe: (() => void)[] = []
+
+  constructor(
+    core: IdempotentConsumer<P, Tx>,
+    client: KafkaConsumerClient,
+    deadLetters: KafkaDeadLetters,
+    options: ResolvedKafkaOptions<P>,
+    stats: KafkaConsumerStats,
+  ) {
+    this.#core = core
+    this.#client = client
+    this.#deadLetters = deadLetters
+    this.#options = options
+    this.#stats = stats
+    this.#unsubscribe.push(core.on('settled', () => this.wake()))
+    this.#listen('consumer:group:rebalance', () => this.#rebalanceStarted())
+    this.#listen('consumer:group:join', () => this.#assigned())
+  }
+
+  get closing(): boolean {
+    return this.#stopping
+  }
+
+  async start(): Promise<void> {
+    await this.#open()
+    void this.#superviseStream()
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  // --- PartitionHost ----------------------------------------------------------------------------
+
+  prepare(message: KafkaMessage): { key: string; payload: P } | { reject: string } {
+    let key: string
+    try {
+      const found = this.#options.key(message)
+      key = validateKey(found ?? `${message.topic}/${message.partition}/${message.offset}`)
+    } catch (error) {
+      this.#stats.rejected++
+      return { reject: `no usable key: ${messageOf(error)}` }
+    }
+    try {
+      return { key, payload: this.#options.decode(message) }
+    } catch (error) {
+      this.#stats.rejected++
+      return { reject: `cannot decode the payload: ${messageOf(error)}` }
+    }
+  }
+
+  deadLetter(message: KafkaMessage, key: string, reason: string, deliveryCount: number): Promise<void> {
+    return this.#deadLetters.send(message, key, reason, deliveryCount)
+  }
+
+  progressed(): void {
+    if (this.#commitTimer !== undefined || this.#stopping) return
+    this.#commitTimer = setTimeout(() => {
+      this.#commitTimer = undefined
+      void this.#commit()
+    }, this.#options.commitIntervalMs)
+    this.#commitTimer.unref()
+  }
+
+  /** Hand waiting messages to the core on the next turn (coalesced: one pump for many wake-ups). */
+  wake(): void {
+    if (this.#pumpQueued || this.#stopping) return
+    this.#pumpQueued = true
+    setImmediate(() => {
+      this.#pumpQueued = false
+      this.#pump()
+    })
+  }
+
+  // --- Fetching ---------------------------------------------------------------------------------
+
+  async #open(): Promise<void> {
+    const stream = await this.#client.consume({
+      topics: this.#options.topics,
+      mode: 'committed',
+      fallbackMode: this.#options.startFrom,
+      autocommit: false,
+      isolationLevel: this.#options.readCommitted ? 1 : 0,
+    })
+    this.#stream = stream
+    this.#paused = false
+    const ended = new Promise<void>((resolve) => {
+      this.#streamEnded = resolve
+    })
+    stream.on('data', (message) => this.#received(message))
+    stream.on('error', (error) => {
+      if (!this.#stopping) this.#options.onError(error)
+      this.#streamEnded?.()
+    })
+    stream.on('close', () => this.#streamEnded?.())
+    this.#ended = ended
+  }
+
+  #ended: Promise<void> = Promise.resolve()
+
+  /** A stream that fails (the broker went away for longer than the client retries) is opened again. */
+  async #superviseStream(): Promise<void> {
+    let pause = 250
+    while (!this.#stopping) {
+      await this.#ended
+      if (this.#stopping) break
+      await this.#stream?.close().catch(() => {})
+      await sleep(pause)
+      if (this.#stopping) break
+      try {
+        await this.#open()
+        this.#stats.restarts++
+        pause = 250
+      } catch (error) {
+        this.#options.onError(error)
+        pause = Math.min(pause * 2, 5000)
+        this.#ended = Promise.resolve()
+      }
+    }
+    this.#done()
+  }
+
+  #received(message: KafkaMessage): void {
+    if (this.#stopping) return
+    const id = `${message.topic}:${message.partition}`
+    let partition = this.#partitions.get(id)
+    if (partition === undefined || partition.revoked) {
+      if (!this.#owns(message.topic, message.partition)) return
+      partition = new KafkaPartition<P>(message.topic, message.partition, this.#options.byKey, this)
+      this.#partitions.set(id, partition)
+    }
+    partition.add(message)
+    if (!this.#paused && this.#held() >= this.#options.maxBuffered) {
+      this.#paused = true
+      this.#stream?.pause()
+    }
+    this.wake()
+  }
+
+  #held(): number {
+    let held = 0
+    for (const partition of this.#partitions.values()) held += partition.held
+    return held
+  }
+
+  /**
+   * Hand waiting messages to the core while it has room: a batch of up to `batchSize`, taken from
+   * the partitions in turn. While handlers still run, wait until half the room is free, so that a
+   * batch (and its claim) carries many messages rather than the one slot that just freed.
+   */
+  #pump(): void {
+    if (this.#stopping) return
+    const core = this.#core
+    const want = Math.max(1, Math.min(this.#options.batchSize, Math.floor((core.capacity + core.inFlight) / 2)))
+    while (core.capacity > 0 && (core.capacity >= want || core.inFlight === 0)) {
+      const deliveries: Delivery<P>[] = []
+      let room = Math.min(core.capacity, this.#options.batchSize)
+      let progress = true
+      // Round robin: a few from each partition per pass, so one busy partition does not starve the rest.
+      const share = Math.max(1, Math.ceil(room / Math.max(1, this.#partitions.size)))
+      while (room > 0 && progress) {
+        progress = false
+        for (const partition of this.#partitions.values()) {
+          const taken = partition.take(Math.min(share, room), deliveries)
+          if (taken > 0) progress = true
+          room -= taken
+          if (room === 0) break
+        }
+      }
+      if (deliveries.length === 0) break
+      this.#hand(deliveries)
+    }
+    if (this.#paused && this.#held() < this.#options.maxBuffered / 2) {
+      this.#paused = false
+      this.#stream?.resume()
+    }
+  }
+
+  #hand(deliveries: Delivery<P>[]): void {
+    if (this.#options.batch) this.#track(this.#core.handleBatch(deliveries))
+    else for (const delivery of deliveries) this.#track(this.#core.handle(delivery))
+  }
+
+  #track(handling: Promise<unknown>): void {
+    const tracked = handling.catch(this.#options.onError).finally(() => this.#handling.delete(tracked))
+    this.#handling.add(tracked)
+  }
+
+  // --- Rebalances and commits -------------------------------------------------------------------
+
+  #owns(topic: string, partition: number): boolean {
+    const assignments = this.#client.assignments
+    if (assignments === null) return false
+    return assignments.some((a) => a.topic === topic && a.partitions.includes(partition))
+  }
+
+  /** A rebalance began: commit what is done while this member still owns its partitions. */
+  #rebalanceStarted(): void {
+    void this.#commit().finally(() => {
+      this.#rebalancing = true
+    })
+  }
+
+  /** The join completed: partitions no longer owned are dropped (their in-flight messages withdrawn, never committed). */
+  #assigned(): void {
+    this.#rebalancing = false
+    for (const [id, partition] of this.#partitions) {
+      if (this.#owns(partition.topic, partition.partition)) continue
+      if (partition.held > 0) this.#stats.revoked++
+      partition.revoke()
+      this.#partitions.delete(id)
+    }
+    this.wake()
+  }
+
+  /** Commit every owned partition whose commit point moved. Commits never overlap. */
+  #commit(): Promise<void> {
+    const previous = this.#committing ?? Promise.resolve()
+    const next = previous.then(() => this.#commitOnce())
+    this.#committing = next
+    return next
+  }
+
+  async #commitOnce(): Promise<void> {
+    if (this.#rebalancing) return
+    const offsets: KafkaCommitOffset[] = []
+    const partitions: KafkaPartition<P>[] = []
+    for (const partition of this.#partitions.values()) {
+      if (partition.revoked || !this.#owns(partition.topic, partition.partition)) continue
+      const point = partition.offsets.commitPoint()
+      if (point === undefined) continue
+      offsets.push({ topic: partition.topic, partition: partition.partition, offset: point, leaderEpoch: -1 })
+      partitions.push(partition)
+    }
+    if (offsets.length === 0) return
+    const generation = this.#client.generationId
+    try {
+      await this.#client.commit({ offsets })
+    } catch (error) {
+      // Not committed: the positions are read again from the offsets at the next commit.
+      if (!this.#stopping) this.#options.onError(error)
+      this.progressed()
+      return
+    }
+    this.#stats.commits++
+    for (let i = 0; i < offsets.length; i++) {
+      ;(partitions[i] as KafkaPartition<P>).offsets.committed((offsets[i] as KafkaCommitOffset).offset)
+    }
+    if (this.#client.generationId !== generation) this.#assigned()
+  }
+
+  async #close(): Promise<void> {
+    // Stop fetching first, then let the core finish or hand back what it holds, then commit what is done.
+    this.#stopping = true
+    if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer)
+    await this.#stream?.close().catch(() => {})
+    this.#streamEnded?.()
+    await this.#core.close()
+    await Promise.allSettled(this.#handling)
+    this.#rebalancing = false
+    await this.#commit().catch(this.#options.onError)
+    for (const partition of this.#partitions.values()) partition.revoke()
+    for (const unsubscribe of this.#unsubscribe) unsubscribe()
+    await this.done
+  }
+
+  #listen(event: string, listener: () => void): void {
+    this.#client.on(event, listener)
+    this.#unsubscribe.push(() => this.#client.off(event, listener))
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
