@@ -131,6 +131,25 @@ describe.each([
     expect(calls.begin ?? 0).toBe(0)
   })
 
+  it('claims a second batch of a busy ordering key in one round trip and runs it after the first', async () => {
+    const order: string[] = []
+    const { consumer, broker, calls } = setup({
+      handler: async (payload) => {
+        await sleep(2)
+        order.push(payload)
+      },
+    })
+    for (let i = 0; i < 4; i++) broker.publish(`a${i}`, `a${i}`, 'partition-0')
+    const first = consumer.handleBatch(broker.take())
+    // The next fetch of the same partition, while the first batch still runs.
+    for (let i = 0; i < 4; i++) broker.publish(`b${i}`, `b${i}`, 'partition-0')
+    const second = consumer.handleBatch(broker.take())
+    await Promise.all([first, second])
+    expect(order).toEqual(['a0', 'a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'b3'])
+    expect(calls.beginMany).toBe(2)
+    expect(calls.begin ?? 0).toBe(0)
+  })
+
   it('hands back a withdrawn batch member without running it or counting an attempt', async () => {
     const ran: string[] = []
     let rewound = false

@@ -126,22 +126,21 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
   /**
    * The same for a batch. In run mode every key is claimed in one store round trip (`beginMany`)
    * and the outcomes stored in few (`completeMany`); each message is still acknowledged as soon as
-   * it settles, so one failure never sends back work that is done. Messages of the batch that share
-   * an ordering key are claimed with the others and run one after another, in batch order (their
-   * leases renewed while they wait). A message whose ordering key is busy with earlier work, or
-   * whose key is repeated in the batch, waits for its turn and goes through `handle`.
+   * it settles, so one failure never sends back work that is done. Messages whose ordering key is
+   * busy (with earlier work, or with another member of the batch) are claimed with the others and
+   * run after it, in order, their leases renewed while they wait: a pull adapter that hands out the
+   * next batch of a Kafka partition while the last still runs keeps batched claims. A message
+   * whose key is repeated in the batch waits for the first copy and goes through `handle`.
    */
   handleBatch(deliveries: readonly Delivery<P>[]): Promise<DeliveryResult[]> {
     if (this.#closed !== undefined || !this.#runner.batches || deliveries.length < 2) {
       return Promise.all(deliveries.map((delivery) => this.handle(delivery)))
     }
     const claimed: Task<P>[] = []
-    const lanes = new Set<string>()
     const keys = new Set<string>()
     const results = deliveries.map((delivery) => {
       const lane = laneOf(delivery)
-      if ((this.#lanes.busy(lane) && !lanes.has(lane)) || keys.has(delivery.key)) return this.handle(delivery)
-      lanes.add(lane)
+      if (keys.has(delivery.key)) return this.handle(delivery)
       keys.add(delivery.key)
       const task = this.#accept(delivery, lane, true)
       claimed.push(task)
