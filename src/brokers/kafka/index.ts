@@ -16,4 +16,12 @@ export type {
 export { DEAD_LETTER_HEADERS, MESSAGE_ID_HEADER } from './kafka-headers.js'
 export type { KafkaOptions } from './kafka-options.js'
 export { type KafkaProducer, type KafkaProducerOptions, kafkaProducer } from './kafka-producer.js'
+export {
+  type KafkaTransformHandle,
+  type KafkaTransformOptions,
+  kafkaTransform,
+} from './kafka-transform.js'
+export type { KafkaTransactionalProducerClient, KafkaTransformTransaction } from './kafka-transform-client.js'
+export type { KafkaTransformStats } from './kafka-transform-loop.js'
+export type { KafkaTransformOutput } from './kafka-transform-records.js'
 export type { KafkaConsumerStats } from './kafka-worker.js'
