@@ -12,6 +12,7 @@
 
 import os from 'node:os'
 import { benchAmqp } from './consumers/amqp.js'
+import { benchKafka } from './consumers/kafka.js'
 import { benchMqtt } from './consumers/mqtt.js'
 import { benchNats } from './consumers/nats.js'
 import { benchRedisStreams } from './consumers/redis-streams.js'
@@ -19,7 +20,7 @@ import { machineLine } from './lib/machine.js'
 
 interface Row {
   adapter: string
-  variant: 'raw' | 'idem-redis' | 'idem-redis-batch' | 'idem-sqlite'
+  variant: 'raw' | 'idem-redis' | 'idem-redis-batch' | 'idem-sqlite' | 'idem-pg-transaction'
   messagesPerSecond: number
 }
 
@@ -28,6 +29,7 @@ const BROKERS: Record<string, (opts: { messages: number; quick: boolean }) => Pr
   nats: benchNats,
   'redis-streams': benchRedisStreams,
   mqtt: benchMqtt,
+  kafka: benchKafka,
 }
 const GOAL = 0.7
 
