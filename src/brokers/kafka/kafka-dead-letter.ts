@@ -4,6 +4,16 @@
 
 import type { KafkaMessage, KafkaProducerClient } from './kafka-driver.js'
 import { bufferHeaders, DEAD_LETTER_HEADERS, toBuffer } from './kafka-headers.js'
+import { sendInLane } from './kafka-send-lane.js'
+
+/** A dead-letter write not acknowledged in this time fails; the record comes round again. */
+const DEAD_LETTER_TIMEOUT_MS = 30_000
+
+const OWN_HEADERS: ReadonlySet<string> = new Set(Object.values(DEAD_LETTER_HEADERS))
+
+function textOf(name: unknown): string {
+  return Buffer.isBuffer(name) ? name.toString('utf8') : String(name)
+}
 
 export class KafkaDeadLetters {
   readonly #producer: KafkaProducerClient
@@ -15,8 +25,10 @@ export class KafkaDeadLetters {
   }
 
   async send(message: KafkaMessage, key: string, reason: string, deliveryCount: number): Promise<void> {
+    // The record's own headers, less any of ours it carries (a record dead-lettered before, read
+    // back from a dead-letter topic): a header map keyed by Buffers would hold both copies.
     const headers = bufferHeaders(
-      [...message.headers].filter(([name]) => !String(name).startsWith('idem-dead-letter')) as [unknown, unknown][],
+      [...message.headers].filter(([name]) => !OWN_HEADERS.has(textOf(name))) as [unknown, unknown][],
     )
     const add = (name: string, value: string): void => {
       headers.set(Buffer.from(name), Buffer.from(value))
@@ -27,8 +39,11 @@ export class KafkaDeadLetters {
     add(DEAD_LETTER_HEADERS.offset, String(message.offset))
     add(DEAD_LETTER_HEADERS.key, key)
     add(DEAD_LETTER_HEADERS.deliveryCount, String(deliveryCount))
-    await this.#producer.send({
-      messages: [
+    // Through the client's send lane: it may be the one a kafkaProducer publishes with, and the
+    // client loses idempotent writes sent concurrently (kafka-send-lane.ts).
+    await sendInLane(
+      this.#producer,
+      [
         {
           topic: this.#topicOf(message.topic),
           key: message.key === undefined || message.key === null ? undefined : toBuffer(message.key),
@@ -36,7 +51,7 @@ export class KafkaDeadLetters {
           headers,
         },
       ],
-      acks: -1,
-    })
+      { messageId: key, timeoutMs: DEAD_LETTER_TIMEOUT_MS },
+    )
   }
 }

@@ -17,6 +17,8 @@ export interface PartitionHost<P> {
   progressed(): void
   /** Messages may be handed to the core again (a retry's delay passed, a message came back). */
   wake(): void
+  /** A failure nobody else reports (a rejected message the dead-letter topic refused). */
+  onError(error: unknown): void
   readonly closing: boolean
 }
 
@@ -31,9 +33,10 @@ export class KafkaPartition<P> {
   /** Deliveries of this partition that failed, by offset: the next delivery's count is one more. */
   readonly #failures = new Map<bigint, number>()
   #inCore = 0
-  /** Bumped at each rewind: deliveries handed out before it, past the rewound offset, are withdrawn. */
-  #generation = 0
-  #rewoundTo: bigint | undefined
+  /** Deliveries in the core, not settled. */
+  readonly #handed = new Set<Handed>()
+  /** Of those, the ones a rewind withdrew that have not come back yet: nothing is handed out meanwhile. */
+  #stale = 0
   #blockedUntil = 0
   #timer: NodeJS.Timeout | undefined
   #revoked = false
@@ -50,6 +53,11 @@ export class KafkaPartition<P> {
     return this.#waiting.length + this.#inCore
   }
 
+  /** Messages handed to the core (or to the dead-letter topic) and not settled. */
+  get inCore(): number {
+    return this.#inCore
+  }
+
   get revoked(): boolean {
     return this.#revoked
   }
@@ -63,8 +71,15 @@ export class KafkaPartition<P> {
   /** Up to `max` deliveries to hand to the core now (none while a retry's backoff runs). */
   take(max: number, into: Delivery<P>[]): number {
     if (this.#revoked || this.#waiting.length === 0 || max <= 0) return 0
+    // Withdrawn deliveries still in the core come back to their place in offset order: handing out
+    // what follows them before they are back would run it first.
+    if (this.#stale > 0) return 0
     const now = Date.now()
-    if (now < this.#blockedUntil) return 0
+    if (now < this.#blockedUntil) {
+      // A timer may fire a millisecond before the clock reads its time: never be left without one.
+      this.#wakeAt(this.#blockedUntil)
+      return 0
+    }
     let taken = 0
     while (taken < max && this.#waiting.length > 0) {
       const message = this.#waiting.shift() as KafkaMessage
@@ -88,11 +103,15 @@ export class KafkaPartition<P> {
   }
 
   #delivery(message: KafkaMessage, key: string, payload: P): Delivery<P> {
-    const generation = this.#generation
     const deliveryCount = (this.#failures.get(message.offset) ?? 0) + 1
+    const handed: Handed = { offset: message.offset, started: false, stale: false }
+    this.#handed.add(handed)
     let withdrawn = false
+    // Asked by the core just before the handler would run: a false answer means it runs now.
     const isWithdrawn = (): boolean => {
-      withdrawn ||= this.#revoked || (generation !== this.#generation && message.offset > (this.#rewoundTo as bigint))
+      if (withdrawn || handed.started) return withdrawn
+      if (this.#revoked || handed.stale) withdrawn = true
+      else handed.started = true
       return withdrawn
     }
     let settled = false
@@ -100,6 +119,8 @@ export class KafkaPartition<P> {
       if (settled) return false
       settled = true
       this.#inCore--
+      this.#handed.delete(handed)
+      if (handed.stale && --this.#stale === 0) this.#host.wake()
       return true
     }
     return {
@@ -115,7 +136,9 @@ export class KafkaPartition<P> {
       retry: async (delayMs: number) => {
         if (!settle()) return
         if (this.#revoked || this.#host.closing) return
-        if (!withdrawn) {
+        // A withdrawn delivery (or one a rewind withdrew that came back before its turn: a key busy
+        // elsewhere) was not attempted: no failure counted, no rewind of its own.
+        if (!withdrawn && !handed.stale) {
           this.#failures.set(message.offset, deliveryCount)
           this.#rewind(message.offset, delayMs)
         }
@@ -152,21 +175,33 @@ export class KafkaPartition<P> {
     this.#host.progressed()
   }
 
-  /** Later deliveries already handed out are withdrawn; nothing is handed out for `delayMs`. */
+  /**
+   * Deliveries after `offset` still in the core and not started are withdrawn (they come back
+   * unrun); nothing is handed out until they are back and `delayMs` has passed. Those already
+   * running (other keys, with ordering 'key') finish: their outcome counts.
+   */
   #rewind(offset: bigint, delayMs: number): void {
-    this.#generation++
-    this.#rewoundTo = this.#rewoundTo === undefined || offset < this.#rewoundTo ? offset : this.#rewoundTo
+    for (const handed of this.#handed) {
+      if (handed.started || handed.stale || handed.offset <= offset) continue
+      handed.stale = true
+      this.#stale++
+    }
     const until = Date.now() + Math.max(0, delayMs)
     if (until > this.#blockedUntil) this.#blockedUntil = until
     if (this.#timer !== undefined) clearTimeout(this.#timer)
-    // #rewoundTo is kept: a delivery of an older generation past it that has still not started is
-    // withdrawn even after the backoff (its message is then handed out afresh, in order).
+    this.#timer = undefined
+    this.#wakeAt(this.#blockedUntil)
+  }
+
+  /** Wake the host at `time` (once: a timer already set stands). */
+  #wakeAt(time: number): void {
+    if (this.#timer !== undefined || this.#revoked) return
     this.#timer = setTimeout(
       () => {
         this.#timer = undefined
         this.#host.wake()
       },
-      Math.max(0, delayMs),
+      Math.max(0, time - Date.now()),
     )
     this.#timer.unref()
   }
@@ -187,12 +222,21 @@ export class KafkaPartition<P> {
         this.#inCore--
         if (!this.#revoked) this.#done(offset)
       },
-      () => {
+      (error: unknown) => {
         this.#inCore--
         if (this.#revoked || this.#host.closing) return
+        // Not on the dead-letter topic (it may not exist): the partition waits here, and says why.
+        this.#host.onError(error)
         this.#rewind(offset, 1000)
         this.#putBack(message)
       },
     )
   }
+}
+
+/** A delivery in the core: whether its handler started, and whether a rewind withdrew it. */
+interface Handed {
+  readonly offset: bigint
+  started: boolean
+  stale: boolean
 }

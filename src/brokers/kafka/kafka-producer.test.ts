@@ -209,7 +209,7 @@ if (missingTools !== undefined) {
     afterAll(() => kafka.destroy(), 60_000)
 
     it('writes the next message instead of letting the broker drop it as a duplicate of the lost one', async () => {
-      const topic = 'lost-ack'
+      const topic = unique('lost-ack')
       await createTopic(topic, 1, kafka.broker)
       // retries 2 keeps the client's retries finite; requestTimeout makes an unanswered request fail in 1 s.
       const client = clientFor(kafka.broker, {

@@ -36,10 +36,17 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
   #closing: Promise<void> | undefined
   #stopping = false
   #pumpQueued = false
+  /** A pump that hands out even a small batch, due while slots are free but fewer than a batch's worth. */
+  #pumpTimer: NodeJS.Timeout | undefined
   #commitTimer: NodeJS.Timeout | undefined
   #committing: Promise<void> | undefined
   /** Between the start of a rebalance and the end of the join: ownership is unknown, nothing is committed. */
   #rebalancing = false
+  /** The generation and member id of the last join: commits go out only while the client's are still these. */
+  #generation: number | undefined
+  #memberId: string | null = null
+  /** The offsets of the commit in flight (the client may send them again under a new generation). */
+  #inFlight: KafkaCommitOffset[] | undefined
   #streamEnded: (() => void) | undefined
   #done!: () => void
   readonly done = new Promise<void>((resolve) => {
@@ -70,6 +77,10 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
 
   async start(): Promise<void> {
     await this.#open()
+    // A client that was already a member (no join event came): act on its current assignment.
+    if (this.#generation === undefined && this.#client.memberId !== null && this.#client.assignments !== null) {
+      this.#assigned()
+    }
     void this.#superviseStream()
   }
 
@@ -101,6 +112,10 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     return this.#deadLetters.send(message, key, reason, deliveryCount)
   }
 
+  onError(error: unknown): void {
+    if (!this.#stopping) this.#options.onError(error)
+  }
+
   progressed(): void {
     if (this.#commitTimer !== undefined || this.#stopping) return
     this.#commitTimer = setTimeout(() => {
@@ -130,6 +145,13 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
       autocommit: false,
       isolationLevel: this.#options.readCommitted ? 1 : 0,
     })
+    if (this.#stopping) {
+      // close() came while the stream was being opened (again): it must not stay open, fetching,
+      // nor keep the client from leaving the group.
+      await stream.close().catch(() => {})
+      this.#ended = Promise.resolve()
+      return
+    }
     this.#stream = stream
     this.#paused = false
     const ended = new Promise<void>((resolve) => {
@@ -193,35 +215,59 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
 
   /**
    * Hand waiting messages to the core while it has room: a batch of up to `batchSize`, taken from
-   * the partitions in turn. While handlers still run, wait until half the room is free, so that a
-   * batch (and its claim) carries many messages rather than the one slot that just freed.
+   * the partitions in turn, none holding more than its share of the core (so that partitions whose
+   * handlers are slow, with the messages queued behind them, never take every slot from the rest).
+   * While handlers still run, wait until half the room is free, so that a batch (and its claim)
+   * carries many messages rather than the one slot that just freed; but not for long: handlers
+   * that take their time must not keep free slots idle.
    */
-  #pump(): void {
+  #pump(force = false): void {
     if (this.#stopping) return
     const core = this.#core
-    const want = Math.max(1, Math.min(this.#options.batchSize, Math.floor((core.capacity + core.inFlight) / 2)))
-    while (core.capacity > 0 && (core.capacity >= want || core.inFlight === 0)) {
+    const concurrency = core.capacity + core.inFlight
+    const want = Math.max(1, Math.min(this.#options.batchSize, Math.floor(concurrency / 2)))
+    let active = 0
+    for (const partition of this.#partitions.values()) if (partition.held > 0) active++
+    const cap = Math.max(1, Math.ceil(concurrency / Math.max(1, active)))
+    let exhausted = false
+    while (core.capacity > 0 && (force || core.capacity >= want || core.inFlight === 0)) {
       const deliveries: Delivery<P>[] = []
       let room = Math.min(core.capacity, this.#options.batchSize)
       let progress = true
       // Round robin: a few from each partition per pass, so one busy partition does not starve the rest.
-      const share = Math.max(1, Math.ceil(room / Math.max(1, this.#partitions.size)))
+      const share = Math.max(1, Math.ceil(room / Math.max(1, active)))
       while (room > 0 && progress) {
         progress = false
         for (const partition of this.#partitions.values()) {
-          const taken = partition.take(Math.min(share, room), deliveries)
+          const taken = partition.take(Math.min(share, room, cap - partition.inCore), deliveries)
           if (taken > 0) progress = true
           room -= taken
           if (room === 0) break
         }
       }
-      if (deliveries.length === 0) break
+      if (deliveries.length === 0) {
+        exhausted = true
+        break
+      }
       this.#hand(deliveries)
     }
     if (this.#paused && this.#held() < this.#options.maxBuffered / 2) {
       this.#paused = false
       this.#stream?.resume()
     }
+    // Free slots left unused, waiting for more to free: use them shortly if nothing settles meanwhile.
+    if (!exhausted && core.capacity > 0 && this.#pumpTimer === undefined && this.#waiting()) {
+      this.#pumpTimer = setTimeout(() => {
+        this.#pumpTimer = undefined
+        this.#pump(true)
+      }, FORCED_PUMP_MS)
+      this.#pumpTimer.unref()
+    }
+  }
+
+  #waiting(): boolean {
+    for (const partition of this.#partitions.values()) if (partition.held > partition.inCore) return true
+    return false
   }
 
   #hand(deliveries: Delivery<P>[]): void {
@@ -242,23 +288,49 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     return assignments.some((a) => a.topic === topic && a.partitions.includes(partition))
   }
 
-  /** A rebalance began: commit what is done while this member still owns its partitions. */
+  /**
+   * A rebalance began: until the join completes, which partitions are ours is unknown, so nothing
+   * is committed. (Not even what is done: the client has already sent its JoinGroup, a commit would
+   * wait behind it on the coordinator's connection, be refused for the old generation, and make the
+   * client rejoin once more. What is done and not committed is read again by its next owner, and
+   * replays.)
+   */
   #rebalanceStarted(): void {
-    void this.#commit().finally(() => {
-      this.#rebalancing = true
-    })
+    this.#rebalancing = true
   }
 
-  /** The join completed: partitions no longer owned are dropped (their in-flight messages withdrawn, never committed). */
+  /**
+   * The join completed: partitions no longer owned are dropped (their in-flight messages withdrawn,
+   * never committed), and a commit still in flight keeps only partitions that are still ours: the
+   * client retries a commit refused for the old generation under the new one, with the same offsets.
+   */
   #assigned(): void {
     this.#rebalancing = false
+    this.#generation = this.#client.generationId
+    this.#memberId = this.#client.memberId
+    const inFlight = this.#inFlight
+    if (inFlight !== undefined) {
+      const kept = inFlight.filter((offset) => this.#owns(offset.topic, offset.partition))
+      inFlight.splice(0, inFlight.length, ...kept)
+    }
     for (const [id, partition] of this.#partitions) {
       if (this.#owns(partition.topic, partition.partition)) continue
       if (partition.held > 0) this.#stats.revoked++
       partition.revoke()
       this.#partitions.delete(id)
     }
+    this.progressed()
     this.wake()
+  }
+
+  /** True while the client is a member of the generation whose assignment this member acts on. */
+  #settledInGroup(): boolean {
+    return (
+      !this.#rebalancing &&
+      this.#generation === this.#client.generationId &&
+      this.#memberId !== null &&
+      this.#memberId === this.#client.memberId
+    )
   }
 
   /** Commit every owned partition whose commit point moved. Commits never overlap. */
@@ -270,18 +342,16 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
   }
 
   async #commitOnce(): Promise<void> {
-    if (this.#rebalancing) return
+    if (!this.#settledInGroup()) return
     const offsets: KafkaCommitOffset[] = []
-    const partitions: KafkaPartition<P>[] = []
     for (const partition of this.#partitions.values()) {
       if (partition.revoked || !this.#owns(partition.topic, partition.partition)) continue
       const point = partition.offsets.commitPoint()
       if (point === undefined) continue
       offsets.push({ topic: partition.topic, partition: partition.partition, offset: point, leaderEpoch: -1 })
-      partitions.push(partition)
     }
     if (offsets.length === 0) return
-    const generation = this.#client.generationId
+    this.#inFlight = offsets
     try {
       await this.#client.commit({ offsets })
     } catch (error) {
@@ -289,23 +359,25 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
       if (!this.#stopping) this.#options.onError(error)
       this.progressed()
       return
+    } finally {
+      this.#inFlight = undefined
     }
     this.#stats.commits++
-    for (let i = 0; i < offsets.length; i++) {
-      ;(partitions[i] as KafkaPartition<P>).offsets.committed((offsets[i] as KafkaCommitOffset).offset)
+    // What went out: the offsets as sent, less any a join in between took out.
+    for (const { topic, partition, offset } of offsets) {
+      this.#partitions.get(`${topic}:${partition}`)?.offsets.committed(offset)
     }
-    if (this.#client.generationId !== generation) this.#assigned()
   }
 
   async #close(): Promise<void> {
     // Stop fetching first, then let the core finish or hand back what it holds, then commit what is done.
     this.#stopping = true
     if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer)
+    if (this.#pumpTimer !== undefined) clearTimeout(this.#pumpTimer)
     await this.#stream?.close().catch(() => {})
     this.#streamEnded?.()
     await this.#core.close()
     await Promise.allSettled(this.#handling)
-    this.#rebalancing = false
     await this.#commit().catch(this.#options.onError)
     for (const partition of this.#partitions.values()) partition.revoke()
     for (const unsubscribe of this.#unsubscribe) unsubscribe()
@@ -317,6 +389,9 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     this.#unsubscribe.push(() => this.#client.off(event, listener))
   }
 }
+
+/** How long free slots wait for more to free before a smaller batch is handed out. */
+const FORCED_PUMP_MS = 20
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error)

@@ -2,12 +2,16 @@
 // raw records read back with kcat (a Kafka client nobody here wrote), and private brokers on other
 // ports for the tests that restart or cut off a broker.
 
-import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { Admin, Consumer, type ConsumerOptions, Producer } from '@platformatic/kafka'
+import type { Redis } from 'ioredis'
+import { Idempotency } from '../../../../src/core/idempotency.js'
+import { RedisStore } from '../../../../src/stores/redis/redis-store.js'
 import { SERVICES } from '../../../services.js'
 
 const run = promisify(execFile)
@@ -86,42 +90,31 @@ export async function readWithKcat(
   broker = KAFKA,
   isolation: 'committed' | 'uncommitted' = 'committed',
 ): Promise<RawRecord[]> {
+  // -J: one JSON envelope per record, so that header values with commas or tabs read back intact.
   const { stdout } = await run(
     'kcat',
-    [
-      '-b',
-      broker,
-      '-C',
-      '-t',
-      topic,
-      '-o',
-      'beginning',
-      '-e',
-      '-q',
-      '-X',
-      `isolation.level=read_${isolation}`,
-      '-f',
-      '%p\\t%o\\t%k\\t%h\\t%s\\n',
-    ],
+    ['-b', broker, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-J', '-X', `isolation.level=read_${isolation}`],
     { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
   )
   const records: RawRecord[] = []
   for (const line of stdout.split('\n')) {
-    if (line === '') continue
-    const [partition, offset, key, headers, ...value] = line.split('\t')
-    const parsed: Record<string, string> = {}
-    if (headers !== undefined && headers !== '') {
-      for (const pair of headers.split(',')) {
-        const at = pair.indexOf('=')
-        parsed[pair.slice(0, at)] = pair.slice(at + 1)
-      }
+    if (line.trim() === '') continue
+    const envelope = JSON.parse(line) as {
+      partition: number
+      offset: number
+      key: string | null
+      payload: string | null
+      headers?: (string | null)[]
     }
+    const headers: Record<string, string> = {}
+    const flat = envelope.headers ?? []
+    for (let i = 0; i + 1 < flat.length; i += 2) headers[flat[i] as string] = flat[i + 1] ?? ''
     records.push({
-      partition: Number(partition),
-      offset: Number(offset),
-      key: key ?? '',
-      headers: parsed,
-      value: value.join('\t'),
+      partition: envelope.partition,
+      offset: envelope.offset,
+      key: envelope.key ?? '',
+      headers,
+      value: envelope.payload ?? '',
     })
   }
   return records
@@ -171,6 +164,30 @@ export class PrivateKafka {
     await this.start()
   }
 
+  /** SIGKILL the broker (by the pid its start wrote), as a crash would; `start()` brings it back on the same data. */
+  async kill(): Promise<void> {
+    let pid: number
+    try {
+      pid = Number(readFileSync(join(this.#dir, 'kafka.pid'), 'utf8').trim())
+    } catch {
+      return // not started by us, or already stopped
+    }
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      return // already gone
+    }
+    for (let i = 0; i < 100; i++) {
+      try {
+        process.kill(pid, 0)
+      } catch {
+        break
+      }
+      await sleep(50)
+    }
+    rmSync(join(this.#dir, 'kafka.pid'), { force: true })
+  }
+
   /** Stop and delete its data. */
   async destroy(): Promise<void> {
     await this.stop().catch(() => {})
@@ -191,4 +208,165 @@ export async function toolsAvailable(): Promise<string | undefined> {
     }
   }
   return undefined
+}
+
+/** The end offset (the next offset to be written) of each partition of `topic`. */
+export async function endOffsets(topic: string, broker = KAFKA): Promise<bigint[]> {
+  const consumer = new Consumer({
+    clientId: 'idem-test-end-offsets',
+    groupId: 'idem-test-end-offsets',
+    bootstrapBrokers: [broker],
+  })
+  try {
+    const offsets = await consumer.listOffsets({ topics: [topic] })
+    return offsets.get(topic) ?? []
+  } finally {
+    await consumer.close()
+  }
+}
+
+/** Poll `check` until it is true; fail naming `what` after `timeoutMs`. */
+export async function until(
+  what: string | (() => string),
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`)
+    }
+    await sleep(25)
+  }
+}
+
+/** An Idempotency on a RedisStore under `prefix` (its records are shared by every process using the prefix). */
+export function redisIdem(client: Redis, prefix: string, lease: string | number = '30s'): Idempotency {
+  return new Idempotency({ store: new RedisStore({ client, prefix: `${prefix}:idem:` }), scope: 'kafka-test', lease })
+}
+
+/** Delete every Redis key under `prefix`. */
+export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await client.del(...keys)
+  } while (cursor !== '0')
+}
+
+const WORKER = join(ROOT, 'test/support/brokers/kafka/kafka-consumer.worker.ts')
+
+/** Options of one kafka-consumer.worker.ts process (see that file). */
+export interface WorkerOptions {
+  topic: string
+  group: string
+  /** Redis key prefix shared by the test and its workers. */
+  prefix: string
+  name: string
+  broker?: string
+  ordering?: 'partition' | 'key'
+  concurrency?: number
+  /** Each handler sleeps this long before its effect. */
+  workMs?: number
+  /** The handler of this key hangs (before its effect) until the process is killed. */
+  hangOn?: string
+  /** Handlers after the first N hang (before their effect) until the process is killed. */
+  hangAfter?: number
+  /** The Idem lease: how long a dead worker's claims keep others waiting. */
+  lease?: string
+  /** The group session timeout in ms (default 6000): how long a dead member keeps its partitions. */
+  sessionTimeout?: number
+}
+
+/** A consumer process: SIGKILL it, or stop it gracefully (SIGTERM: close, leave the group, exit). */
+export class WorkerProcess {
+  readonly child: ChildProcess
+  readonly name: string
+  #stderr = ''
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+
+  constructor(options: WorkerOptions) {
+    this.name = options.name
+    const args: string[] = []
+    for (const [flag, value] of Object.entries(options)) {
+      if (value === undefined) continue
+      args.push(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value))
+    }
+    this.child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.#stderr += chunk.toString()
+    })
+    this.child.stdout?.resume()
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => resolve({ code, signal }))
+    })
+  }
+
+  get stderr(): string {
+    return this.#stderr
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** SIGKILL, by pid; resolves once it exited. */
+  async kill(): Promise<void> {
+    if (this.running && this.child.pid !== undefined) process.kill(this.child.pid, 'SIGKILL')
+    await this.exited
+  }
+
+  /** SIGTERM: the worker closes its consumer and leaves the group; resolves with its exit code. */
+  async stop(): Promise<number | null> {
+    if (this.running && this.child.pid !== undefined) process.kill(this.child.pid, 'SIGTERM')
+    const { code } = await this.exited
+    return code
+  }
+}
+
+/** What the workers of a test wrote in Redis under `prefix`. */
+export class WorkerRecords {
+  readonly #redis: Redis
+  readonly #prefix: string
+
+  constructor(redis: Redis, prefix: string) {
+    this.#redis = redis
+    this.#prefix = prefix
+  }
+
+  /** Per message key, how many times its effect happened (in every process). */
+  async effects(): Promise<Record<string, number>> {
+    const raw = await this.#redis.hgetall(`${this.#prefix}:effects`)
+    return Object.fromEntries(Object.entries(raw).map(([key, n]) => [key, Number(n)]))
+  }
+
+  /** Keys whose handler `name` called, in call order. */
+  calls(name: string): Promise<string[]> {
+    return this.#redis.lrange(`${this.#prefix}:calls:${name}`, 0, -1)
+  }
+
+  /** `[outcome, key]` of each delivery `name` settled, in order. */
+  async settled(name: string): Promise<[string, string][]> {
+    const raw = await this.#redis.lrange(`${this.#prefix}:settled:${name}`, 0, -1)
+    return raw.map((line) => line.split(' ') as [string, string])
+  }
+
+  /** Keys whose handler is hanging, in every process. */
+  hung(): Promise<string[]> {
+    return this.#redis.smembers(`${this.#prefix}:hung`)
+  }
+
+  /** Commits a worker saw go out for a partition it no longer owned. */
+  violations(): Promise<string[]> {
+    return this.#redis.lrange(`${this.#prefix}:violations`, 0, -1)
+  }
+
+  /** Member names that joined the group and are consuming. */
+  ready(): Promise<string[]> {
+    return this.#redis.smembers(`${this.#prefix}:ready`)
+  }
 }
