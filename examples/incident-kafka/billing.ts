@@ -42,7 +42,9 @@ export async function dropBilling(pool: pg.Pool, schema: string): Promise<void> 
  * The effect a payment asks for: extend the customer's subscription by `years` and keep a ledger
  * line, in one statement (so one transaction). Run it twice and the customer gets two years.
  */
-export function paymentEffect(pool: pg.Pool, schema: string): (m: PaymentMessage) => Promise<{ paidUntil: string }> {
+export function paymentEffect(
+  schema: string,
+): (db: Pick<pg.ClientBase, 'query'>, m: PaymentMessage) => Promise<{ paidUntil: string }> {
   const s = quote(schema)
   const text = `
     WITH extended AS (
@@ -52,24 +54,11 @@ export function paymentEffect(pool: pg.Pool, schema: string): (m: PaymentMessage
     INSERT INTO ${s}.payments_applied (message_id, payment_id, customer_id, years, paid_until)
     SELECT $3, $4, $2, $1::int, paid_until FROM extended
     RETURNING paid_until::text AS paid_until`
-  return async (m) => {
-    const { rows } = await pool.query<{ paid_until: string }>(text, [m.years, m.customerId, m.messageId, m.paymentId])
+  return async (db, m) => {
+    const { rows } = await db.query<{ paid_until: string }>(text, [m.years, m.customerId, m.messageId, m.paymentId])
     const row = rows[0]
     if (row === undefined) throw new Error(`no subscription for ${m.customerId}`)
     return { paidUntil: row.paid_until }
-  }
-}
-
-/** The ledger line of `messageId`, if its effect already ran. */
-export function findPayment(
-  pool: pg.Pool,
-  schema: string,
-): (messageId: string) => Promise<{ paidUntil: string } | undefined> {
-  const text = `SELECT paid_until::text AS paid_until FROM ${quote(schema)}.payments_applied WHERE message_id = $1 ORDER BY seq LIMIT 1`
-  return async (messageId) => {
-    const { rows } = await pool.query<{ paid_until: string }>(text, [messageId])
-    const row = rows[0]
-    return row === undefined ? undefined : { paidUntil: row.paid_until }
   }
 }
 

@@ -1,24 +1,24 @@
 // One payment consumer process: a member of the billing consumer group, consuming the payments
-// topic through idem/kafka with Idem's records in Redis (run mode) and the effect, extend the
-// subscription, in PostgreSQL (--naive: the incident's consumer, the same effect and the same
-// offset commits, no Idem). It may kill itself with SIGKILL
-// (--crash-after-effect R, --crash-before-commit R) and reports its counters to the parent over
-// IPC. SIGTERM: graceful close (the member leaves the group).
+// topic through idem/kafka in transaction mode: Idem's record and the effect, extend the
+// subscription, commit together in one PostgreSQL transaction (--naive: the incident's consumer,
+// the same effect and the same offset commits, no Idem). It may kill itself with SIGKILL
+// (--crash-after-effect R: inside the transaction, after the effect's writes, before the commit;
+// --crash-before-commit R: instead of an offset commit) and reports its counters to the parent
+// over IPC. SIGTERM: graceful close (the member leaves the group).
 //
-// Run mode stores the outcome after the handler: a process killed between the effect and that
-// store leaves the record in progress, and after the lease the next delivery takes it over with
-// `ctx.recovered`. That is the one moment the effect may already have run, so the handler looks
-// for its ledger line then, and only then (a takeover, not every message, pays the lookup).
+// Why transaction mode: the effect lives in PostgreSQL, so the record can commit with it. A process
+// killed before the commit rolls both back, and the next owner runs the payment once; one killed
+// after it leaves a record that replays. Run mode (records in Redis) would leave a window between
+// the effect and its record, which a takeover cannot close without looking the effect up.
 
 import { parseArgs } from 'node:util'
 import { Consumer, Producer } from '@platformatic/kafka'
 import { Idempotency } from 'idem'
 import { consumeKafka } from 'idem/kafka'
-import { RedisStore } from 'idem/redis'
-import { Redis } from 'ioredis'
+import { fromPg, PostgresStore } from 'idem/postgres'
 import pg from 'pg'
 import type { PaymentMessage } from '../incident/payments.js'
-import { findPayment, paymentEffect } from './billing.js'
+import { paymentEffect } from './billing.js'
 
 // Until the consumer is up, a SIGTERM has nothing to hand back: leave at once.
 let shutdown: () => unknown = () => process.exit(0)
@@ -31,8 +31,6 @@ const { values } = parseArgs({
     group: { type: 'string' },
     pg: { type: 'string' },
     schema: { type: 'string' },
-    redis: { type: 'string' },
-    prefix: { type: 'string' },
     name: { type: 'string', default: 'billing' },
     concurrency: { type: 'string', default: '16' },
     'crash-after-effect': { type: 'string', default: '0' },
@@ -40,18 +38,16 @@ const { values } = parseArgs({
     naive: { type: 'boolean', default: false },
   },
 })
-const { broker, topic, group, schema, prefix } = values
+const { broker, topic, group, schema } = values
 if (
   broker === undefined ||
   topic === undefined ||
   group === undefined ||
   values.pg === undefined ||
-  schema === undefined ||
-  values.redis === undefined ||
-  prefix === undefined
+  schema === undefined
 ) {
   throw new Error(
-    'usage: consumer-process.ts --broker HOST:PORT --topic T --group G --pg URL --schema S --redis URL --prefix P [--crash-… RATE] [--naive]',
+    'usage: consumer-process.ts --broker HOST:PORT --topic T --group G --pg URL --schema S [--crash-… RATE] [--naive]',
   )
 }
 const crashAfterEffect = Number(values['crash-after-effect'])
@@ -64,10 +60,6 @@ export interface ConsumerReport {
   replayed: number
   retried: number
   deadLettered: number
-  /** Takeovers of a record left in progress by a killed process (`ctx.recovered`). */
-  takeovers: number
-  /** …of which the killed process had already applied the effect: the lookup found its ledger line. */
-  foundApplied: number
   /** Errors the adapter (or, --naive, the plain loop) recovered from: commits refused during a rebalance, fetches. */
   recoveredErrors: number
   /** The highest consumer group generation this member saw (one per rebalance). */
@@ -79,8 +71,6 @@ const report: ConsumerReport = {
   replayed: 0,
   retried: 0,
   deadLettered: 0,
-  takeovers: 0,
-  foundApplied: 0,
   recoveredErrors: 0,
   generation: 0,
   inFlight: 0,
@@ -92,10 +82,10 @@ const die = (point: 'after-effect' | 'before-commit'): never => {
   throw new Error('unreachable')
 }
 
-const pool = new pg.Pool({ connectionString: values.pg, max: 4 })
+// A connection per transaction in flight (concurrency), and one for the naive loop's spare.
+const pool = new pg.Pool({ connectionString: values.pg, max: Number(values.concurrency) + 1 })
 pool.on('error', () => {})
-const applyPayment = paymentEffect(pool, schema)
-const appliedBefore = findPayment(pool, schema)
+const applyPayment = paymentEffect(schema)
 
 // Short sessions, so that the group notices a SIGKILLed member within seconds (the broker of
 // test/services/kafka.sh allows sessions down to 1 s).
@@ -132,16 +122,14 @@ interface Running {
   close(): Promise<void>
 }
 
-/** The consumer behind Idem: claim in Redis, extend in PostgreSQL, store the outcome, then count the offset as done. */
+/** The consumer behind Idem: the record and the effect in one PostgreSQL transaction, then the offset counts as done. */
 async function consumeWithIdem(): Promise<Running> {
-  const redis = new Redis(values.redis as string, { maxRetriesPerRequest: 2 })
-  redis.on('error', () => {})
-  const store = new RedisStore({ client: redis, prefix })
-  // A short lease: the records a killed process held are taken over after 3 s (renewed every second while a handler runs).
-  const idem = new Idempotency({ store, scope: 'billing:extend-subscription', ttl: '24h', lease: '3s' })
+  // Its tables were created once by the scenario, in the run's schema, next to the business tables.
+  const store = new PostgresStore({ client: pool, schema })
+  const idem = new Idempotency({ store, scope: 'billing:extend-subscription', ttl: '24h' })
   // Dead letters (none expected) go through a producer of their own.
   const producer = new Producer({ clientId: `${values.name}-dead-letters`, bootstrapBrokers: [broker as string] })
-  const handle = await consumeKafka<PaymentMessage>({
+  const handle = await consumeKafka<PaymentMessage, pg.PoolClient>({
     client,
     producer,
     topics: [topic as string],
@@ -151,17 +139,10 @@ async function consumeWithIdem(): Promise<Running> {
     concurrency: Number(values.concurrency),
     backoff: () => 200,
     onError: () => report.recoveredErrors++,
-    handler: async (payment, ctx) => {
-      if (ctx.recovered) {
-        report.takeovers++
-        const before = await appliedBefore(ctx.key)
-        if (before !== undefined) {
-          report.foundApplied++
-          return before
-        }
-      }
-      const extended = await applyPayment(payment)
-      // Killed with the effect committed and its outcome not yet stored in Redis.
+    db: fromPg<pg.PoolClient>(pool),
+    transactionHandler: async (tx, payment) => {
+      const extended = await applyPayment(tx, payment)
+      // Killed with the effect written and not committed: PostgreSQL rolls back the effect and the record together.
       if (Math.random() < crashAfterEffect) die('after-effect')
       return extended
     },
@@ -181,8 +162,6 @@ async function consumeWithIdem(): Promise<Running> {
       await handle.close()
       await client.close()
       await producer.close()
-      await store.close()
-      redis.disconnect()
     },
   }
 }
@@ -231,7 +210,7 @@ async function consumeNaively(): Promise<Running> {
       if (message.offset >= (next.get(id) ?? 0n)) {
         next.set(id, message.offset + 1n)
         busy = 1
-        await applyPayment(JSON.parse(message.value.toString('utf8')) as PaymentMessage)
+        await applyPayment(pool, JSON.parse(message.value.toString('utf8')) as PaymentMessage)
         report.executed++
         if (Math.random() < crashAfterEffect) die('after-effect')
         busy = 0

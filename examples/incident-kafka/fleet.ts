@@ -17,10 +17,8 @@ export interface FleetOptions {
   group: string
   pgUrl: string
   schema: string
-  redisUrl: string
-  prefix: string
   concurrency: number
-  /** Per payment: the process SIGKILLs itself once the effect committed, before Idem stores the outcome. */
+  /** Per payment: the process SIGKILLs itself once the effect is written, before its transaction commits. */
   crashAfterEffect: number
   /** Per record an offset commit would cover: the process SIGKILLs itself instead of committing. */
   crashBeforeCommit: number
@@ -61,22 +59,12 @@ const ZERO: ConsumerReport = {
   replayed: 0,
   retried: 0,
   deadLettered: 0,
-  takeovers: 0,
-  foundApplied: 0,
   recoveredErrors: 0,
   generation: 0,
   inFlight: 0,
 }
 /** Counters that add up over processes (generation is a maximum, inFlight a snapshot). */
-const SUMMED = [
-  'executed',
-  'replayed',
-  'retried',
-  'deadLettered',
-  'takeovers',
-  'foundApplied',
-  'recoveredErrors',
-] as const
+const SUMMED = ['executed', 'replayed', 'retried', 'deadLettered', 'recoveredErrors'] as const
 
 export class ConsumerFleet {
   readonly faults: FleetFaults = {
@@ -138,7 +126,7 @@ export class ConsumerFleet {
   #spawn(index: number): Slot {
     const o = this.#options
     const args = ['--import', 'tsx', CONSUMER, '--broker', o.broker, '--topic', o.topic, '--group', o.group]
-    args.push('--pg', o.pgUrl, '--schema', o.schema, '--redis', o.redisUrl, '--prefix', o.prefix)
+    args.push('--pg', o.pgUrl, '--schema', o.schema)
     args.push('--name', `billing-${index}`, '--concurrency', String(o.concurrency))
     args.push('--crash-after-effect', String(o.crashAfterEffect), '--crash-before-commit', String(o.crashBeforeCommit))
     if (o.naive) args.push('--naive')

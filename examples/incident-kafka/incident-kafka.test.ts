@@ -3,11 +3,9 @@ import { requireService, SERVICES } from '../../test/services.js'
 import { formatKafkaReport } from './report.js'
 import { kept, ranAsPlanned, runKafkaIncident } from './scenario.js'
 
-// The consumers keep Idem's records in Redis and the subscriptions in PostgreSQL.
+// The consumers keep Idem's records and the subscriptions in PostgreSQL, committed together.
 const ready =
-  (await requireService('Kafka', SERVICES.Kafka.port)) &&
-  (await requireService('Redis', SERVICES.Redis.port)) &&
-  (await requireService('PostgreSQL', SERVICES.PostgreSQL.port))
+  (await requireService('Kafka', SERVICES.Kafka.port)) && (await requireService('PostgreSQL', SERVICES.PostgreSQL.port))
 
 if (ready) {
   describe('the incident on Kafka', () => {

@@ -1,8 +1,8 @@
 // npx tsx examples/incident-kafka/main.ts [--messages N --consumers N --partitions N --seed N
 //   --chaos-every-ms MS --publish-over-ms MS --crash-after-effect R --crash-before-commit R
 //   --lost-ack-rate R --no-rebalance --naive]
-// Needs Kafka on 127.0.0.1:9092 (test/services/kafka.sh start, or IDEM_KAFKA_BROKER), Redis on
-// 127.0.0.1:6379 (IDEM_REDIS_URL) and PostgreSQL on 127.0.0.1:5432 (IDEM_PG_URL). Exits 1 if any
+// Needs Kafka on 127.0.0.1:9092 (test/services/kafka.sh start, or IDEM_KAFKA_BROKER) and
+// PostgreSQL on 127.0.0.1:5432 (IDEM_PG_URL). Exits 1 if any
 // payment was doubled or lost. --naive, the incident's consumer without Idem, shows payments
 // doubled and exits 0 unless the run itself failed (a record dropped, a consumer crashed of a bug).
 

@@ -1,12 +1,12 @@
 // The incident end to end on a real Kafka: payment messages published on a topic of several
 // partitions while the consumer group consumes them, ~5% published twice with the same id
 // (the producer's retry after a lost acknowledgement); members SIGKILLed while handling and
-// restarted, one member joining and one leaving in the middle (rebalances); Idem's records in
-// Redis and the effect in PostgreSQL. Then the audit: was every subscription extended exactly
+// restarted, one member joining and one leaving in the middle (rebalances); Idem in transaction
+// mode on PostgreSQL: the record and the effect commit together. Then the audit: was every subscription extended exactly
 // once for each payment, and was any payment lost?
 
 import { Admin, Consumer, Producer } from '@platformatic/kafka'
-import { Redis } from 'ioredis'
+import { PostgresStore } from 'idem/postgres'
 import pg from 'pg'
 import { generateWorkload } from '../incident/payments.js'
 import { createPrng } from '../incident/prng.js'
@@ -18,7 +18,6 @@ import { publishPayments } from './publisher.js'
 export interface KafkaIncidentOptions {
   broker: string
   pgUrl: string
-  redisUrl: string
   seed: number
   messages: number
   customers: number
@@ -44,7 +43,6 @@ export interface KafkaIncidentOptions {
 export const DEFAULT_KAFKA_OPTIONS: KafkaIncidentOptions = {
   broker: process.env.IDEM_KAFKA_BROKER ?? '127.0.0.1:9092',
   pgUrl: process.env.IDEM_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-  redisUrl: process.env.IDEM_REDIS_URL ?? 'redis://127.0.0.1:6379',
   seed: 42,
   messages: 10_000,
   customers: 1000,
@@ -91,13 +89,11 @@ export async function runKafkaIncident(overrides: Partial<KafkaIncidentOptions> 
   const deadLetters = `${topic}.dead-letter`
   const group = `idem-incident-billing-${run}`
   const schema = `idem_incident_kafka_${run.replace('-', '_')}`
-  const prefix = `idem-incident-kafka:${run}:`
   const brokers = [options.broker]
 
   const admin = new Admin({ clientId: 'idem-incident-admin', bootstrapBrokers: brokers })
   const pool = new pg.Pool({ connectionString: options.pgUrl, max: 2 })
   pool.on('error', () => {})
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 2 })
   const producerClient = new Producer({ clientId: 'checkout', bootstrapBrokers: brokers, idempotent: true })
   // Reads the group's committed offsets and the topics' end offsets; never joins the group.
   const offsets = new Consumer({ clientId: 'idem-incident-offsets', groupId: group, bootstrapBrokers: brokers })
@@ -119,13 +115,14 @@ export async function runKafkaIncident(overrides: Partial<KafkaIncidentOptions> 
   await admin.createTopics({ topics: [topic], partitions: options.partitions, replicas: 1 })
   await admin.createTopics({ topics: [deadLetters], partitions: 1, replicas: 1 })
   await createBilling(pool, schema, workload.customers)
+  // Idem's records next to the business tables, in the same schema: created once, before the members start.
+  await new PostgresStore({ client: pool, schema }).ensureSchema()
   const fleet = new ConsumerFleet({
     ...options,
     size: options.consumers,
     topic,
     group,
     schema,
-    prefix,
   })
   try {
     const started = performance.now()
@@ -189,18 +186,7 @@ export async function runKafkaIncident(overrides: Partial<KafkaIncidentOptions> 
     await admin.close()
     await dropBilling(pool, schema)
     await pool.end()
-    await deleteKeys(redis, `${prefix}*`)
-    redis.disconnect()
   }
-}
-
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = next
-    if (keys.length > 0) await redis.del(...keys)
-  } while (cursor !== '0')
 }
 
 /** True when the run kept the guarantee: nothing doubled, nothing lost, no consumer died of a bug. */
