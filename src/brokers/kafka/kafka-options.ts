@@ -49,6 +49,13 @@ export interface KafkaOptions<P> {
   deadLetterTopic?: string | ((topic: string) => string)
   /** Read only committed records of transactional producers (`read_committed`). Default true. */
   readCommitted?: boolean
+  /**
+   * How long one fetch waits for records when there are none (the client's `maxWaitTime`, whose own
+   * default is 5 s). Short, because a fetch sent before a rebalance that answers after it can put
+   * back a stale position (a client fault): the shorter the wait, the smaller that window. Records
+   * that are there are returned at once whatever this is. Default '500ms'.
+   */
+  fetchWait?: Duration
   /** Errors the adapter recovered from (a fetch that failed, a commit refused). Default `console.warn`. */
   onError?: (error: unknown) => void
 }
@@ -65,6 +72,7 @@ export interface ResolvedKafkaOptions<P> {
   decode: (message: KafkaMessage) => P
   deadLetterTopic: (topic: string) => string
   readCommitted: boolean
+  fetchWaitMs: number
   onError: (error: unknown) => void
 }
 
@@ -110,6 +118,7 @@ export function resolveKafkaOptions<P>(options: KafkaOptions<P>): ResolvedKafkaO
     decode: options.decode ?? decodeValue<P>,
     deadLetterTopic: typeof dead === 'string' ? () => dead : dead,
     readCommitted: options.readCommitted ?? true,
+    fetchWaitMs: toMs(options.fetchWait ?? '500ms', 'fetchWait'),
     onError: options.onError ?? ((error) => console.warn('idem/kafka:', error)),
   }
 }

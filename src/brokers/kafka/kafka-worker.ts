@@ -1,7 +1,7 @@
 // One member of a consumer group at work: the client's message stream feeds per-partition queues;
 // the queues feed the consumer core in batches; durable outcomes move each partition's commit
-// point, and commits go out coalesced, only for partitions this member owns. Claim, run, complete
-// and only then count an offset as done is the core's job; this file moves records and offsets.
+// point, which kafka-group-commits.ts commits for the partitions this member owns. Claim, run,
+// complete and only then count an offset as done is the core's job; this file moves records.
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { IdempotentConsumer } from '../../consumer/consumer.js'
@@ -9,7 +9,8 @@ import type { ConsumerStats } from '../../consumer/handle.js'
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
 import type { KafkaDeadLetters } from './kafka-dead-letter.js'
-import type { KafkaCommitOffset, KafkaConsumerClient, KafkaMessage, KafkaMessageStream } from './kafka-driver.js'
+import type { KafkaConsumerClient, KafkaMessage, KafkaMessageStream } from './kafka-driver.js'
+import { GroupCommits } from './kafka-group-commits.js'
 import type { ResolvedKafkaOptions } from './kafka-options.js'
 import { KafkaPartition, type PartitionHost } from './kafka-partition.js'
 
@@ -38,15 +39,7 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
   #pumpQueued = false
   /** A pump that hands out even a small batch, due while slots are free but fewer than a batch's worth. */
   #pumpTimer: NodeJS.Timeout | undefined
-  #commitTimer: NodeJS.Timeout | undefined
-  #committing: Promise<void> | undefined
-  /** Between the start of a rebalance and the end of the join: ownership is unknown, nothing is committed. */
-  #rebalancing = false
-  /** The generation and member id of the last join: commits go out only while the client's are still these. */
-  #generation: number | undefined
-  #memberId: string | null = null
-  /** The offsets of the commit in flight (the client may send them again under a new generation). */
-  #inFlight: KafkaCommitOffset[] | undefined
+  readonly #commits: GroupCommits<P>
   #streamEnded: (() => void) | undefined
   #done!: () => void
   readonly done = new Promise<void>((resolve) => {
@@ -66,8 +59,18 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     this.#deadLetters = deadLetters
     this.#options = options
     this.#stats = stats
+    this.#commits = new GroupCommits(
+      client,
+      this.#partitions,
+      {
+        commitIntervalMs: options.commitIntervalMs,
+        onError: (error) => options.onError(error),
+        stopping: () => this.#stopping,
+      },
+      () => stats.commits++,
+    )
     this.#unsubscribe.push(core.on('settled', () => this.wake()))
-    this.#listen('consumer:group:rebalance', () => this.#rebalanceStarted())
+    this.#listen('consumer:group:rebalance', () => this.#commits.rebalanceStarted())
     this.#listen('consumer:group:join', () => this.#assigned())
   }
 
@@ -78,7 +81,7 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
   async start(): Promise<void> {
     await this.#open()
     // A client that was already a member (no join event came): act on its current assignment.
-    if (this.#generation === undefined && this.#client.memberId !== null && this.#client.assignments !== null) {
+    if (!this.#commits.joined && this.#client.memberId !== null && this.#client.assignments !== null) {
       this.#assigned()
     }
     void this.#superviseStream()
@@ -117,12 +120,7 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
   }
 
   progressed(): void {
-    if (this.#commitTimer !== undefined || this.#stopping) return
-    this.#commitTimer = setTimeout(() => {
-      this.#commitTimer = undefined
-      void this.#commit()
-    }, this.#options.commitIntervalMs)
-    this.#commitTimer.unref()
+    this.#commits.progressed()
   }
 
   /** Hand waiting messages to the core on the next turn (coalesced: one pump for many wake-ups). */
@@ -144,6 +142,7 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
       fallbackMode: this.#options.startFrom,
       autocommit: false,
       isolationLevel: this.#options.readCommitted ? 1 : 0,
+      maxWaitTime: this.#options.fetchWaitMs,
     })
     if (this.#stopping) {
       // close() came while the stream was being opened (again): it must not stay open, fetching,
@@ -195,7 +194,7 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     const id = `${message.topic}:${message.partition}`
     let partition = this.#partitions.get(id)
     if (partition === undefined || partition.revoked) {
-      if (!this.#owns(message.topic, message.partition)) return
+      if (!this.#commits.owns(message.topic, message.partition)) return
       partition = new KafkaPartition<P>(message.topic, message.partition, this.#options.byKey, this)
       this.#partitions.set(id, partition)
     }
@@ -280,105 +279,34 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     this.#handling.add(tracked)
   }
 
-  // --- Rebalances and commits -------------------------------------------------------------------
-
-  #owns(topic: string, partition: number): boolean {
-    const assignments = this.#client.assignments
-    if (assignments === null) return false
-    return assignments.some((a) => a.topic === topic && a.partitions.includes(partition))
-  }
+  // --- Rebalances ------------------------------------------------------------------------------
 
   /**
-   * A rebalance began: until the join completes, which partitions are ours is unknown, so nothing
-   * is committed. (Not even what is done: the client has already sent its JoinGroup, a commit would
-   * wait behind it on the coordinator's connection, be refused for the old generation, and make the
-   * client rejoin once more. What is done and not committed is read again by its next owner, and
-   * replays.)
-   */
-  #rebalanceStarted(): void {
-    this.#rebalancing = true
-  }
-
-  /**
-   * The join completed: partitions no longer owned are dropped (their in-flight messages withdrawn,
-   * never committed), and a commit still in flight keeps only partitions that are still ours: the
-   * client retries a commit refused for the old generation under the new one, with the same offsets.
+   * The join completed: commits may go out again, and partitions no longer owned are dropped
+   * (their records not yet started withdrawn, nothing of theirs ever committed again).
    */
   #assigned(): void {
-    this.#rebalancing = false
-    this.#generation = this.#client.generationId
-    this.#memberId = this.#client.memberId
-    const inFlight = this.#inFlight
-    if (inFlight !== undefined) {
-      const kept = inFlight.filter((offset) => this.#owns(offset.topic, offset.partition))
-      inFlight.splice(0, inFlight.length, ...kept)
-    }
+    this.#commits.joinedGeneration()
     for (const [id, partition] of this.#partitions) {
-      if (this.#owns(partition.topic, partition.partition)) continue
+      if (this.#commits.owns(partition.topic, partition.partition)) continue
       if (partition.held > 0) this.#stats.revoked++
       partition.revoke()
       this.#partitions.delete(id)
     }
-    this.progressed()
+    this.#commits.progressed()
     this.wake()
-  }
-
-  /** True while the client is a member of the generation whose assignment this member acts on. */
-  #settledInGroup(): boolean {
-    return (
-      !this.#rebalancing &&
-      this.#generation === this.#client.generationId &&
-      this.#memberId !== null &&
-      this.#memberId === this.#client.memberId
-    )
-  }
-
-  /** Commit every owned partition whose commit point moved. Commits never overlap. */
-  #commit(): Promise<void> {
-    const previous = this.#committing ?? Promise.resolve()
-    const next = previous.then(() => this.#commitOnce())
-    this.#committing = next
-    return next
-  }
-
-  async #commitOnce(): Promise<void> {
-    if (!this.#settledInGroup()) return
-    const offsets: KafkaCommitOffset[] = []
-    for (const partition of this.#partitions.values()) {
-      if (partition.revoked || !this.#owns(partition.topic, partition.partition)) continue
-      const point = partition.offsets.commitPoint()
-      if (point === undefined) continue
-      offsets.push({ topic: partition.topic, partition: partition.partition, offset: point, leaderEpoch: -1 })
-    }
-    if (offsets.length === 0) return
-    this.#inFlight = offsets
-    try {
-      await this.#client.commit({ offsets })
-    } catch (error) {
-      // Not committed: the positions are read again from the offsets at the next commit.
-      if (!this.#stopping) this.#options.onError(error)
-      this.progressed()
-      return
-    } finally {
-      this.#inFlight = undefined
-    }
-    this.#stats.commits++
-    // What went out: the offsets as sent, less any a join in between took out.
-    for (const { topic, partition, offset } of offsets) {
-      this.#partitions.get(`${topic}:${partition}`)?.offsets.committed(offset)
-    }
   }
 
   async #close(): Promise<void> {
     // Stop fetching first, then let the core finish or hand back what it holds, then commit what is done.
     this.#stopping = true
-    if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer)
+    this.#commits.stop()
     if (this.#pumpTimer !== undefined) clearTimeout(this.#pumpTimer)
     await this.#stream?.close().catch(() => {})
     this.#streamEnded?.()
     await this.#core.close()
     await Promise.allSettled(this.#handling)
-    await this.#commit().catch(this.#options.onError)
+    await this.#commits.commit().catch(this.#options.onError)
     for (const partition of this.#partitions.values()) partition.revoke()
     for (const unsubscribe of this.#unsubscribe) unsubscribe()
     await this.done
