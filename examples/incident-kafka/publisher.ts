@@ -45,7 +45,6 @@ export async function publishPayments(
       }
       return written
     },
-    beginTransaction: () => Promise.reject(new Error('not used')),
     close: () => Promise.resolve(),
   }
   const producer = kafkaProducer({ client: lossy, topic, recordKey: (m) => (m.payload as PaymentMessage).customerId })

@@ -12,8 +12,8 @@ import {
   readWithKcat,
   unique,
 } from '../../test/support/brokers/kafka/kafka.test-helper.js'
-import { eventually } from '../../test/support/brokers/kafka/kafka-transform.test-helper.js'
 import { countById, DATABASES, type OutboxRig } from '../../test/support/outbox/outbox-rigs.test-helper.js'
+import { until } from '../../test/support/until.test-helper.js'
 import { consumeKafka } from '../brokers/kafka/consume-kafka.js'
 import { kafkaProducer } from '../brokers/kafka/kafka-producer.js'
 import type { DeliveryOutcome } from '../consumer/types.js'
@@ -88,7 +88,7 @@ if (sqlite !== undefined && (await requireService('Kafka', SERVICES.Kafka.port))
         // Both copies of ids[0] may be on different partitions, handled at once: one of them may be
         // retried (in progress elsewhere) before it is replayed.
         const count = (outcome: DeliveryOutcome) => outcomes.filter(([o]) => o === outcome).length
-        await eventually(
+        await until(
           () => `3 executed and 1 replayed (${JSON.stringify(outcomes)})`,
           () => count('executed') === 3 && count('replayed') === 1,
         )

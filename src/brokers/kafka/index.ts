@@ -11,7 +11,6 @@ export type {
   KafkaMessage,
   KafkaProducerClient,
   KafkaRecordToSend,
-  KafkaTransaction,
 } from './kafka-driver.js'
 export { DEAD_LETTER_HEADERS, MESSAGE_ID_HEADER } from './kafka-headers.js'
 export type { KafkaOptions } from './kafka-options.js'

@@ -12,7 +12,6 @@ function recorder(): { producer: KafkaProducerClient; sent: KafkaSendOptions[] }
     send: async (options) => {
       sent.push(options)
     },
-    beginTransaction: () => Promise.reject(new Error('not used')),
     close: async () => {},
   }
   return { producer, sent }

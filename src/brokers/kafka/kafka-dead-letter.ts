@@ -3,17 +3,13 @@
 // acks from every in-sync replica; the offset counts as done only once the broker acknowledged.
 
 import type { KafkaMessage, KafkaProducerClient } from './kafka-driver.js'
-import { bufferHeaders, DEAD_LETTER_HEADERS, toBuffer } from './kafka-headers.js'
+import { bufferHeaders, DEAD_LETTER_HEADERS, textOf, toBuffer } from './kafka-headers.js'
 import { sendInLane } from './kafka-send-lane.js'
 
 /** A dead-letter write not acknowledged in this time fails; the record comes round again. */
 const DEAD_LETTER_TIMEOUT_MS = 30_000
 
 const OWN_HEADERS: ReadonlySet<string> = new Set(Object.values(DEAD_LETTER_HEADERS))
-
-function textOf(name: unknown): string {
-  return Buffer.isBuffer(name) ? name.toString('utf8') : String(name)
-}
 
 export class KafkaDeadLetters {
   readonly #producer: KafkaProducerClient

@@ -83,18 +83,8 @@ export interface KafkaSendOptions {
   idempotent?: boolean
 }
 
-export interface KafkaTransaction {
-  send(options: KafkaSendOptions): Promise<unknown>
-  /** Adds a consumed message's offset (+1) to the transaction (TxnOffsetCommit for the consumer's group). */
-  addOffset(message: KafkaMessage): Promise<void>
-  addConsumer(consumer: KafkaConsumerClient): Promise<void>
-  commit(): Promise<void>
-  abort(): Promise<void>
-}
-
-/** A @platformatic/kafka `Producer`. */
+/** A @platformatic/kafka `Producer`, as the producer and the dead-letter writer use it (transactions: kafka-transform-client.ts). */
 export interface KafkaProducerClient {
   send(options: KafkaSendOptions): Promise<unknown>
-  beginTransaction(options?: { idempotent?: boolean; acks?: number }): Promise<KafkaTransaction>
   close(force?: boolean): Promise<void>
 }

@@ -20,13 +20,17 @@ export const DEAD_LETTER_HEADERS = {
 export function headerText(headers: KafkaHeaders | undefined, name: string): string | undefined {
   if (headers === undefined) return undefined
   for (const [key, value] of headers) {
-    const keyText = typeof key === 'string' ? key : Buffer.isBuffer(key) ? key.toString('utf8') : undefined
-    if (keyText !== name) continue
-    if (typeof value === 'string') return value
-    if (Buffer.isBuffer(value)) return value.toString('utf8')
-    return value === undefined || value === null ? undefined : String(value)
+    if (textOf(key) !== name) continue
+    return value === undefined || value === null ? undefined : textOf(value)
   }
   return undefined
+}
+
+/** A record key, header name or header value as text (UTF-8 for Buffers). */
+export function textOf(value: unknown): string {
+  if (typeof value === 'string') return value
+  if (Buffer.isBuffer(value)) return value.toString('utf8')
+  return String(value)
 }
 
 /** Headers as a producer with the default serializers takes them: Buffer names and values. */

@@ -3,7 +3,7 @@
 import { decodeJson } from '../../consumer/decode-json.js'
 import { type Duration, positiveInteger, toMs } from '../../contract/duration.js'
 import type { KafkaConsumerClient, KafkaMessage, KafkaProducerClient } from './kafka-driver.js'
-import { headerText, MESSAGE_ID_HEADER } from './kafka-headers.js'
+import { headerText, MESSAGE_ID_HEADER, textOf } from './kafka-headers.js'
 
 export interface KafkaOptions<P> {
   /**
@@ -121,13 +121,6 @@ export function resolveKafkaOptions<P>(options: KafkaOptions<P>): ResolvedKafkaO
     fetchWaitMs: toMs(options.fetchWait ?? '500ms', 'fetchWait'),
     onError: options.onError ?? ((error) => console.warn('idem/kafka:', error)),
   }
-}
-
-/** A record key or header value as text (UTF-8 for Buffers). */
-export function textOf(value: unknown): string {
-  if (typeof value === 'string') return value
-  if (Buffer.isBuffer(value)) return value.toString('utf8')
-  return String(value)
 }
 
 function decodeValue<P>(message: KafkaMessage): P {

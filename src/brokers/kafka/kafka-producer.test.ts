@@ -17,7 +17,7 @@ import {
   unique,
 } from '../../../test/support/brokers/kafka/kafka.test-helper.js'
 import { listenerPid, whileFrozen } from '../../../test/support/brokers/kafka/kafka-freeze.test-helper.js'
-import { eventually } from '../../../test/support/brokers/kafka/kafka-transform.test-helper.js'
+import { until } from '../../../test/support/until.test-helper.js'
 import { PublishNotConfirmedError } from '../../producer/publish-error.js'
 import { type KafkaProducer, kafkaProducer } from './kafka-producer.js'
 
@@ -228,7 +228,7 @@ if (missingTools !== undefined) {
         })
         const written = async () =>
           (await readWithKcat(topic, kafka.broker)).map((r) => r.headers['idem-message-id'] as string)
-        await eventually(
+        await until(
           () => 'the thawed broker to write m2',
           // kcat may find the broker still waking up: try again.
           async () => (await written().catch((): string[] => [])).includes('m2'),

@@ -18,10 +18,10 @@ import {
   type RawRecord,
   readWithKcat,
   unique,
+  until,
 } from '../../../test/support/brokers/kafka/kafka.test-helper.js'
 import {
   type CommitFault,
-  eventually,
   transactionalClient,
   withCommitFault,
 } from '../../../test/support/brokers/kafka/kafka-transform.test-helper.js'
@@ -101,7 +101,7 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
 
     it('writes each input’s outputs once, with stable ids, and commits the group’s offsets with them', async () => {
       const { input, output, transform, errors, inputsCommitted } = await rig(20)
-      await eventually(
+      await until(
         () => `20 inputs committed (stats ${JSON.stringify(transform.stats)})`,
         () => transform.stats.messagesIn === 20,
       )
@@ -132,7 +132,7 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
       const { output, transform, errors, inputsCommitted } = await rig(20, {
         fault: (n) => (n === 2 ? 'before' : undefined),
       })
-      await eventually(
+      await until(
         () => `20 inputs committed (stats ${JSON.stringify(transform.stats)})`,
         () => transform.stats.messagesIn === 20,
         30_000,
@@ -157,7 +157,7 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
       const { output, transform, errors, inputsCommitted } = await rig(20, {
         fault: (n) => (n === 2 ? 'after' : undefined),
       })
-      await eventually(
+      await until(
         () => `20 inputs committed (stats ${JSON.stringify(transform.stats)})`,
         async () => (await inputsCommitted()) === 20n,
         30_000,
@@ -201,7 +201,7 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
         onError: (error) => errors.push(error),
       })
       open.push(() => transform.close())
-      await eventually(
+      await until(
         () => `5 inputs committed (stats ${JSON.stringify(transform.stats)})`,
         () => transform.stats.messagesIn === 5,
       )
@@ -236,7 +236,7 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
 
     it('commits the offsets of inputs that have no outputs', async () => {
       const { output, transform, inputsCommitted } = await rig(6, { transform: () => [] })
-      await eventually(
+      await until(
         () => `6 inputs committed (stats ${JSON.stringify(transform.stats)})`,
         () => transform.stats.messagesIn === 6,
       )
@@ -255,7 +255,7 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
           return [{ payload: { n, square: n * n } }]
         },
       })
-      await eventually(
+      await until(
         () => 'a first transaction',
         () => transform.stats.committed > 0,
       )
@@ -268,13 +268,13 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
         fallbackMode: 'earliest',
         autocommit: false,
       })
-      await eventually(
+      await until(
         () => 'the transform to see the rebalance',
         () => transform.stats.restarts >= 1,
       )
       await stream.close()
       await intruder.close()
-      await eventually(
+      await until(
         () => `40 inputs committed (stats ${JSON.stringify(transform.stats)})`,
         async () => (await inputsCommitted()) === 40n,
         30_000,
@@ -311,7 +311,7 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
         onError: (error) => errors.push(error),
       })
       open.push(() => transform.close())
-      await eventually(
+      await until(
         () => '3 inputs committed',
         () => transform.stats.messagesIn === 3,
       )
@@ -396,7 +396,7 @@ if (await requireService('Kafka', SERVICES.Kafka.port)) {
       expect(inLog.length, 'the killed transaction left outputs in the log').toBeGreaterThan(before.length)
 
       const successor = worker(args)
-      await eventually(
+      await until(
         () => `every input transformed and committed (worker: ${successor.output()})`,
         async () =>
           (await readWithKcat(output, KAFKA, 'committed')).length >= total &&

@@ -75,7 +75,6 @@ class FakeClient extends EventEmitter {
 
 const producer: KafkaProducerClient = {
   send: async () => undefined,
-  beginTransaction: () => Promise.reject(new Error('not used')),
   close: async () => {},
 }
 

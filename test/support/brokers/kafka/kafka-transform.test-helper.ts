@@ -2,7 +2,6 @@
 // at the Nth commit (refused before it reaches Kafka, done but its answer lost, or the process
 // killed with the outputs sent and the offsets added): the failures the transform must survive.
 
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Producer } from '@platformatic/kafka'
 import type {
   KafkaTransactionalProducerClient,
@@ -60,18 +59,5 @@ export function withCommitFault(
       return transaction === undefined ? undefined : wrap(transaction)
     },
     close: (force) => producer.close(force),
-  }
-}
-
-/** Poll `check` every 100 ms until it is true; fail saying `what` after `timeoutMs`. */
-export async function eventually(
-  what: () => string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what()}`)
-    await sleep(100)
   }
 }

@@ -225,20 +225,7 @@ export async function endOffsets(topic: string, broker = KAFKA): Promise<bigint[
   }
 }
 
-/** Poll `check` until it is true; fail naming `what` after `timeoutMs`. */
-export async function until(
-  what: string | (() => string),
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`)
-    }
-    await sleep(25)
-  }
-}
+export { until } from '../../until.test-helper.js'
 
 /** An Idempotency on a RedisStore under `prefix` (its records are shared by every process using the prefix). */
 export function redisIdem(client: Redis, prefix: string, lease: string | number = '30s'): Idempotency {

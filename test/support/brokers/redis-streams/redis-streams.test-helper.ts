@@ -1,7 +1,6 @@
 // Shared pieces of the Redis Streams adapter's tests: clients, a stream and group unique to each
 // test, an Idem on a RedisStore of its own prefix, effect counters, and their cleanup.
 
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis, type RedisOptions } from 'ioredis'
 import { Idempotency } from '../../../../src/core/idempotency.js'
 import { RedisStore } from '../../../../src/stores/redis/redis-store.js'
@@ -59,20 +58,7 @@ export class Effects {
   }
 }
 
-/** Poll `check` until it is true; fail naming `what` after `timeoutMs`. */
-export async function until(
-  what: string | (() => string),
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`)
-    }
-    await sleep(25)
-  }
-}
+export { until } from '../../until.test-helper.js'
 
 /** Entries of `group` still pending (delivered, not acknowledged). */
 export async function pending(client: Redis, stream: string, group: string): Promise<number> {
