@@ -13,6 +13,7 @@ import { consumeKafka, type KafkaHandle } from './consume-kafka.js'
 import type {
   KafkaAssignment,
   KafkaCommitOffset,
+  KafkaConsumeOptions,
   KafkaConsumerClient,
   KafkaMessage,
   KafkaProducerClient,
@@ -38,6 +39,8 @@ class FakeClient extends EventEmitter {
   memberId: string | null = 'member-1'
   assignments: KafkaAssignment[] | null = [{ topic: 'orders', partitions: [0, 1] }]
   readonly streams: FakeStream[] = []
+  /** The options of each consume() call. */
+  readonly consumed: KafkaConsumeOptions[] = []
   readonly commits: PendingCommit[] = []
   /** When set, consume() waits for `open()` before it answers. */
   holdConsume = false
@@ -45,7 +48,8 @@ class FakeClient extends EventEmitter {
   autoCommit = true
   open: (() => void) | undefined
 
-  async consume(): Promise<FakeStream> {
+  async consume(options: KafkaConsumeOptions): Promise<FakeStream> {
+    this.consumed.push(options)
     if (this.holdConsume) {
       await new Promise<void>((resolve) => {
         this.open = resolve
@@ -133,6 +137,19 @@ describe('consumeKafka’s group membership and commits (fake client)', () => {
     handles.push(handle)
     return handle
   }
+
+  it('fetches from the committed offsets with auto-commit off, read_committed, and a short fetch wait', async () => {
+    const client = new FakeClient()
+    await start(client)
+    expect(client.consumed[0]).toMatchObject({
+      topics: ['orders'],
+      mode: 'committed',
+      fallbackMode: 'earliest',
+      autocommit: false,
+      isolationLevel: 1,
+      maxWaitTime: 500,
+    })
+  })
 
   it('commits nothing from the start of a rebalance to its join, and then only partitions still owned', async () => {
     const client = new FakeClient()
