@@ -31,6 +31,10 @@ export default defineConfig({
       { find: /^idem\/sql$/, replacement: src('sql/index.ts') },
       { find: /^idem\/producer$/, replacement: src('producer/index.ts') },
       { find: /^idem\/mqtt$/, replacement: src('brokers/mqtt/index.ts') },
+      { find: /^idem\/metrics$/, replacement: src('telemetry/metrics/index.ts') },
+      { find: /^idem\/tracing$/, replacement: src('telemetry/tracing/index.ts') },
+      { find: /^idem\/logging$/, replacement: src('telemetry/logging/index.ts') },
+      { find: /^idem\/anomalies$/, replacement: src('telemetry/anomalies/index.ts') },
     ],
   },
   test: {

@@ -26,11 +26,13 @@ export { derivedKey, Idempotency } from './core/idempotency.js'
 export { recordId } from './core/key.js'
 export type {
   CacheOptions,
+  CallOrigin,
   IdempotencyOptions,
   InProgressBehaviour,
   PolicyOptions,
   RunInput,
 } from './core/options.js'
+export type { ExecutionInfo, Probe, RunInfo, StoreOperation } from './core/probe.js'
 export type { RunContext, RunResult } from './core/run-context.js'
 export type { TransactionContext, TransactionInput, TransactionOutcome } from './core/transaction.js'
 export * from './errors.js'

@@ -28,11 +28,12 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   outbox: ['errors', 'drivers', 'contract', 'core', 'sql', 'producer'],
   http: ['errors', 'contract', 'core'],
   brokers: ['errors', 'drivers', 'contract', 'core', 'consumer', 'producer'],
+  telemetry: ['errors', 'contract', 'core', 'consumer', 'http', 'outbox', 'producer'],
   index: ['errors', 'contract', 'core', 'stores'],
 }
 
 /** Parts whose sub-folders are separate integrations: one may not import another (only their shared `core`). */
-const INTEGRATIONS = new Set(['stores', 'brokers', 'http', 'sql'])
+const INTEGRATIONS = new Set(['stores', 'brokers', 'http', 'sql', 'telemetry'])
 
 /** The few integrations built on a sibling: Express runs on node:http; Knex and Drizzle wrap the drivers' adapters. */
 const BUILT_ON: Readonly<Record<string, readonly string[]>> = {

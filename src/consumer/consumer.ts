@@ -4,8 +4,8 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { positiveInteger, toMs } from '../contract/duration.js'
+import { Emitter, type Listener } from '../core/emitter.js'
 import { type Decision, SHUTDOWN } from './decide.js'
-import { Emitter, type Listener } from './emitter.js'
 import { Lanes } from './lanes.js'
 import { Runner } from './runner.js'
 import { Task } from './task.js'

@@ -2,8 +2,8 @@
 // built from and what it returns: one construction rule and one handle type for the four.
 
 import { warnDeprecated } from '../contract/deprecation.js'
+import type { Listener } from '../core/emitter.js'
 import { IdempotentConsumer } from './consumer.js'
-import type { Listener } from './emitter.js'
 import type { ConsumerEvents, ConsumerListeners, ConsumerOptions } from './types.js'
 
 /**
@@ -47,6 +47,14 @@ export interface ConsumerHandle<P = unknown, Tx = unknown, S extends ConsumerSta
    */
   on<K extends keyof ConsumerEvents>(name: K, listener: Listener<ConsumerEvents, K>): () => void
   off<K extends keyof ConsumerEvents>(name: K, listener: Listener<ConsumerEvents, K>): void
+  /**
+   * Messages the broker holds for this consumer that it has not yet received (or, where the broker
+   * counts it so, not yet acknowledged), asked of the broker now; undefined where the broker does
+   * not say. Present on the adapters whose broker gives it: AMQP (the queue's ready messages),
+   * JetStream (the consumer's pending count), Redis Streams (the group's lag), Kafka (the group's
+   * lag over its assigned partitions).
+   */
+  lag?(): Promise<number | undefined>
   /** Resolves when the adapter stopped taking messages: after `close()`, or once the connection closed for good. */
   readonly done: Promise<void>
   /**

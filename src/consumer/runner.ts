@@ -116,7 +116,7 @@ export class Runner<P, Tx> {
 
   #input(delivery: Delivery<P>): RunInput {
     // Every policy field is present in the record (undefined means "the idem's"): one shape.
-    return { key: delivery.key, payload: delivery.payload, ...this.#record }
+    return { key: delivery.key, payload: delivery.payload, ...this.#record, origin: delivery }
   }
 
   /** Calls the handler; `progress.returned` is set once what it returned has settled (and not if it failed). */

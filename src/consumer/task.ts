@@ -3,9 +3,9 @@
 // broker from redelivering it meanwhile. One object per delivery, and no closure besides its promise's,
 // because the consumer makes one per message.
 
+import type { Emitter } from '../core/emitter.js'
 import { Repeating } from '../core/repeating.js'
 import type { Decision } from './decide.js'
-import type { Emitter } from './emitter.js'
 import type { ConsumerEvents, Delivery, DeliveryResult } from './types.js'
 
 /** setInterval's longest delay; it runs a longer one every 1 ms. */

@@ -22,6 +22,12 @@ export interface Delivery<P = unknown> {
   readonly orderingKey?: string
   /** The broker's own message, for handlers that need headers or metadata. */
   readonly raw?: unknown
+  /**
+   * The message's headers as strings (AMQP headers, NATS headers, Kafka headers, MQTT 5 user
+   * properties, a stream entry's fields): read by probes, such as a tracer continuing the trace
+   * context (`traceparent`) the producer put there. Called only when needed.
+   */
+  headers?(): Readonly<Record<string, string | undefined>>
   /** The broker forgets the message. Called only after the outcome is stored (or the transaction committed). */
   ack(): Promise<void>
   /** Hand the message back for redelivery no sooner than `delayMs` (where the broker supports a delay). */

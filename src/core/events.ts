@@ -1,5 +1,7 @@
 // Lifecycle events of `run`, for metrics, logs and the gateway.
 
+import { Emitter } from './emitter.js'
+
 export interface IdempotencyEventBase {
   scope: string
   key: string
@@ -29,38 +31,5 @@ export interface IdempotencyEvents {
 export type IdempotencyEventName = keyof IdempotencyEvents
 export type IdempotencyListener<E extends IdempotencyEventName> = (event: IdempotencyEvents[E]) => void
 
-/** A tiny typed emitter; a throwing listener never breaks a run. */
-export class EventHub {
-  readonly #listeners = new Map<IdempotencyEventName, Set<(event: never) => void>>()
-
-  on<E extends IdempotencyEventName>(name: E, listener: IdempotencyListener<E>): () => void {
-    let set = this.#listeners.get(name)
-    if (set === undefined) {
-      set = new Set()
-      this.#listeners.set(name, set)
-    }
-    set.add(listener as (event: never) => void)
-    return () => this.off(name, listener)
-  }
-
-  off<E extends IdempotencyEventName>(name: E, listener: IdempotencyListener<E>): void {
-    this.#listeners.get(name)?.delete(listener as (event: never) => void)
-  }
-
-  /** True when someone listens: lets the hot path skip building event objects. */
-  has(name: IdempotencyEventName): boolean {
-    return (this.#listeners.get(name)?.size ?? 0) > 0
-  }
-
-  emit<E extends IdempotencyEventName>(name: E, event: IdempotencyEvents[E]): void {
-    const set = this.#listeners.get(name)
-    if (set === undefined) return
-    for (const listener of set) {
-      try {
-        ;(listener as IdempotencyListener<E>)(event)
-      } catch {
-        // listeners observe; they never decide the outcome of a run
-      }
-    }
-  }
-}
+/** The emitter of a run's events; a throwing listener never breaks a run. */
+export class EventHub extends Emitter<IdempotencyEvents> {}

@@ -23,6 +23,7 @@ export async function execute<T>(
   { token, attempt, recovered }: Acquired,
   fn: (ctx: RunContext) => Promise<T> | T,
   complete: Complete = completeOutcome,
+  kind: 'run' | 'runMany' = 'run',
 ): Promise<RunResult<T>> {
   const { base, policy } = p
   const { id } = base
@@ -30,9 +31,13 @@ export async function execute<T>(
   const keeper = new LeaseKeeper(core.store, id, token, policy.leaseMs, core.keeperHooks, base)
   const startedAt = performance.now()
   const ctx: RunContext = new ExecutionContext(base, attempt, recovered, keeper, (name) => derivedKey(id, name))
+  const probe = core.probe
   let value: T
   try {
-    value = await fn(ctx)
+    value =
+      probe?.aroundExecution === undefined
+        ? await fn(ctx)
+        : await probe.aroundExecution({ kind, ...base, attempt, recovered }, async () => fn(ctx))
   } catch (error) {
     keeper.stop()
     if (core.isFinal(policy, error)) {
@@ -158,5 +163,10 @@ export async function storeDown<T>(
   }
   core.failOpenExecutions++
   const ctx = unprotectedContext(base, (name) => derivedKey(base.id, name))
-  return { status: 'executed', value: await fn(ctx), failedOpen: true }
+  const probe = core.probe
+  const value =
+    probe?.aroundExecution === undefined
+      ? await fn(ctx)
+      : await probe.aroundExecution({ kind: 'run', ...base, attempt: 1, recovered: false }, async () => fn(ctx))
+  return { status: 'executed', value, failedOpen: true }
 }

@@ -8,6 +8,7 @@ import type { IdempotencyEventName, IdempotencyListener } from './events.js'
 import { recordId, validateKey } from './key.js'
 import type { IdempotencyOptions, RunInput } from './options.js'
 import { Pipeline } from './pipeline.js'
+import type { Probe } from './probe.js'
 import { run } from './run.js'
 import type { RunContext, RunResult } from './run-context.js'
 import { runMany } from './run-many.js'
@@ -42,7 +43,7 @@ export class Idempotency {
 
   constructor(options: IdempotencyOptions) {
     this.#core = new Pipeline(options)
-    this.store = this.#core.store
+    this.store = this.#core.givenStore
   }
 
   /** The largest outcome `run` stores, in UTF-8 bytes of its JSON (the `maxResultBytes` option). */
@@ -61,6 +62,15 @@ export class Idempotency {
 
   off<E extends IdempotencyEventName>(name: E, listener: IdempotencyListener<E>): void {
     this.#core.events.off(name, listener)
+  }
+
+  /**
+   * Attach a probe (what `idem/metrics` and `idem/tracing` attach for you): it is told how long
+   * each store call took and may wrap each call and each execution of the function. Returns a
+   * function that detaches it. Without a probe, none of this costs anything.
+   */
+  instrument(probe: Probe): () => void {
+    return this.#core.instrument(probe)
   }
 
   /** True when `run` stores `error` as the outcome (its `isFinal` policy) instead of releasing the claim. */

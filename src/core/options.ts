@@ -81,6 +81,18 @@ export interface RunInput extends PolicyOptions {
   payload?: unknown
   /** An explicit fingerprint, instead of one computed from `payload`. */
   fingerprint?: string
+  /**
+   * Where the call comes from, for probes only (never stored, never fingerprinted): the consumer
+   * passes the delivery and the HTTP layer the request, so a tracer continues the trace context
+   * their headers carry.
+   */
+  origin?: CallOrigin
+}
+
+/** The message or request a call comes from, as a probe sees it. */
+export interface CallOrigin {
+  /** Its headers (W3C `traceparent`, `tracestate`, …), read only when a probe asks. */
+  headers?(): Readonly<Record<string, string | undefined>>
 }
 
 export interface ResolvedPolicy {

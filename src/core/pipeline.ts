@@ -14,6 +14,7 @@ import { EventHub } from './events.js'
 import { fingerprintOf } from './fingerprint.js'
 import { recordId, validateKey } from './key.js'
 import type { LeaseKeeperHooks } from './lease-keeper.js'
+import { ObservedStore } from './observed-store.js'
 import {
   DEFAULTS,
   type IdempotencyOptions,
@@ -25,6 +26,7 @@ import {
   resolvePolicy,
   samePolicy,
 } from './options.js'
+import { combineProbes, type Probe } from './probe.js'
 import { ResultCache } from './result-cache.js'
 import type { RunResult } from './run-context.js'
 
@@ -50,7 +52,13 @@ export type NotAcquired = Exclude<BeginResult, { outcome: 'acquired' }>
 const MAX_POLL_MS = 250
 
 export class Pipeline {
-  readonly store: IdempotencyStore
+  /** The store every step calls: the given one, or an `ObservedStore` over it while a probe times store calls. */
+  store: IdempotencyStore
+  /** The store this `Idempotency` was given (what `idem.store` is, and what transaction mode looks into). */
+  readonly givenStore: IdempotencyStore
+  /** The attached probes as one; undefined (the common case) costs one check per hook. */
+  probe: Probe | undefined
+  #probes: Probe[] = []
   /** The constructor's policy: a call that overrides nothing uses it as is. */
   readonly policy: ResolvedPolicy
   readonly maxResultBytes: number
@@ -68,6 +76,7 @@ export class Pipeline {
   constructor(options: IdempotencyOptions) {
     if (options?.store === undefined) throw new TypeError('Idempotency needs a store: new Idempotency({ store })')
     this.store = options.store
+    this.givenStore = options.store
     this.policy = resolvePolicy(options)
     this.maxResultBytes = options.maxResultBytes ?? DEFAULTS.maxResultBytes
     if (options.cache) {
@@ -80,6 +89,24 @@ export class Pipeline {
       onStoreError: (base, error) =>
         this.events.emit('store_error', { ...base, operation: 'extend', error, failOpen: false }),
     }
+  }
+
+  /** Attach a probe; returns a function that detaches it. */
+  instrument(probe: Probe): () => void {
+    if (probe === null || typeof probe !== 'object') {
+      throw new TypeError('instrument needs a probe: { storeCall?, aroundRun?, aroundExecution? }')
+    }
+    this.#probes = [...this.#probes, probe]
+    this.#combine()
+    return () => {
+      this.#probes = this.#probes.filter((attached) => attached !== probe)
+      this.#combine()
+    }
+  }
+
+  #combine(): void {
+    this.probe = combineProbes(this.#probes)
+    this.store = this.probe?.storeCall === undefined ? this.givenStore : new ObservedStore(this.givenStore, this.probe)
   }
 
   prepare(input: RunInput): Prepared {

@@ -71,7 +71,14 @@ export function runMany<T>(
     list.forEach(({ index, p }, position) => {
       const one = (ctx: RunContext) => fn(ctx, index)
       results[index] = begun.then(
-        (outcomes) => settle(core, inputs[index] as RunInput, p, outcomes[position] as BeginResult, one, complete),
+        (outcomes) => {
+          const begun = outcomes[position] as BeginResult
+          const probe = core.probe
+          if (probe?.aroundRun === undefined) return settle(core, inputs[index] as RunInput, p, begun, one, complete)
+          return probe.aroundRun({ kind: 'runMany', ...p.base, origin: (inputs[index] as RunInput).origin }, async () =>
+            settle(core, inputs[index] as RunInput, p, begun, one, complete),
+          )
+        },
         (error: unknown) => {
           if (isCallerError(error)) throw error
           return storeDown(core, p, 'beginMany', error, one)
@@ -96,7 +103,7 @@ function settle<T>(
   fn: (ctx: RunContext) => Promise<T> | T,
   complete: Complete,
 ): Promise<RunResult<T>> | RunResult<T> {
-  if (begun.outcome === 'acquired') return execute(core, p, begun, fn, complete)
+  if (begun.outcome === 'acquired') return execute(core, p, begun, fn, complete, 'runMany')
   // Waiting means polling, which `run` does.
   if (begun.outcome === 'in_progress' && core.waits(p.policy, Date.now() + p.policy.waitTimeoutMs)) {
     return run(core, input, fn)

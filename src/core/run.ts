@@ -3,7 +3,7 @@
 import type { BeginResult } from '../contract/types.js'
 import { execute, storeDown } from './execute.js'
 import type { RunInput } from './options.js'
-import { FIRST_POLL_MS, isCallerError, type Pipeline } from './pipeline.js'
+import { FIRST_POLL_MS, isCallerError, type Pipeline, type Prepared } from './pipeline.js'
 import type { RunContext, RunResult } from './run-context.js'
 
 export async function run<T>(
@@ -12,6 +12,16 @@ export async function run<T>(
   fn: (ctx: RunContext) => Promise<T> | T,
 ): Promise<RunResult<T>> {
   const p = core.prepare(input)
+  const probe = core.probe
+  if (probe?.aroundRun === undefined) return claimAndRun(core, p, fn)
+  return probe.aroundRun({ kind: 'run', ...p.base, origin: input.origin }, () => claimAndRun(core, p, fn))
+}
+
+async function claimAndRun<T>(
+  core: Pipeline,
+  p: Prepared,
+  fn: (ctx: RunContext) => Promise<T> | T,
+): Promise<RunResult<T>> {
   const cached = core.cached<T>(p)
   if (cached !== undefined) return cached
 

@@ -13,6 +13,7 @@ import { encodeError, encodeValue } from './codec.js'
 import { derivedKey } from './derived-key.js'
 import type { RunInput } from './options.js'
 import { FIRST_POLL_MS, type NotAcquired, type Pipeline, type Prepared } from './pipeline.js'
+import { timed } from './probe.js'
 
 export interface TransactionContext {
   key: string
@@ -43,7 +44,7 @@ export async function runInTransaction<Tx, T>(
   input: TransactionInput,
   fn: (tx: Tx, ctx: TransactionContext) => Promise<T> | T,
 ): Promise<TransactionOutcome<T>> {
-  const inbox = inboxFor(core.store, db)
+  const inbox = inboxFor(core.givenStore, db)
   if (typeof fn !== 'function') throw new TypeError('idem.transaction needs a function as its third argument')
   const p = core.prepare(input)
   if ((input as { failOpen?: unknown }).failOpen !== undefined) {
@@ -51,6 +52,20 @@ export async function runInTransaction<Tx, T>(
       'failOpen does not apply to idem.transaction: the records live in the same database as your writes',
     )
   }
+  const probe = core.probe
+  if (probe?.aroundRun === undefined) return runPrepared(core, db, inbox, p, fn)
+  return probe.aroundRun({ kind: 'transaction', ...p.base, origin: input.origin }, () =>
+    runPrepared(core, db, inbox, p, fn),
+  )
+}
+
+async function runPrepared<Tx, T>(
+  core: Pipeline,
+  db: SqlDatabase<Tx>,
+  inbox: Inbox,
+  p: Prepared,
+  fn: (tx: Tx, ctx: TransactionContext) => Promise<T> | T,
+): Promise<TransactionOutcome<T>> {
   const { base, policy, fingerprint } = p
   const { key, id } = base
   const { events } = core
@@ -70,7 +85,9 @@ export async function runInTransaction<Tx, T>(
       outcome = await db.transaction(async (tx, sql): Promise<Attempt<T>> => {
         joined = insideCallerTransaction()
         const token = randomUUID()
-        const begun: BeginResult = await inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs)
+        const begun: BeginResult = await timed(core.probe, 'begin', () =>
+          inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs),
+        )
         claimed = true
         // A mismatch is thrown inside, so the transaction rolls back; a replay is settled (and
         // cached) only once the transaction has ended.
@@ -86,11 +103,15 @@ export async function runInTransaction<Tx, T>(
           sql,
           derivedKey: (name) => derivedKey(id, name),
         }
-        const value = await fn(tx, ctx)
+        const probe = core.probe
+        const value =
+          probe?.aroundExecution === undefined
+            ? await fn(tx, ctx)
+            : await probe.aroundExecution({ kind: 'transaction', ...base, attempt, recovered }, async () => fn(tx, ctx))
         // A result that cannot be stored rolls everything back: nothing happened, and the
         // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
         const stored = encodeValue(value, core.maxResultBytes, id)
-        if (!(await inbox.complete(sql, id, token, stored, policy.ttlMs))) {
+        if (!(await timed(core.probe, 'complete', () => inbox.complete(sql, id, token, stored, policy.ttlMs)))) {
           // Only if the record expired while the function ran (a ttl shorter than the work).
           throw new LeaseLostError(`"${key}" outlived its record's ttl inside the transaction; nothing was committed`, {
             recordId: id,

@@ -1,6 +1,7 @@
 // idem/http: the framework-free HTTP core and the node:http adapter. Loads no framework.
 
 export { RequestTooLargeError } from './core/errors.js'
+export type { HttpEvents, HttpOutcome, HttpResponseEvent } from './core/events.js'
 export { type HttpAdapterOptions, HttpIdempotency } from './core/http-idempotency.js'
 export { type ParsedKey, parseKeyHeader } from './core/key-header.js'
 export { HTTP_DEFAULTS, type HttpIdempotencyOptions } from './core/options.js'

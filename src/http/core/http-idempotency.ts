@@ -11,10 +11,12 @@
 
 import { warnDeprecated } from '../../contract/deprecation.js'
 import { positiveInteger, toMs } from '../../contract/duration.js'
+import { Emitter, type Listener } from '../../core/emitter.js'
 import { Idempotency } from '../../core/idempotency.js'
-import { pickPolicy, type RunInput } from '../../core/options.js'
+import { type CallOrigin, pickPolicy, type RunInput } from '../../core/options.js'
 import { ErrorCode, IdempotencyError, InvalidKeyError, ResultTooLargeError } from '../../errors.js'
 import { ReleaseSignal, RequestTooLargeError } from './errors.js'
+import type { HttpEvents, HttpResponseEvent } from './events.js'
 import { parseKeyHeader } from './key-header.js'
 import { responseLimit } from './limits.js'
 import { HTTP_DEFAULTS, type HttpIdempotencyOptions } from './options.js'
@@ -28,7 +30,7 @@ import {
   type StoredResponse,
   storedSize,
 } from './stored-response.js'
-import type { Decision, HttpRequest, HttpResponse } from './types.js'
+import type { Decision, HeaderRecord, HttpRequest, HttpResponse } from './types.js'
 
 /**
  * What every adapter takes: the options, or an `HttpIdempotency` shared between adapters (one
@@ -72,6 +74,7 @@ export class HttpIdempotency {
   readonly #replayHeaders: ReadonlySet<string>
   readonly #problemBase: string
   readonly #policy: Omit<RunInput, 'key'>
+  readonly #events = new Emitter<HttpEvents>()
 
   /** `options` itself when it is an `HttpIdempotency` already, else one made from it: how every adapter starts. */
   static from(options: HttpAdapterOptions): HttpIdempotency {
@@ -117,6 +120,18 @@ export class HttpIdempotency {
     return this.idem
   }
 
+  /**
+   * Listen to how each request subject to idempotency ended (`response`: method, route, outcome,
+   * status); returns a function that stops listening. The run's own events are on `idem`.
+   */
+  on<K extends keyof HttpEvents>(name: K, listener: Listener<HttpEvents, K>): () => void {
+    return this.#events.on(name, listener)
+  }
+
+  off<K extends keyof HttpEvents>(name: K, listener: Listener<HttpEvents, K>): void {
+    this.#events.off(name, listener)
+  }
+
   /** True when `method` is subject to idempotency; adapters may skip all work for the others. */
   covers(method: string): boolean {
     return this.#methods.has(method)
@@ -126,7 +141,27 @@ export class HttpIdempotency {
    * Decide what to do with `request`. Rejects only with an error that is not about idempotency
    * (a body that cannot be read, a bug): the adapter hands it to the framework's error handling.
    */
-  async decide(request: HttpRequest): Promise<Decision> {
+  decide(request: HttpRequest): Promise<Decision> {
+    if (!this.#events.has('response')) return this.#decide(request, false)
+    return this.#decide(request, true).then((decision) => {
+      if (decision.action === 'respond') {
+        const { response, replayed, code } = decision
+        const outcome = replayed ? 'replayed' : 'rejected'
+        this.#report(request, { outcome, status: response.status, code })
+      } else if (decision.action === 'pass' && this.#methods.has(request.method)) {
+        this.#report(request, { outcome: 'no_key', status: undefined })
+      }
+      return decision
+    })
+  }
+
+  #report(request: HttpRequest, { outcome, status, code }: Omit<HttpResponseEvent, 'method' | 'route'>): void {
+    const event: HttpResponseEvent = { method: request.method, route: request.route, outcome, status }
+    if (code !== undefined) event.code = code
+    this.#events.emit('response', event)
+  }
+
+  async #decide(request: HttpRequest, reporting: boolean): Promise<Decision> {
     if (!this.#methods.has(request.method)) return PASS
     const parsed = parseKeyHeader(request.headers[this.header])
     if (parsed === undefined) {
@@ -149,10 +184,12 @@ export class HttpIdempotency {
     }
     const scope = scopeOf(this.#scope, this.#principal(request), request.method, request.route)
     const fingerprint = requestFingerprint(request, body, this.#fingerprintHeaders)
-    return this.#run({ ...this.#policy, key: parsed.key, scope, fingerprint })
+    const origin = new RequestOrigin(request.headers)
+    return this.#run({ ...this.#policy, key: parsed.key, scope, fingerprint, origin }, reporting ? request : undefined)
   }
 
-  #run(input: RunInput): Promise<Decision> {
+  /** `reported`: the request whose captured response is reported (when someone listens). */
+  #run(input: RunInput, reported: HttpRequest | undefined): Promise<Decision> {
     return new Promise<Decision>((resolve, reject) => {
       let decided = false
       const decide = (decision: Decision) => {
@@ -164,6 +201,7 @@ export class HttpIdempotency {
         .run(input, () => {
           return new Promise<StoredResponse>((store, release) => {
             const settle = (outcome: CaptureOutcome): Promise<void> => {
+              if (reported !== undefined) this.#reportCaptured(reported, outcome)
               if (!outcome.ok) release(new ReleaseSignal(outcome.reason))
               else if (outcome.response.status >= 500) release(new ReleaseSignal(outcome.response.status))
               else store(this.#toStored(outcome.response))
@@ -190,6 +228,14 @@ export class HttpIdempotency {
           },
         )
     })
+  }
+
+  #reportCaptured(request: HttpRequest, outcome: CaptureOutcome): void {
+    if (!outcome.ok) this.#report(request, { outcome: 'released', status: undefined })
+    else {
+      const { status } = outcome.response
+      this.#report(request, { outcome: status >= 500 ? 'released' : 'executed', status })
+    }
   }
 
   /** Over the limit, the key is kept as "executed, response not stored": never executed twice. */
@@ -237,7 +283,7 @@ export class HttpIdempotency {
   /** Answer `error` as a problem; `detail` defaults to what the error says. */
   #answer(error: IdempotencyError, detail?: string, headers?: Array<[string, string]>): Decision {
     const response: HttpResponse = problemResponse(this.#problemBase, error, detail ?? this.#detail(error), headers)
-    return { action: 'respond', response, replayed: false }
+    return { action: 'respond', response, replayed: false, code: error.code }
   }
 
   #detail(error: IdempotencyError): string {
@@ -254,3 +300,20 @@ export class HttpIdempotency {
 }
 
 function noop(): void {}
+
+/** A request as the origin of its run: its headers, as strings, read only when a probe asks. */
+class RequestOrigin implements CallOrigin {
+  readonly #headers: HeaderRecord
+
+  constructor(headers: HeaderRecord) {
+    this.#headers = headers
+  }
+
+  headers(): Record<string, string | undefined> {
+    const out: Record<string, string | undefined> = {}
+    for (const [name, value] of Object.entries(this.#headers)) {
+      if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : String(value)
+    }
+    return out
+  }
+}

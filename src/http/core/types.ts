@@ -38,6 +38,6 @@ export type Decision =
   /** Not subject to idempotency (another method, no key where optional, or fail-open): run the handler untouched. */
   | { action: 'pass' }
   /** Answer with `response` and do not run the handler. */
-  | { action: 'respond'; response: HttpResponse; replayed: boolean }
+  | { action: 'respond'; response: HttpResponse; replayed: boolean /** For a problem: its code. */; code?: string }
   /** Run the handler and feed its response to `capture`. */
   | { action: 'proceed'; capture: ResponseCapture }

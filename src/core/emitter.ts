@@ -1,4 +1,5 @@
-// A tiny typed emitter for the consumer's lifecycle events; a throwing listener never breaks a delivery.
+// A tiny typed emitter for lifecycle events (a run's, a consumer's, the HTTP layer's): a throwing
+// listener never breaks what it observes.
 
 export type Listener<E, K extends keyof E> = (event: E[K]) => void
 
@@ -33,7 +34,7 @@ export class Emitter<E> {
       try {
         ;(listener as Listener<E, K>)(event)
       } catch {
-        // listeners observe; they never decide how a delivery settles
+        // listeners observe; they never decide an outcome
       }
     }
   }
