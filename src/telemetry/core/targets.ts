@@ -1,11 +1,13 @@
 // What `watch()` accepts (in idem/metrics, idem/logging and idem/anomalies alike), told apart once:
-// an Idempotency, the HTTP core, a consumer (its core or an adapter's handle), an outbox relay.
+// an Idempotency, the HTTP core, a consumer (its core or an adapter's handle), an outbox relay, an
+// anomaly detector.
 
 import { IdempotentConsumer } from '../../consumer/consumer.js'
 import type { ConsumerHandle } from '../../consumer/handle.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { HttpIdempotency } from '../../http/core/http-idempotency.js'
 import { OutboxRelay } from '../../outbox/relay.js'
+import { type AnomalySource, isAnomalySource } from './anomaly.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: a consumer of any payload and transaction type
 type AnyConsumer = IdempotentConsumer<any, any>
@@ -13,7 +15,7 @@ type AnyConsumer = IdempotentConsumer<any, any>
 type AnyHandle = ConsumerHandle<any, any, any>
 
 /** Anything `watch()` takes. */
-export type Watchable = Idempotency | HttpIdempotency | AnyConsumer | AnyHandle | OutboxRelay
+export type Watchable = Idempotency | HttpIdempotency | AnyConsumer | AnyHandle | OutboxRelay | AnomalySource
 
 export type Target =
   | { kind: 'idempotency'; idem: Idempotency }
@@ -21,6 +23,7 @@ export type Target =
   /** `handle` when an adapter's handle was given (it may know the broker's lag). */
   | { kind: 'consumer'; consumer: AnyConsumer; handle: AnyHandle | undefined }
   | { kind: 'relay'; relay: OutboxRelay }
+  | { kind: 'anomalies'; source: AnomalySource }
 
 /** What `value` is, or a TypeError that says what `caller` accepts. */
 export function targetOf(value: unknown, caller: string): Target {
@@ -28,9 +31,10 @@ export function targetOf(value: unknown, caller: string): Target {
   if (value instanceof HttpIdempotency) return { kind: 'http', http: value }
   if (value instanceof IdempotentConsumer) return { kind: 'consumer', consumer: value, handle: undefined }
   if (value instanceof OutboxRelay) return { kind: 'relay', relay: value }
+  if (isAnomalySource(value)) return { kind: 'anomalies', source: value }
   const consumer = (value as { consumer?: unknown } | null)?.consumer
   if (consumer instanceof IdempotentConsumer) return { kind: 'consumer', consumer, handle: value as AnyHandle }
   throw new TypeError(
-    `${caller} takes an Idempotency, an HttpIdempotency, a consumer (IdempotentConsumer or the handle of consumeAmqp, consumeKafka, …) or an OutboxRelay`,
+    `${caller} takes an Idempotency, an HttpIdempotency, a consumer (IdempotentConsumer or the handle of consumeAmqp, consumeKafka, …) an OutboxRelay or an AnomalyDetector`,
   )
 }
