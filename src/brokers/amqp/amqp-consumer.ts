@@ -11,7 +11,7 @@ import { positiveInteger, toMs } from '../../contract/duration.js'
 import { validateKey } from '../../core/key.js'
 import type { AmqpConsumerStats, ConsumeAmqpOptions } from './amqp-consumer-options.js'
 import { AmqpDelivery, type ChannelLife, type SettlePolicy } from './amqp-delivery.js'
-import type { AmqpConnection, AmqpMessage } from './amqp-driver.js'
+import type { AmqpChannel, AmqpConnection, AmqpMessage } from './amqp-driver.js'
 import { deliveryCountOf, keyOf } from './amqp-message.js'
 import { ConfirmChannelKeeper } from './amqp-publish.js'
 import {
@@ -58,10 +58,12 @@ export async function consumeAmqp<P = unknown, Tx = unknown>(
 ): Promise<ConsumerHandle<P, Tx, AmqpConsumerStats>> {
   const subscription = new Subscription(options)
   await subscription.start()
-  return consumerHandle(subscription.consumer, subscription.stats, {
-    close: () => subscription.close(),
-    done: subscription.done,
-  })
+  return consumerHandle(
+    subscription.consumer,
+    subscription.stats,
+    { close: () => subscription.close(), done: subscription.done },
+    { lag: () => subscription.lag() },
+  )
 }
 
 class Subscription<P, Tx> {
@@ -87,6 +89,8 @@ class Subscription<P, Tx> {
   #closing: Promise<void> | undefined
   #batch: AmqpDelivery<P>[] = []
   #batchTimer: NodeJS.Timeout | undefined
+  /** The channel `lag()` asks on, opened on first use, and again after it closed. */
+  #lagChannel: Promise<AmqpChannel> | undefined
 
   constructor(options: ConsumeAmqpOptions<P, Tx>) {
     this.#options = options
@@ -259,6 +263,40 @@ class Subscription<P, Tx> {
     void tracked.finally(() => this.#pending.delete(tracked))
   }
 
+  /**
+   * The queue's ready messages, by the broker's count now (`checkQueue`: queue.declare passive):
+   * neither the messages delivered and not yet acknowledged (here or to other consumers) nor those
+   * waiting in the delay queues. Asked on a channel of its own, so that a failing check (the queue
+   * was deleted: a 404 closes the channel) never touches the consuming channel; it rejects with the
+   * broker's error. Undefined once closed.
+   */
+  async lag(): Promise<number | undefined> {
+    if (this.#closing !== undefined) return undefined
+    this.#lagChannel ??= this.#openLagChannel()
+    const opening = this.#lagChannel
+    let channel: AmqpChannel
+    try {
+      channel = await opening
+    } catch (error) {
+      if (this.#lagChannel === opening) this.#lagChannel = undefined
+      throw error
+    }
+    const { messageCount } = await channel.checkQueue(this.#options.queue)
+    return messageCount
+  }
+
+  #openLagChannel(): Promise<AmqpChannel> {
+    const opening: Promise<AmqpChannel> = this.#connection.createChannel().then((channel) => {
+      // A failed check rejects with the broker's error; the channel's 'error' event must not crash the process.
+      channel.on('error', () => {})
+      channel.once('close', () => {
+        if (this.#lagChannel === opening) this.#lagChannel = undefined
+      })
+      return channel
+    })
+    return opening
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#shutdown().finally(() => this.#stopped())
     return this.#closing
@@ -281,5 +319,8 @@ class Subscription<P, Tx> {
     const current = this.#life
     if (current?.open) await current.channel.close().catch(() => {})
     await this.#policy.publisher.close()
+    const lagChannel = this.#lagChannel
+    this.#lagChannel = undefined
+    if (lagChannel !== undefined) await lagChannel.then((channel) => channel.close()).catch(() => {})
   }
 }

@@ -7,6 +7,7 @@
 
 import { StaleDeliveryError } from '../../consumer/stale-delivery.js'
 import type { Delivery } from '../../consumer/types.js'
+import { type HeaderRecord, headerRecord } from '../header-record.js'
 import type { AmqpChannel, AmqpMessage, AmqpPublishOptions } from './amqp-driver.js'
 import { IdemHeader } from './amqp-message.js'
 import { type ConfirmChannelKeeper, publishConfirmed } from './amqp-publish.js'
@@ -70,6 +71,7 @@ export class AmqpDelivery<P> implements Delivery<P> {
   #state: 'open' | 'settled' | 'handed-back' = 'open'
   readonly #policy: SettlePolicy
   readonly #guard: NodeJS.Timeout | undefined
+  #headers: HeaderRecord | undefined
 
   constructor(
     readonly key: string,
@@ -86,6 +88,17 @@ export class AmqpDelivery<P> implements Delivery<P> {
       this.#guard = setTimeout(() => this.#handBack(), policy.handBackAfterMs)
       this.#guard.unref()
     }
+  }
+
+  /**
+   * The message's `properties.headers` (an AMQP field table) as strings, built on the first call:
+   * Buffers (byte arrays) decoded as UTF-8, numbers and booleans with String(), arrays (x-death)
+   * joined with ', ', a nested table as JSON. Names as published: AMQP table keys are case-sensitive.
+   * Only the headers: properties such as messageId or correlationId are in `raw.properties`.
+   */
+  headers(): HeaderRecord {
+    this.#headers ??= headerRecord(Object.entries(this.raw.properties.headers ?? {}))
+    return this.#headers
   }
 
   /** Still unsettled near the broker's consumer timeout: requeue it now rather than lose the whole channel. */

@@ -60,6 +60,11 @@ export interface AmqpChannel extends Emitter {
   ack(message: AmqpMessage, allUpTo?: boolean): void
   /** basic.reject: one message, `requeue` always passed explicitly. */
   reject(message: AmqpMessage, requeue?: boolean): void
+  /**
+   * queue.declare passive: the queue's ready messages (not those delivered and unacknowledged) and
+   * consumers. A queue that does not exist closes the channel (404), so `lag()` asks on a channel of its own.
+   */
+  checkQueue(queue: string): Promise<{ queue: string; messageCount: number; consumerCount: number }>
   close(): Promise<void>
 }
 

@@ -62,5 +62,5 @@ export async function consumeKafka<P = unknown, Tx = unknown>(
     await worker.close()
     throw error
   }
-  return consumerHandle(core, stats, { close: () => worker.close(), done: worker.done })
+  return consumerHandle(core, stats, { close: () => worker.close(), done: worker.done }, { lag: () => worker.lag() })
 }

@@ -8,6 +8,7 @@ export { PublishNotConfirmedError } from '../../producer/publish-error.js'
 export { type ConsumeKafkaOptions, consumeKafka, type KafkaHandle } from './consume-kafka.js'
 export type {
   KafkaConsumerClient,
+  KafkaListOffsetsOptions,
   KafkaMessage,
   KafkaProducerClient,
   KafkaRecordToSend,

@@ -54,6 +54,16 @@ export interface KafkaConsumeOptions {
   rebalanceTimeout?: number
 }
 
+export interface KafkaListOffsetsOptions {
+  topics: string[]
+  /** Only these partitions of each topic. */
+  partitions?: Record<string, number[]>
+  /** -1n: the end of each partition (default); -2n: its first offset. */
+  timestamp?: bigint
+  /** 1: read_committed (the last stable offset), 0: read_uncommitted (the high watermark). */
+  isolationLevel?: number
+}
+
 /** A @platformatic/kafka `Consumer`: a member of one consumer group (its `groupId`). */
 export interface KafkaConsumerClient {
   readonly groupId: string
@@ -62,6 +72,14 @@ export interface KafkaConsumerClient {
   readonly assignments: KafkaAssignment[] | null
   consume(options: KafkaConsumeOptions): Promise<KafkaMessageStream>
   commit(options: { offsets: KafkaCommitOffset[] }): Promise<void>
+  /**
+   * Offsets of partitions, by topic (an array indexed by partition): the end of each partition (the
+   * high watermark; the last stable offset with `isolationLevel` 1) with no `timestamp` or -1n, its
+   * first offset with -2n. Only for `lag()`: a client without it has no lag.
+   */
+  listOffsets?(options: KafkaListOffsetsOptions): Promise<Map<string, bigint[]>>
+  /** The group's committed offsets (the next offset to read; -1n where none), by topic, indexed by partition. Only for `lag()`. */
+  listCommittedOffsets?(options: { topics: KafkaAssignment[] }): Promise<Map<string, bigint[]>>
   on(event: string, listener: (...args: never[]) => void): unknown
   off(event: string, listener: (...args: never[]) => void): unknown
   close(force?: boolean): Promise<void>

@@ -26,6 +26,18 @@ export function headerText(headers: KafkaHeaders | undefined, name: string): str
   return undefined
 }
 
+/**
+ * Every header of a record as [name, value] text (as `headerText` reads one), in record order: a
+ * name given more than once (Kafka allows it) once per value. Names as written: Kafka header keys
+ * are case-sensitive. A null value is left out.
+ */
+export function* headerEntries(headers: KafkaHeaders | undefined): Iterable<readonly [string, string | undefined]> {
+  if (headers === undefined) return
+  for (const [key, value] of headers) {
+    yield [textOf(key), value === undefined || value === null ? undefined : textOf(value)]
+  }
+}
+
 /** A record key, header name or header value as text (UTF-8 for Buffers). */
 export function textOf(value: unknown): string {
   if (typeof value === 'string') return value

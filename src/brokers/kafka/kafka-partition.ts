@@ -4,7 +4,9 @@
 // Each message is in exactly one place: waiting here, in the core, or done.
 
 import type { Delivery } from '../../consumer/types.js'
+import { lazyHeaders } from '../header-record.js'
 import type { KafkaMessage } from './kafka-driver.js'
+import { headerEntries } from './kafka-headers.js'
 import { PartitionOffsets } from './partition-offsets.js'
 
 /** What a partition asks of the adapter around it. */
@@ -129,6 +131,7 @@ export class KafkaPartition<P> {
       deliveryCount,
       orderingKey: this.#laneOf(message),
       raw: message,
+      headers: lazyHeaders(() => headerEntries(message.headers)),
       withdrawn: isWithdrawn,
       ack: async () => {
         if (settle() && !this.#revoked) this.#done(message.offset)

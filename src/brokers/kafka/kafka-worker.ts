@@ -92,6 +92,59 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     return this.#closing
   }
 
+  /**
+   * The group's lag over the partitions assigned to this member now: per partition, its end (the
+   * last stable offset under read_committed, else the high watermark) less the group's committed
+   * offset, summed. Records fetched and being handled count until their offset is committed. A
+   * partition the group never committed counts from where this member starts it: its first offset
+   * (startFrom 'earliest'), or nothing ('latest'). Asked of the broker with the client's own
+   * connections (ListOffsets, OffsetFetch): no admin client. Undefined before the member has an
+   * assignment, once closing, or when the client cannot list offsets.
+   */
+  async lag(): Promise<number | undefined> {
+    const client = this.#client
+    const assignments = client.assignments
+    if (this.#stopping || assignments === null) return undefined
+    if (client.listOffsets === undefined || client.listCommittedOffsets === undefined) return undefined
+    const owned = new Map<string, Set<number>>()
+    for (const { topic, partitions } of assignments) {
+      if (partitions.length === 0) continue
+      const set = owned.get(topic) ?? new Set<number>()
+      for (const partition of partitions) set.add(partition)
+      owned.set(topic, set)
+    }
+    if (owned.size === 0) return 0
+    const topics = [...owned.keys()]
+    const partitions = Object.fromEntries([...owned].map(([topic, set]) => [topic, [...set]]))
+    const isolationLevel = this.#options.readCommitted ? 1 : 0
+    const [ends, committed] = await Promise.all([
+      client.listOffsets({ topics, partitions, isolationLevel }),
+      client.listCommittedOffsets({ topics: topics.map((topic) => ({ topic, partitions: partitions[topic] ?? [] })) }),
+    ])
+    const never = (topic: string, partition: number) => {
+      const offset = committed.get(topic)?.[partition]
+      return offset === undefined || offset < 0n
+    }
+    let starts: Map<string, bigint[]> | undefined
+    if (this.#options.startFrom === 'earliest' && [...owned].some(([t, set]) => [...set].some((p) => never(t, p)))) {
+      starts = await client.listOffsets({ topics, partitions, isolationLevel, timestamp: -2n })
+    }
+    let lag = 0n
+    for (const [topic, set] of owned) {
+      for (const partition of set) {
+        const end = ends.get(topic)?.[partition]
+        if (end === undefined) continue
+        const from = never(topic, partition)
+          ? this.#options.startFrom === 'earliest'
+            ? starts?.get(topic)?.[partition]
+            : end
+          : committed.get(topic)?.[partition]
+        if (from !== undefined && end > from) lag += end - from
+      }
+    }
+    return Number(lag)
+  }
+
   // --- PartitionHost ----------------------------------------------------------------------------
 
   prepare(message: KafkaMessage): { key: string; payload: P } | { reject: string } {

@@ -13,9 +13,17 @@ import {
 import { StaleDeliveryError } from '../../consumer/stale-delivery.js'
 import type { Delivery } from '../../consumer/types.js'
 import { type Duration, toMs } from '../../contract/duration.js'
+import { lazyHeaders } from '../header-record.js'
 import { AckGate, type HeldPublish } from './held-publish.js'
 import type { MqttAckCallback, MqttConsumerClient, MqttPublisherClient, MqttPublishPacket } from './mqtt-client.js'
-import { DeliveryCounts, deadLetterOf, keyOf, type MqttKeySource, payloadBuffer } from './mqtt-message.js'
+import {
+  DeliveryCounts,
+  deadLetterOf,
+  keyOf,
+  type MqttKeySource,
+  payloadBuffer,
+  userPropertyEntries,
+} from './mqtt-message.js'
 import { DEFAULT_KEY_PROPERTY } from './mqtt-producer.js'
 import { publishConfirmed } from './publish-confirmed.js'
 import { connectSession } from './session-connect.js'
@@ -162,6 +170,7 @@ export async function consumeMqtt<P = unknown, Tx = unknown>(
       payload,
       deliveryCount,
       raw: held.packet,
+      headers: lazyHeaders(() => userPropertyEntries(held.packet)),
       async ack() {
         counts.forget(key)
         if (!held.release()) throw staleError(held, key, 'ack')

@@ -36,6 +36,19 @@ export function keyOf(packet: MqttPublishPacket, source: MqttKeySource): { key: 
   }
 }
 
+/**
+ * The packet's MQTT 5 user properties as header entries, a name given more than once (mqtt.js
+ * hands it as an array) once per value, in order. Names as sent: user property names are
+ * case-sensitive UTF-8 strings. A packet without user properties (published by an MQTT 3.1.1
+ * client, which has none, or by a v5 client that set none) has no entries: `headers()` is `{}`.
+ */
+export function* userPropertyEntries(packet: MqttPublishPacket): Iterable<readonly [string, string]> {
+  for (const [name, value] of Object.entries(packet.properties?.userProperties ?? {})) {
+    if (Array.isArray(value)) for (const one of value) yield [name, one]
+    else yield [name, value]
+  }
+}
+
 export function payloadBuffer(packet: MqttPublishPacket): Buffer {
   return typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
 }

@@ -175,15 +175,30 @@ export async function consumeJetStream<P = unknown, Tx = unknown>(
       settings.streamEpoch = await epoch()
     },
   })
-  return consumerHandle(core, stats, {
-    done: loop.done,
-    async close() {
-      await loop.stop()
-      await core.close()
-      // ack() only queues a frame: make sure the acks of finished work left this process.
-      if (!nc.isClosed()) await nc.flush().catch(onError)
+  let closed = false
+  return consumerHandle(
+    core,
+    stats,
+    {
+      done: loop.done,
+      async close() {
+        closed = true
+        await loop.stop()
+        await core.close()
+        // ack() only queues a frame: make sure the acks of finished work left this process.
+        if (!nc.isClosed()) await nc.flush().catch(onError)
+      },
     },
-  })
+    {
+      // The consumer's num_pending, asked of the server now (info() uncached): messages not yet
+      // delivered to the durable. Not num_ack_pending: those were delivered (in handlers here or
+      // in other members, or waiting out a nak delay) and are the core's inFlight, not a backlog.
+      lag: async (): Promise<number | undefined> => {
+        if (closed || nc.isClosed()) return undefined
+        return (await pull.info(false)).num_pending
+      },
+    },
+  )
 }
 
 /** The consumer's ack_wait in ms, after checking the settings Idem relies on. */

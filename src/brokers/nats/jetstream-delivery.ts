@@ -3,9 +3,10 @@
 
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
+import { type HeaderEntry, lazyHeaders } from '../header-record.js'
 import type { DeadLetterFn } from './jetstream-dead-letter.js'
 import { type JetStreamKeySource, messageKey, sequenceKey } from './jetstream-keys.js'
-import type { JsMsgLike } from './nats-driver.js'
+import type { JsMsgLike, NatsHeadersLike } from './nats-driver.js'
 
 export interface DeliverySettings<P> {
   key: JetStreamKeySource
@@ -47,6 +48,7 @@ export function toDelivery<P>(msg: JsMsgLike, settings: DeliverySettings<P>): Tr
     deliveryCount: msg.info.deliveryCount,
     orderingKey: settings.orderingKey?.(msg) ?? key,
     raw: msg,
+    headers: lazyHeaders(() => headerEntries(msg.headers)),
     // The driver's ack/nak/working/term only queue a frame; async turns a closed connection's throw into a rejection.
     ack: doubleAck
       ? async () => {
@@ -61,6 +63,16 @@ export function toDelivery<P>(msg: JsMsgLike, settings: DeliverySettings<P>): Tr
     extendEveryMs: settings.extendEveryMs,
   }
   return { ok: true, delivery }
+}
+
+/**
+ * The message's NATS headers, each value of a repeated name in order (joined with ', ' by
+ * `headerRecord`). Names as sent: nats.js matches header names exactly by default (NATS headers
+ * are case-sensitive), so `Nats-Msg-Id` stays `Nats-Msg-Id`.
+ */
+function* headerEntries(headers: NatsHeadersLike | undefined): Iterable<HeaderEntry> {
+  if (headers === undefined) return
+  for (const name of headers.keys()) for (const value of headers.values(name)) yield [name, value]
 }
 
 function poison<P>(msg: JsMsgLike, settings: DeliverySettings<P>, reason: string): Translation<P> {

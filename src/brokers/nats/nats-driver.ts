@@ -47,6 +47,10 @@ export interface PullConsumerLike {
 export interface ConsumerInfoLike {
   readonly name: string
   readonly stream_name: string
+  /** Messages of the stream (matching the filter) not yet delivered to this consumer. */
+  readonly num_pending?: number
+  /** Messages delivered and not yet acknowledged (in handlers, or waiting out a nak delay). */
+  readonly num_ack_pending?: number
   readonly config: {
     readonly ack_policy: string
     /** Nanoseconds. */

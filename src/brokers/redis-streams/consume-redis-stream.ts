@@ -75,6 +75,6 @@ export async function consumeRedisStream<P = unknown, Tx = unknown>(
     core,
     stats,
     { close: () => worker.close(), done: worker.done },
-    { consumerName: resolved.consumerName },
+    { consumerName: resolved.consumerName, lag: () => worker.lag() },
   )
 }

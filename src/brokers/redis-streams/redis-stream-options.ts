@@ -76,6 +76,8 @@ export interface ResolvedStreamOptions<P> {
   claimIdleMs: number
   recoverEveryMs: number
   key: (entry: StreamEntry) => string | undefined
+  /** The field holding the payload: every other field of an entry is one of its headers. */
+  payloadField: string
   decode: (entry: StreamEntry) => P
   orderingKey: ((entry: StreamEntry, payload: P) => string | undefined) | undefined
   deadLetterStream: string
@@ -109,6 +111,7 @@ export function resolveStreamOptions<P>(
         ? Math.max(1, Math.min(Math.floor(claimIdleMs / 2), 5000))
         : toMs(options.recoverEvery, 'recoverEvery'),
     key: options.key ?? ((entry) => entry.fields[keyField]),
+    payloadField,
     decode:
       options.decode ??
       ((entry) => {

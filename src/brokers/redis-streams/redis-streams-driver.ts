@@ -12,7 +12,7 @@ export interface StreamTransaction {
 }
 
 export interface RedisStreamClient extends RedisConnection {
-  /** Any command by name: XADD, XREADGROUP, XACK, XAUTOCLAIM, XCLAIM, XPENDING, XGROUP, CLIENT. */
+  /** Any command by name: XADD, XREADGROUP, XACK, XAUTOCLAIM, XCLAIM, XPENDING, XGROUP, XINFO, CLIENT. */
   call(...args: [command: string, ...args: StreamArg[]]): Promise<unknown>
   /** Commands (lower-case names, as ioredis' methods) queued into one MULTI … EXEC: run together, or none. */
   multi(commands: StreamArg[][]): StreamTransaction

@@ -5,6 +5,7 @@
 import type { ConsumerStats } from '../../consumer/handle.js'
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
+import { lazyHeaders } from '../header-record.js'
 import { AckBatcher } from './ack-batcher.js'
 import type { ResolvedStreamOptions } from './redis-stream-options.js'
 import type { StreamEntry, StreamGroup } from './stream-group.js'
@@ -77,7 +78,7 @@ export class StreamDeliveries<P> {
   #delivery(entry: StreamEntry, key: string, payload: P): Delivery<P> {
     const group = this.#group
     const acks = this.#acks
-    const { claimIdleMs, deadLetterStream } = this.#options
+    const { claimIdleMs, deadLetterStream, payloadField } = this.#options
     const release = (): void => {
       this.#held.delete(entry.id)
     }
@@ -87,6 +88,9 @@ export class StreamDeliveries<P> {
       deliveryCount: entry.deliveryCount,
       orderingKey: this.#options.orderingKey?.(entry, payload),
       raw: entry,
+      // The entry's fields but the payload: the id field and whatever headers the producer added as
+      // fields, already strings; names as written (field names are case-sensitive).
+      headers: lazyHeaders(() => Object.entries(entry.fields).filter(([name]) => name !== payloadField)),
       async ack() {
         try {
           await acks.ack(entry.id)

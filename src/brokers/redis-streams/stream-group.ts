@@ -204,12 +204,39 @@ export class StreamGroup {
     return Number(summary[0])
   }
 
+  /**
+   * The group's `lag` from XINFO GROUPS (Redis 7): entries of the stream not yet delivered to any
+   * of its consumers. Undefined when Redis cannot tell (null: after deletions in the range, or a
+   * group set to an arbitrary id), before Redis 7 (no such field), or when the group is not there.
+   */
+  async lag(): Promise<number | undefined> {
+    const groups = (await this.client.call('XINFO', 'GROUPS', this.stream)) as unknown[]
+    for (const group of groups) {
+      const info = infoFields(group)
+      if (info.get('name') !== this.group) continue
+      const lag = info.get('lag')
+      if (lag === undefined || lag === null) return undefined
+      const n = Number(lag)
+      return Number.isFinite(n) ? n : undefined
+    }
+    return undefined
+  }
+
   #entry([id, flat]: RawEntry, deliveryCount: number): StreamEntry {
     const fields: Record<string, string> = {}
     if (flat !== null) for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string
     if (flat === null) return { stream: this.stream, id, fields, deliveryCount, deleted: true }
     return { stream: this.stream, id, fields, deliveryCount }
   }
+}
+
+/** One XINFO reply as name → value: a flat [name, value, …] array (RESP2) or a map (RESP3). */
+function infoFields(reply: unknown): Map<string, unknown> {
+  if (reply instanceof Map) return new Map([...reply].map(([k, v]) => [String(k), v]))
+  const fields = new Map<string, unknown>()
+  if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), reply[i + 1])
+  else if (reply !== null && typeof reply === 'object') for (const [k, v] of Object.entries(reply)) fields.set(k, v)
+  return fields
 }
 
 /** An entry on the wire: its id and its fields flattened; null fields for an entry deleted while pending. */

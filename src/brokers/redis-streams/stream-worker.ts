@@ -71,6 +71,12 @@ export class StreamWorker<P, Tx> {
     return this.#stop.then(() => this.#closing)
   }
 
+  /** The group's lag (XINFO GROUPS), asked on `client`, not on the blocked read connection; undefined once closing. */
+  lag(): Promise<number | undefined> {
+    if (this.#stopping) return Promise.resolve(undefined)
+    return this.#group.lag()
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#close()
     return this.#closing
