@@ -225,7 +225,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     const result = resultOf(task.delivery.key, decision)
     this.#active.delete(task)
     if (this.#events.has('settled')) {
-      this.#events.emit('settled', { ...result, durationMs: performance.now() - task.receivedAt })
+      this.#events.emit('settled', settledEvent(result, performance.now() - task.receivedAt))
     }
     task.resolve(result)
     this.#wakeCapacityWaiters()
@@ -239,7 +239,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     this.#received(delivery)
     await this.#tell(delivery, SHUTDOWN)
     const result = resultOf(delivery.key, SHUTDOWN)
-    this.#events.emit('settled', { ...result, durationMs: performance.now() - startedAt })
+    this.#events.emit('settled', settledEvent(result, performance.now() - startedAt))
     return result
   }
 
@@ -267,6 +267,18 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     this.#capacityWaiters = []
     for (const wake of waiters) wake()
   }
+}
+
+/**
+ * A settled event, its fields written out: on Node 20 `{ ...result, durationMs }` costs about half
+ * a microsecond, a tenth of a delivery's whole cost in the core.
+ */
+function settledEvent(result: DeliveryResult, durationMs: number): ConsumerEvents['settled'] {
+  const event: ConsumerEvents['settled'] = { outcome: result.outcome, key: result.key, durationMs }
+  if (result.delayMs !== undefined) event.delayMs = result.delayMs
+  if (result.reason !== undefined) event.reason = result.reason
+  if (result.error !== undefined) event.error = result.error
+  return event
 }
 
 const EVENTS: ReadonlySet<keyof ConsumerEvents> = new Set(['received', 'settled', 'broker_error'])

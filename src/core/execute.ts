@@ -8,6 +8,7 @@ import { encodeError, encodeValue } from './codec.js'
 import { derivedKey } from './derived-key.js'
 import { LeaseKeeper } from './lease-keeper.js'
 import type { Acquired, Pipeline, Prepared } from './pipeline.js'
+import { tell } from './probe.js'
 import { ExecutionContext, type RunContext, type RunResult, unprotectedContext } from './run-context.js'
 
 /** Stores an outcome for the claim `token`; throws as `completeOutcome` does. */
@@ -27,7 +28,7 @@ export async function execute<T>(
 ): Promise<RunResult<T>> {
   const { base, policy } = p
   const { id } = base
-  if (recovered) core.events.emit('takeover', { ...base, attempt })
+  if (recovered) core.events.emit('takeover', { scope: base.scope, key: base.key, id: base.id, attempt })
   const keeper = new LeaseKeeper(core.store, id, token, policy.leaseMs, core.keeperHooks, base)
   const startedAt = performance.now()
   const ctx: RunContext = new ExecutionContext(base, attempt, recovered, keeper, (name) => derivedKey(id, name))
@@ -37,7 +38,10 @@ export async function execute<T>(
     value =
       probe?.aroundExecution === undefined
         ? await fn(ctx)
-        : await probe.aroundExecution({ kind, ...base, attempt, recovered }, async () => fn(ctx))
+        : await probe.aroundExecution(
+            { kind, scope: base.scope, key: base.key, id: base.id, attempt, recovered },
+            async () => fn(ctx),
+          )
   } catch (error) {
     keeper.stop()
     if (core.isFinal(policy, error)) {
@@ -47,13 +51,20 @@ export async function execute<T>(
       throw error
     }
     await core.store.release(id, token).then(
-      () => core.events.emit('released', { ...base, error }),
+      () => core.events.emit('released', { scope: base.scope, key: base.key, id: base.id, error }),
       (releaseError: unknown) => {
         // The claim lapses on its own; a retry takes over after the lease.
         if (releaseError instanceof LeaseLostError) {
-          core.events.emit('lease_lost', { ...base, during: 'complete' })
+          core.events.emit('lease_lost', { scope: base.scope, key: base.key, id: base.id, during: 'complete' })
         } else {
-          core.events.emit('store_error', { ...base, operation: 'release', error: releaseError, failOpen: false })
+          core.events.emit('store_error', {
+            scope: base.scope,
+            key: base.key,
+            id: base.id,
+            operation: 'release',
+            error: releaseError,
+            failOpen: false,
+          })
         }
       },
     )
@@ -91,7 +102,14 @@ export async function completeOutcome(
     // The store's own limit is below this Idempotency's maxResultBytes. The function ran: complete
     // the key with this error, as for a result over maxResultBytes, rather than leave it claimed
     // until its lease lapses and a duplicate runs the function again.
-    core.events.emit('store_error', { ...p.base, operation: 'complete', error, failOpen: false })
+    core.events.emit('store_error', {
+      scope: p.base.scope,
+      key: p.base.key,
+      id: p.base.id,
+      operation: 'complete',
+      error,
+      failOpen: false,
+    })
     // A fresh error: the one thrown carries the function's value, which must not be stored.
     const outcome = new ResultTooLargeError(error.bytes, error.limit, { recordId: p.base.id })
     await storeOutcome(core, p, token, encodeError(outcome, core.maxResultBytes, p.base.id), value)
@@ -102,13 +120,18 @@ export async function completeOutcome(
 async function storeOutcome(core: Pipeline, p: Prepared, token: string, stored: string, value: unknown): Promise<void> {
   const { base, policy } = p
   for (let attempt = 1; ; attempt++) {
+    // Timed here rather than through the ObservedStore, as run()'s claim is.
+    const probe = core.probe
+    const startedAt = probe === undefined ? 0 : performance.now()
     try {
-      await core.store.complete(base.id, token, stored, policy.ttlMs)
+      await core.givenStore.complete(base.id, token, stored, policy.ttlMs)
+      if (probe !== undefined) tell(probe, 'complete', startedAt, undefined)
       core.stored(p, stored)
       return
     } catch (error) {
+      if (probe !== undefined) tell(probe, 'complete', startedAt, error)
       if (error instanceof LeaseLostError) {
-        core.events.emit('lease_lost', { ...base, during: 'complete' })
+        core.events.emit('lease_lost', { scope: base.scope, key: base.key, id: base.id, during: 'complete' })
         const lost = new LeaseLostError(
           `"${base.key}" ran, but its claim was taken over before the outcome could be stored; a duplicate may run it again`,
           { recordId: base.id, cause: error },
@@ -121,7 +144,9 @@ async function storeOutcome(core: Pipeline, p: Prepared, token: string, stored: 
       }
       const lastAttempt = attempt >= COMPLETE_ATTEMPTS
       core.events.emit('store_error', {
-        ...base,
+        scope: base.scope,
+        key: base.key,
+        id: base.id,
         operation: 'complete',
         error,
         failOpen: lastAttempt && policy.failOpen,
@@ -151,7 +176,14 @@ export async function storeDown<T>(
   error: unknown,
   fn: (ctx: RunContext) => Promise<T> | T,
 ): Promise<RunResult<T>> {
-  core.events.emit('store_error', { ...base, operation, error, failOpen: policy.failOpen })
+  core.events.emit('store_error', {
+    scope: base.scope,
+    key: base.key,
+    id: base.id,
+    operation,
+    error,
+    failOpen: policy.failOpen,
+  })
   if (!policy.failOpen) {
     throw new StoreUnavailableError(
       `Idempotency store failed during ${operation}: ${(error as Error)?.message ?? error}`,
@@ -167,6 +199,9 @@ export async function storeDown<T>(
   const value =
     probe?.aroundExecution === undefined
       ? await fn(ctx)
-      : await probe.aroundExecution({ kind: 'run', ...base, attempt: 1, recovered: false }, async () => fn(ctx))
+      : await probe.aroundExecution(
+          { kind: 'run', scope: base.scope, key: base.key, id: base.id, attempt: 1, recovered: false },
+          async () => fn(ctx),
+        )
   return { status: 'executed', value, failedOpen: true }
 }

@@ -10,7 +10,7 @@ import type {
   IdempotencyRecord,
   IdempotencyStore,
 } from '../contract/types.js'
-import { type Probe, timed } from './probe.js'
+import { type Probe, tell } from './probe.js'
 
 export class ObservedStore implements IdempotencyStore {
   readonly #store: IdempotencyStore
@@ -25,40 +25,112 @@ export class ObservedStore implements IdempotencyStore {
     return this.#store.maxResultBytes
   }
 
-  begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
-    return timed(this.#probe, 'begin', () => this.#store.begin(id, fingerprint, leaseMs, ttlMs))
+  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.begin(id, fingerprint, leaseMs, ttlMs)
+      tell(this.#probe, 'begin', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'begin', startedAt, error)
+      throw error
+    }
   }
 
-  complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
-    return timed(this.#probe, 'complete', () => this.#store.complete(id, token, result, ttlMs))
+  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.complete(id, token, result, ttlMs)
+      tell(this.#probe, 'complete', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'complete', startedAt, error)
+      throw error
+    }
   }
 
-  release(id: string, token: string): Promise<void> {
-    return timed(this.#probe, 'release', () => this.#store.release(id, token))
+  async release(id: string, token: string): Promise<void> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.release(id, token)
+      tell(this.#probe, 'release', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'release', startedAt, error)
+      throw error
+    }
   }
 
-  extend(id: string, token: string, leaseMs: number): Promise<number> {
-    return timed(this.#probe, 'extend', () => this.#store.extend(id, token, leaseMs))
+  async extend(id: string, token: string, leaseMs: number): Promise<number> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.extend(id, token, leaseMs)
+      tell(this.#probe, 'extend', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'extend', startedAt, error)
+      throw error
+    }
   }
 
-  get(id: string): Promise<IdempotencyRecord | null> {
-    return timed(this.#probe, 'get', () => this.#store.get(id))
+  async get(id: string): Promise<IdempotencyRecord | null> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.get(id)
+      tell(this.#probe, 'get', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'get', startedAt, error)
+      throw error
+    }
   }
 
-  delete(id: string): Promise<boolean> {
-    return timed(this.#probe, 'delete', () => this.#store.delete(id))
+  async delete(id: string): Promise<boolean> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.delete(id)
+      tell(this.#probe, 'delete', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'delete', startedAt, error)
+      throw error
+    }
   }
 
-  beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
-    return timed(this.#probe, 'beginMany', () => this.#store.beginMany(items, leaseMs, ttlMs))
+  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.beginMany(items, leaseMs, ttlMs)
+      tell(this.#probe, 'beginMany', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'beginMany', startedAt, error)
+      throw error
+    }
   }
 
-  completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
-    return timed(this.#probe, 'completeMany', () => this.#store.completeMany(items, ttlMs))
+  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.completeMany(items, ttlMs)
+      tell(this.#probe, 'completeMany', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'completeMany', startedAt, error)
+      throw error
+    }
   }
 
-  sweep(limit: number): Promise<number> {
-    return timed(this.#probe, 'sweep', () => this.#store.sweep(limit))
+  async sweep(limit: number): Promise<number> {
+    const startedAt = performance.now()
+    try {
+      const value = await this.#store.sweep(limit)
+      tell(this.#probe, 'sweep', startedAt, undefined)
+      return value
+    } catch (error) {
+      tell(this.#probe, 'sweep', startedAt, error)
+      throw error
+    }
   }
 
   close(): Promise<void> {

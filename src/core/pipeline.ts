@@ -52,7 +52,11 @@ export type NotAcquired = Exclude<BeginResult, { outcome: 'acquired' }>
 const MAX_POLL_MS = 250
 
 export class Pipeline {
-  /** The store every step calls: the given one, or an `ObservedStore` over it while a probe times store calls. */
+  /**
+   * The store the steps call: the given one, or an `ObservedStore` over it while a probe times
+   * store calls. The two hot calls, run()'s claim and the completion of an execution, go to
+   * `givenStore` and are timed in place (an async wrapper per call cost about 0.5 µs on Node 20).
+   */
   store: IdempotencyStore
   /** The store this `Idempotency` was given (what `idem.store` is, and what transaction mode looks into). */
   readonly givenStore: IdempotencyStore
@@ -85,9 +89,17 @@ export class Pipeline {
     }
     this.errorTypes = errorRegistry(options.errorTypes)
     this.keeperHooks = {
-      onLost: (base) => this.events.emit('lease_lost', { ...base, during: 'renewal' }),
+      onLost: (base) =>
+        this.events.emit('lease_lost', { scope: base.scope, key: base.key, id: base.id, during: 'renewal' }),
       onStoreError: (base, error) =>
-        this.events.emit('store_error', { ...base, operation: 'extend', error, failOpen: false }),
+        this.events.emit('store_error', {
+          scope: base.scope,
+          key: base.key,
+          id: base.id,
+          operation: 'extend',
+          error,
+          failOpen: false,
+        }),
     }
   }
 
@@ -136,7 +148,8 @@ export class Pipeline {
     const cached = this.cache?.get(base.id, Date.now())
     if (cached === undefined) return undefined
     if (cached.fingerprint !== fingerprint) throw this.mismatch(base)
-    if (this.events.has('replayed')) this.events.emit('replayed', { ...base, cached: true })
+    if (this.events.has('replayed'))
+      this.events.emit('replayed', { scope: base.scope, key: base.key, id: base.id, cached: true })
     return this.decode<T>(cached.stored)
   }
 
@@ -153,7 +166,13 @@ export class Pipeline {
       case 'mismatch':
         throw this.mismatch(base)
       case 'in_progress':
-        this.events.emit('in_progress', { ...base, retryAfterMs: begun.retryAfterMs, waiting: false })
+        this.events.emit('in_progress', {
+          scope: base.scope,
+          key: base.key,
+          id: base.id,
+          retryAfterMs: begun.retryAfterMs,
+          waiting: false,
+        })
         throw new InProgressError(`"${base.key}" is being executed by another worker`, begun.retryAfterMs, {
           recordId: base.id,
         })
@@ -163,7 +182,8 @@ export class Pipeline {
   /** A stored outcome read from the store: kept in the cache and replayed. */
   replayed<T>({ base, policy, fingerprint }: Prepared, stored: string): RunResult<T> {
     this.cache?.set(base.id, fingerprint, stored, policy.ttlMs, Date.now())
-    if (this.events.has('replayed')) this.events.emit('replayed', { ...base, cached: false })
+    if (this.events.has('replayed'))
+      this.events.emit('replayed', { scope: base.scope, key: base.key, id: base.id, cached: false })
     return this.decode<T>(stored)
   }
 
@@ -193,7 +213,7 @@ export class Pipeline {
   /** Pauses before asking again for a key held by another worker; returns the next poll interval. */
   async pause(base: Base, retryAfterMs: number, waitUntil: number, pollMs: number): Promise<number> {
     const remaining = waitUntil - Date.now()
-    this.events.emit('in_progress', { ...base, retryAfterMs, waiting: true })
+    this.events.emit('in_progress', { scope: base.scope, key: base.key, id: base.id, retryAfterMs, waiting: true })
     await sleep(Math.max(1, Math.min(pollMs, retryAfterMs, remaining)))
     return Math.min(pollMs * 2, MAX_POLL_MS)
   }
@@ -209,7 +229,14 @@ export class Pipeline {
 
   executed(base: Base, attempt: number, startedAt: number, failed: boolean): void {
     if (this.events.has('executed')) {
-      this.events.emit('executed', { ...base, attempt, durationMs: performance.now() - startedAt, failed })
+      this.events.emit('executed', {
+        scope: base.scope,
+        key: base.key,
+        id: base.id,
+        attempt,
+        durationMs: performance.now() - startedAt,
+        failed,
+      })
     }
   }
 }

@@ -83,32 +83,27 @@ export function combineProbes(probes: readonly Probe[]): Probe | undefined {
   return combined
 }
 
-/** Runs `call` (a store call) and tells `probe` how long it took. */
-export function timed<R>(probe: Probe | undefined, operation: StoreOperation, call: () => Promise<R>): Promise<R> {
-  const report = probe?.storeCall
-  if (report === undefined) return call()
-  // A probe observes: one that throws never changes the outcome of a store call.
-  const storeCall = (operation: StoreOperation, startedAt: number, durationMs: number, error: unknown): void => {
-    try {
-      report.call(probe, operation, startedAt, durationMs, error)
-    } catch {}
-  }
-  const startedAt = performance.now()
-  let pending: Promise<R>
+/** Tells `probe` that a store call ended; a probe that throws never changes the call's outcome. */
+export function tell(probe: Probe, operation: StoreOperation, startedAt: number, error: unknown): void {
   try {
-    pending = call()
+    probe.storeCall?.(operation, startedAt, performance.now() - startedAt, error)
+  } catch {}
+}
+
+/** Runs `call` (a store call) and tells `probe` how long it took. */
+export async function timed<R>(
+  probe: Probe | undefined,
+  operation: StoreOperation,
+  call: () => Promise<R>,
+): Promise<R> {
+  if (probe?.storeCall === undefined) return call()
+  const startedAt = performance.now()
+  try {
+    const value = await call()
+    tell(probe, operation, startedAt, undefined)
+    return value
   } catch (error) {
-    storeCall(operation, startedAt, performance.now() - startedAt, error)
+    tell(probe, operation, startedAt, error)
     throw error
   }
-  return pending.then(
-    (value) => {
-      storeCall(operation, startedAt, performance.now() - startedAt, undefined)
-      return value
-    },
-    (error: unknown) => {
-      storeCall(operation, startedAt, performance.now() - startedAt, error)
-      throw error
-    },
-  )
 }

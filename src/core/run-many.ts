@@ -75,8 +75,15 @@ export function runMany<T>(
           const begun = outcomes[position] as BeginResult
           const probe = core.probe
           if (probe?.aroundRun === undefined) return settle(core, inputs[index] as RunInput, p, begun, one, complete)
-          return probe.aroundRun({ kind: 'runMany', ...p.base, origin: (inputs[index] as RunInput).origin }, async () =>
-            settle(core, inputs[index] as RunInput, p, begun, one, complete),
+          return probe.aroundRun(
+            {
+              kind: 'runMany',
+              scope: p.base.scope,
+              key: p.base.key,
+              id: p.base.id,
+              origin: (inputs[index] as RunInput).origin,
+            },
+            async () => settle(core, inputs[index] as RunInput, p, begun, one, complete),
           )
         },
         (error: unknown) => {

@@ -4,6 +4,7 @@ import type { BeginResult } from '../contract/types.js'
 import { execute, storeDown } from './execute.js'
 import type { RunInput } from './options.js'
 import { FIRST_POLL_MS, isCallerError, type Pipeline, type Prepared } from './pipeline.js'
+import { tell } from './probe.js'
 import type { RunContext, RunResult } from './run-context.js'
 
 export async function run<T>(
@@ -14,7 +15,10 @@ export async function run<T>(
   const p = core.prepare(input)
   const probe = core.probe
   if (probe?.aroundRun === undefined) return claimAndRun(core, p, fn)
-  return probe.aroundRun({ kind: 'run', ...p.base, origin: input.origin }, () => claimAndRun(core, p, fn))
+  return probe.aroundRun(
+    { kind: 'run', scope: p.base.scope, key: p.base.key, id: p.base.id, origin: input.origin },
+    () => claimAndRun(core, p, fn),
+  )
 }
 
 async function claimAndRun<T>(
@@ -30,9 +34,15 @@ async function claimAndRun<T>(
   let pollMs = FIRST_POLL_MS
   for (;;) {
     let begun: BeginResult
+    // The claim is timed here rather than through the ObservedStore: one async layer less on the
+    // hot path while a probe listens (see Pipeline.store).
+    const probe = core.probe
+    const startedAt = probe === undefined ? 0 : performance.now()
     try {
-      begun = await core.store.begin(base.id, fingerprint, policy.leaseMs, policy.ttlMs)
+      begun = await core.givenStore.begin(base.id, fingerprint, policy.leaseMs, policy.ttlMs)
+      if (probe !== undefined) tell(probe, 'begin', startedAt, undefined)
     } catch (error) {
+      if (probe !== undefined) tell(probe, 'begin', startedAt, error)
       if (isCallerError(error)) throw error
       return storeDown(core, p, 'begin', error, fn)
     }

@@ -54,8 +54,9 @@ export async function runInTransaction<Tx, T>(
   }
   const probe = core.probe
   if (probe?.aroundRun === undefined) return runPrepared(core, db, inbox, p, fn)
-  return probe.aroundRun({ kind: 'transaction', ...p.base, origin: input.origin }, () =>
-    runPrepared(core, db, inbox, p, fn),
+  return probe.aroundRun(
+    { kind: 'transaction', scope: p.base.scope, key: p.base.key, id: p.base.id, origin: input.origin },
+    () => runPrepared(core, db, inbox, p, fn),
   )
 }
 
@@ -94,7 +95,7 @@ async function runPrepared<Tx, T>(
         if (begun.outcome === 'mismatch') throw core.mismatch(base)
         if (begun.outcome !== 'acquired') return begun
         const { attempt, recovered } = begun
-        if (recovered) events.emit('takeover', { ...base, attempt })
+        if (recovered) events.emit('takeover', { scope: base.scope, key: base.key, id: base.id, attempt })
         const ctx: TransactionContext = {
           key,
           scope: policy.scope,
@@ -107,7 +108,10 @@ async function runPrepared<Tx, T>(
         const value =
           probe?.aroundExecution === undefined
             ? await fn(tx, ctx)
-            : await probe.aroundExecution({ kind: 'transaction', ...base, attempt, recovered }, async () => fn(tx, ctx))
+            : await probe.aroundExecution(
+                { kind: 'transaction', scope: base.scope, key: base.key, id: base.id, attempt, recovered },
+                async () => fn(tx, ctx),
+              )
         // A result that cannot be stored rolls everything back: nothing happened, and the
         // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
         const stored = encodeValue(value, core.maxResultBytes, id)
@@ -129,7 +133,7 @@ async function runPrepared<Tx, T>(
         await sleep(Math.floor(Math.random() * 10 * conflicts) + 1)
         continue
       }
-      events.emit('released', { ...base, error })
+      events.emit('released', { scope: base.scope, key: base.key, id: base.id, error })
       if (core.isFinal(policy, error)) await storeFinalError(core, db, inbox, p, error)
       throw error
     }
@@ -169,7 +173,14 @@ async function storeFinalError(
   })
   if (recorded) {
     core.stored(p, stored)
-    core.events.emit('executed', { ...base, attempt: 1, durationMs: 0, failed: true })
+    core.events.emit('executed', {
+      scope: base.scope,
+      key: base.key,
+      id: base.id,
+      attempt: 1,
+      durationMs: 0,
+      failed: true,
+    })
   }
 }
 
