@@ -11,7 +11,13 @@ export interface IdempotencyEventBase {
 
 export interface IdempotencyEvents {
   /** The function ran and its outcome was stored. */
-  executed: IdempotencyEventBase & { attempt: number; durationMs: number; failed: boolean }
+  executed: IdempotencyEventBase & {
+    attempt: number
+    /** How long the function ran (not its claim nor its completion); in transaction mode, the whole transaction. */
+    durationMs: number
+    /** True when the function threw an `isFinal` error, which was stored as the outcome. */
+    failed: boolean
+  }
   /** A duplicate received the stored outcome; `cached` when served from the local cache. */
   replayed: IdempotencyEventBase & { cached: boolean }
   /** A duplicate found the key held by a live lease. */

@@ -11,8 +11,19 @@ import type { Acquired, Pipeline, Prepared } from './pipeline.js'
 import { tell } from './probe.js'
 import { ExecutionContext, type RunContext, type RunResult, unprotectedContext } from './run-context.js'
 
-/** Stores an outcome for the claim `token`; throws as `completeOutcome` does. */
-export type Complete = (core: Pipeline, p: Prepared, token: string, stored: string, value: unknown) => Promise<void>
+/**
+ * Stores an outcome for the claim `token`; throws as `completeOutcome` does. `ranUntil` is when the
+ * function ended (`performance.now()`), read once for both its duration and the completion's
+ * timing; 0 when nobody measures.
+ */
+export type Complete = (
+  core: Pipeline,
+  p: Prepared,
+  token: string,
+  stored: string,
+  value: unknown,
+  ranUntil: number,
+) => Promise<void>
 
 /** Attempts at storing an outcome before giving up on a failing store. */
 const COMPLETE_ATTEMPTS = 3
@@ -25,14 +36,17 @@ export async function execute<T>(
   fn: (ctx: RunContext) => Promise<T> | T,
   complete: Complete = completeOutcome,
   kind: 'run' | 'runMany' = 'run',
+  claimedAt?: number,
 ): Promise<RunResult<T>> {
   const { base, policy } = p
   const { id } = base
   if (recovered) core.events.emit('takeover', { scope: base.scope, key: base.key, id: base.id, attempt })
   const keeper = new LeaseKeeper(core.store, id, token, policy.leaseMs, core.keeperHooks, base)
-  const startedAt = performance.now()
+  const startedAt = claimedAt ?? performance.now()
   const ctx: RunContext = new ExecutionContext(base, attempt, recovered, keeper, (name) => derivedKey(id, name))
   const probe = core.probe
+  // When the function ended, read only when someone measures (a probe, an `executed` listener).
+  const measured = probe !== undefined || core.events.has('executed')
   let value: T
   try {
     value =
@@ -43,11 +57,12 @@ export async function execute<T>(
             async () => fn(ctx),
           )
   } catch (error) {
+    const ranUntil = measured ? performance.now() : 0
     keeper.stop()
     if (core.isFinal(policy, error)) {
       const stored = encodeError(error, core.maxResultBytes, id)
-      await complete(core, p, token, stored, error)
-      core.executed(base, attempt, startedAt, true)
+      await complete(core, p, token, stored, error, ranUntil)
+      core.executed(base, attempt, ranUntil - startedAt, true)
       throw error
     }
     await core.store.release(id, token).then(
@@ -70,6 +85,7 @@ export async function execute<T>(
     )
     throw error
   }
+  const ranUntil = measured ? performance.now() : 0
   keeper.stop()
   let stored: string
   try {
@@ -79,11 +95,11 @@ export async function execute<T>(
     // and hand the caller its value on the error (attached after encoding, never stored).
     const storedError = encodeError(error, core.maxResultBytes, id)
     ;(error as { value?: unknown }).value = value
-    await complete(core, p, token, storedError, value)
+    await complete(core, p, token, storedError, value, ranUntil)
     throw error
   }
-  await complete(core, p, token, stored, value)
-  core.executed(base, attempt, startedAt, false)
+  await complete(core, p, token, stored, value, ranUntil)
+  core.executed(base, attempt, ranUntil - startedAt, false)
   return { status: 'executed', value }
 }
 
@@ -94,9 +110,10 @@ export async function completeOutcome(
   token: string,
   stored: string,
   value: unknown,
+  ranUntil = 0,
 ): Promise<void> {
   try {
-    await storeOutcome(core, p, token, stored, value)
+    await storeOutcome(core, p, token, stored, value, ranUntil)
   } catch (error) {
     if (!(error instanceof ResultTooLargeError)) throw error
     // The store's own limit is below this Idempotency's maxResultBytes. The function ran: complete
@@ -117,19 +134,27 @@ export async function completeOutcome(
   }
 }
 
-async function storeOutcome(core: Pipeline, p: Prepared, token: string, stored: string, value: unknown): Promise<void> {
+async function storeOutcome(
+  core: Pipeline,
+  p: Prepared,
+  token: string,
+  stored: string,
+  value: unknown,
+  ranUntil = 0,
+): Promise<void> {
   const { base, policy } = p
   for (let attempt = 1; ; attempt++) {
-    // Timed here rather than through the ObservedStore, as run()'s claim is.
+    // Timed here rather than through the ObservedStore, as run()'s claim is; the first attempt
+    // starts when the function ended (read once for both).
     const probe = core.probe
-    const startedAt = probe === undefined ? 0 : performance.now()
+    const startedAt = probe === undefined ? 0 : attempt === 1 && ranUntil > 0 ? ranUntil : performance.now()
     try {
       await core.givenStore.complete(base.id, token, stored, policy.ttlMs)
-      if (probe !== undefined) tell(probe, 'complete', startedAt, undefined)
+      if (probe !== undefined) tell(probe, 'complete', startedAt, performance.now(), undefined)
       core.stored(p, stored)
       return
     } catch (error) {
-      if (probe !== undefined) tell(probe, 'complete', startedAt, error)
+      if (probe !== undefined) tell(probe, 'complete', startedAt, performance.now(), error)
       if (error instanceof LeaseLostError) {
         core.events.emit('lease_lost', { scope: base.scope, key: base.key, id: base.id, during: 'complete' })
         const lost = new LeaseLostError(

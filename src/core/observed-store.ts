@@ -29,10 +29,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.begin(id, fingerprint, leaseMs, ttlMs)
-      tell(this.#probe, 'begin', startedAt, undefined)
+      tell(this.#probe, 'begin', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'begin', startedAt, error)
+      tell(this.#probe, 'begin', startedAt, performance.now(), error)
       throw error
     }
   }
@@ -41,10 +41,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.complete(id, token, result, ttlMs)
-      tell(this.#probe, 'complete', startedAt, undefined)
+      tell(this.#probe, 'complete', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'complete', startedAt, error)
+      tell(this.#probe, 'complete', startedAt, performance.now(), error)
       throw error
     }
   }
@@ -53,10 +53,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.release(id, token)
-      tell(this.#probe, 'release', startedAt, undefined)
+      tell(this.#probe, 'release', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'release', startedAt, error)
+      tell(this.#probe, 'release', startedAt, performance.now(), error)
       throw error
     }
   }
@@ -65,10 +65,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.extend(id, token, leaseMs)
-      tell(this.#probe, 'extend', startedAt, undefined)
+      tell(this.#probe, 'extend', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'extend', startedAt, error)
+      tell(this.#probe, 'extend', startedAt, performance.now(), error)
       throw error
     }
   }
@@ -77,10 +77,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.get(id)
-      tell(this.#probe, 'get', startedAt, undefined)
+      tell(this.#probe, 'get', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'get', startedAt, error)
+      tell(this.#probe, 'get', startedAt, performance.now(), error)
       throw error
     }
   }
@@ -89,10 +89,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.delete(id)
-      tell(this.#probe, 'delete', startedAt, undefined)
+      tell(this.#probe, 'delete', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'delete', startedAt, error)
+      tell(this.#probe, 'delete', startedAt, performance.now(), error)
       throw error
     }
   }
@@ -101,10 +101,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.beginMany(items, leaseMs, ttlMs)
-      tell(this.#probe, 'beginMany', startedAt, undefined)
+      tell(this.#probe, 'beginMany', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'beginMany', startedAt, error)
+      tell(this.#probe, 'beginMany', startedAt, performance.now(), error)
       throw error
     }
   }
@@ -113,10 +113,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.completeMany(items, ttlMs)
-      tell(this.#probe, 'completeMany', startedAt, undefined)
+      tell(this.#probe, 'completeMany', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'completeMany', startedAt, error)
+      tell(this.#probe, 'completeMany', startedAt, performance.now(), error)
       throw error
     }
   }
@@ -125,10 +125,10 @@ export class ObservedStore implements IdempotencyStore {
     const startedAt = performance.now()
     try {
       const value = await this.#store.sweep(limit)
-      tell(this.#probe, 'sweep', startedAt, undefined)
+      tell(this.#probe, 'sweep', startedAt, performance.now(), undefined)
       return value
     } catch (error) {
-      tell(this.#probe, 'sweep', startedAt, error)
+      tell(this.#probe, 'sweep', startedAt, performance.now(), error)
       throw error
     }
   }

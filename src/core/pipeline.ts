@@ -227,16 +227,10 @@ export class Pipeline {
     }
   }
 
-  executed(base: Base, attempt: number, startedAt: number, failed: boolean): void {
+  /** The function ran for `durationMs` and its outcome (or its `isFinal` error, `failed`) was stored. */
+  executed(base: Base, attempt: number, durationMs: number, failed: boolean): void {
     if (this.events.has('executed')) {
-      this.events.emit('executed', {
-        scope: base.scope,
-        key: base.key,
-        id: base.id,
-        attempt,
-        durationMs: performance.now() - startedAt,
-        failed,
-      })
+      this.events.emit('executed', { scope: base.scope, key: base.key, id: base.id, attempt, durationMs, failed })
     }
   }
 }

@@ -84,9 +84,15 @@ export function combineProbes(probes: readonly Probe[]): Probe | undefined {
 }
 
 /** Tells `probe` that a store call ended; a probe that throws never changes the call's outcome. */
-export function tell(probe: Probe, operation: StoreOperation, startedAt: number, error: unknown): void {
+export function tell(
+  probe: Probe,
+  operation: StoreOperation,
+  startedAt: number,
+  endedAt: number,
+  error: unknown,
+): void {
   try {
-    probe.storeCall?.(operation, startedAt, performance.now() - startedAt, error)
+    probe.storeCall?.(operation, startedAt, endedAt - startedAt, error)
   } catch {}
 }
 
@@ -100,10 +106,10 @@ export async function timed<R>(
   const startedAt = performance.now()
   try {
     const value = await call()
-    tell(probe, operation, startedAt, undefined)
+    tell(probe, operation, startedAt, performance.now(), undefined)
     return value
   } catch (error) {
-    tell(probe, operation, startedAt, error)
+    tell(probe, operation, startedAt, performance.now(), error)
     throw error
   }
 }

@@ -140,7 +140,7 @@ async function runPrepared<Tx, T>(
 
     if (outcome.outcome === 'executed') {
       core.stored(p, outcome.stored)
-      core.executed(base, outcome.attempt, startedAt, false)
+      core.executed(base, outcome.attempt, performance.now() - startedAt, false)
       return { status: 'executed', value: outcome.value }
     }
     // Only a `run()` claim holds a key in progress: a transaction's claim is never visible.
