@@ -44,7 +44,7 @@ export async function execute<T>(
   const keeper = new LeaseKeeper(core.store, id, token, policy.leaseMs, core.keeperHooks, base)
   const startedAt = claimedAt ?? performance.now()
   const ctx: RunContext = new ExecutionContext(base, attempt, recovered, keeper, (name) => derivedKey(id, name))
-  const probe = core.probe
+  const probe = core.activeProbe()
   // When the function ended, read only when someone measures (a probe, an `executed` listener).
   const measured = probe !== undefined || core.events.has('executed')
   let value: T
@@ -146,7 +146,7 @@ async function storeOutcome(
   for (let attempt = 1; ; attempt++) {
     // Timed here rather than through the ObservedStore, as run()'s claim is; the first attempt
     // starts when the function ended (read once for both).
-    const probe = core.probe
+    const probe = core.activeProbe()
     const startedAt = probe === undefined ? 0 : attempt === 1 && ranUntil > 0 ? ranUntil : performance.now()
     try {
       await core.givenStore.complete(base.id, token, stored, policy.ttlMs)
@@ -220,7 +220,7 @@ export async function storeDown<T>(
   }
   core.failOpenExecutions++
   const ctx = unprotectedContext(base, (name) => derivedKey(base.id, name))
-  const probe = core.probe
+  const probe = core.activeProbe()
   const value =
     probe?.aroundExecution === undefined
       ? await fn(ctx)

@@ -103,6 +103,12 @@ export class Pipeline {
     }
   }
 
+  /** The attached probes as one, unless none of them has anything to do right now (`enabled`). */
+  activeProbe(): Probe | undefined {
+    const probe = this.probe
+    return probe?.enabled === undefined || probe.enabled() ? probe : undefined
+  }
+
   /** Attach a probe; returns a function that detaches it. */
   instrument(probe: Probe): () => void {
     if (probe === null || typeof probe !== 'object') {

@@ -174,6 +174,28 @@ describe('idem.instrument', () => {
     expect(order).toEqual(['a in', 'b in', 'a begin', 'b begin', 'a complete', 'b complete', 'b out', 'a out'])
   })
 
+  it('skips every hook of a probe that is not enabled, and uses it again once it is', async () => {
+    const idem = new Idempotency({ store: new MemoryStore() })
+    const { probe, log } = recorder()
+    let on = false
+    idem.instrument({ ...probe, enabled: () => on })
+    await idem.run({ key: 'off' }, () => 1)
+    expect(log).toEqual([])
+    on = true
+    await idem.run({ key: 'on' }, () => 1)
+    expect(log).toEqual(['run run default on', 'store begin', 'execute attempt 1', 'store complete', 'run end'])
+  })
+
+  it('keeps combined probes enabled while one of them is, and tells only that one', async () => {
+    const idem = new Idempotency({ store: new MemoryStore() })
+    const seen: string[] = []
+    idem.instrument({ enabled: () => false, storeCall: (operation) => void seen.push(`off ${operation}`) })
+    idem.instrument({ enabled: () => true, storeCall: (operation) => void seen.push(`on ${operation}`) })
+    await idem.run({ key: 'k' }, () => 1)
+    // The disabled one is told nothing, the other everything.
+    expect(seen).toEqual(['on begin', 'on complete'])
+  })
+
   it('refuses something that is not a probe', () => {
     const idem = new Idempotency({ store: new MemoryStore() })
     expect(() => idem.instrument(undefined as unknown as Probe)).toThrow(/instrument needs a probe/)

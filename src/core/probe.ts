@@ -38,6 +38,12 @@ export interface ExecutionInfo extends RunInfo {
 
 export interface Probe {
   /**
+   * False while the probe has nothing to do (a tracer with no SDK behind it): the core then skips
+   * every hook of this call, clock reads included. Asked once per step, so keep it cheap. Absent:
+   * always enabled.
+   */
+  enabled?(): boolean
+  /**
    * A store call ended after `durationMs`; `startedAt` is its `performance.now()` at the start;
    * `error` is what it threw (undefined when it succeeded: a lease found lost is an answer of the
    * store, thrown as `LeaseLostError`, and is passed here too). Called synchronously on the hot
@@ -53,7 +59,7 @@ export interface Probe {
   aroundExecution?<R>(info: ExecutionInfo, call: () => Promise<R>): Promise<R>
 }
 
-/** The probes attached to one `Idempotency`, as one. */
+/** The probes attached to one `Idempotency`, as one; a probe not enabled at the moment of a hook is skipped by it. */
 export function combineProbes(probes: readonly Probe[]): Probe | undefined {
   if (probes.length === 0) return undefined
   if (probes.length === 1) return probes[0]
@@ -61,24 +67,40 @@ export function combineProbes(probes: readonly Probe[]): Probe | undefined {
   const runs = probes.filter((probe) => probe.aroundRun !== undefined)
   const executions = probes.filter((probe) => probe.aroundExecution !== undefined)
   const combined: Probe = {}
+  // Enabled while any is; a probe without `enabled` always is.
+  if (probes.every((probe) => probe.enabled !== undefined)) {
+    combined.enabled = () => probes.some((probe) => probe.enabled?.() === true)
+  }
   if (timers.length > 0) {
     combined.storeCall = (operation, startedAt, durationMs, error) => {
-      for (const probe of timers) probe.storeCall?.(operation, startedAt, durationMs, error)
+      for (const probe of timers) {
+        if (probe.enabled?.() !== false) probe.storeCall?.(operation, startedAt, durationMs, error)
+      }
     }
   }
   if (runs.length > 0) {
-    combined.aroundRun = <R>(info: RunInfo, body: () => Promise<R>): Promise<R> =>
-      runs.reduceRight<() => Promise<R>>(
-        (inner, probe) => () => (probe.aroundRun as NonNullable<Probe['aroundRun']>)(info, inner),
-        body,
-      )()
+    combined.aroundRun = <R>(info: RunInfo, body: () => Promise<R>): Promise<R> => {
+      let wrapped = body
+      for (let i = runs.length - 1; i >= 0; i--) {
+        const probe = runs[i] as Probe
+        if (probe.enabled?.() === false) continue
+        const inner = wrapped
+        wrapped = () => (probe.aroundRun as NonNullable<Probe['aroundRun']>)(info, inner)
+      }
+      return wrapped()
+    }
   }
   if (executions.length > 0) {
-    combined.aroundExecution = <R>(info: ExecutionInfo, call: () => Promise<R>): Promise<R> =>
-      executions.reduceRight<() => Promise<R>>(
-        (inner, probe) => () => (probe.aroundExecution as NonNullable<Probe['aroundExecution']>)(info, inner),
-        call,
-      )()
+    combined.aroundExecution = <R>(info: ExecutionInfo, call: () => Promise<R>): Promise<R> => {
+      let wrapped = call
+      for (let i = executions.length - 1; i >= 0; i--) {
+        const probe = executions[i] as Probe
+        if (probe.enabled?.() === false) continue
+        const inner = wrapped
+        wrapped = () => (probe.aroundExecution as NonNullable<Probe['aroundExecution']>)(info, inner)
+      }
+      return wrapped()
+    }
   }
   return combined
 }

@@ -73,7 +73,7 @@ export function runMany<T>(
       results[index] = begun.then(
         (outcomes) => {
           const begun = outcomes[position] as BeginResult
-          const probe = core.probe
+          const probe = core.activeProbe()
           if (probe?.aroundRun === undefined) return settle(core, inputs[index] as RunInput, p, begun, one, complete)
           return probe.aroundRun(
             {

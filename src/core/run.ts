@@ -19,7 +19,7 @@ export function run<T>(
   } catch (error) {
     return Promise.reject(error)
   }
-  const probe = core.probe
+  const probe = core.activeProbe()
   if (probe?.aroundRun === undefined) return claimAndRun(core, p, fn)
   return probe.aroundRun(
     { kind: 'run', scope: p.base.scope, key: p.base.key, id: p.base.id, origin: input.origin },
@@ -42,7 +42,7 @@ async function claimAndRun<T>(
     let begun: BeginResult
     // The claim is timed here rather than through the ObservedStore: one async layer less on the
     // hot path while a probe listens (see Pipeline.store).
-    const probe = core.probe
+    const probe = core.activeProbe()
     const startedAt = probe === undefined ? 0 : performance.now()
     try {
       begun = await core.givenStore.begin(base.id, fingerprint, policy.leaseMs, policy.ttlMs)

@@ -52,7 +52,7 @@ export async function runInTransaction<Tx, T>(
       'failOpen does not apply to idem.transaction: the records live in the same database as your writes',
     )
   }
-  const probe = core.probe
+  const probe = core.activeProbe()
   if (probe?.aroundRun === undefined) return runPrepared(core, db, inbox, p, fn)
   return probe.aroundRun(
     { kind: 'transaction', scope: p.base.scope, key: p.base.key, id: p.base.id, origin: input.origin },
@@ -86,7 +86,7 @@ async function runPrepared<Tx, T>(
       outcome = await db.transaction(async (tx, sql): Promise<Attempt<T>> => {
         joined = insideCallerTransaction()
         const token = randomUUID()
-        const begun: BeginResult = await timed(core.probe, 'begin', () =>
+        const begun: BeginResult = await timed(core.activeProbe(), 'begin', () =>
           inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs),
         )
         claimed = true
@@ -104,7 +104,7 @@ async function runPrepared<Tx, T>(
           sql,
           derivedKey: (name) => derivedKey(id, name),
         }
-        const probe = core.probe
+        const probe = core.activeProbe()
         const value =
           probe?.aroundExecution === undefined
             ? await fn(tx, ctx)
@@ -115,7 +115,9 @@ async function runPrepared<Tx, T>(
         // A result that cannot be stored rolls everything back: nothing happened, and the
         // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
         const stored = encodeValue(value, core.maxResultBytes, id)
-        if (!(await timed(core.probe, 'complete', () => inbox.complete(sql, id, token, stored, policy.ttlMs)))) {
+        if (
+          !(await timed(core.activeProbe(), 'complete', () => inbox.complete(sql, id, token, stored, policy.ttlMs)))
+        ) {
           // Only if the record expired while the function ran (a ttl shorter than the work).
           throw new LeaseLostError(`"${key}" outlived its record's ttl inside the transaction; nothing was committed`, {
             recordId: id,

@@ -27,10 +27,18 @@ const CONSUMER: SpanOptions = { kind: SpanKind.CONSUMER }
 /** Run spans not ended yet: an execution sets its attempt and takeover on the one it runs under. */
 const openRuns = new WeakSet<Span>()
 
-/** The probe of one `idemTracing`; without `storeSpans` it has no `storeCall`, so store calls are not even timed. */
-export function tracingProbe(tracer: Tracer, storeSpans: boolean): Probe {
+/**
+ * The probe of one `idemTracing`; without `storeSpans` it has no `storeCall`, so store calls are
+ * not even timed. `enabled` says whether an SDK is behind the tracer now.
+ */
+export function tracingProbe(tracer: Tracer, storeSpans: boolean, enabled: () => boolean): Probe {
   const probe: Probe = {
+    // Lets the core skip the hooks (and their clock reads) altogether while no SDK is behind the tracer.
+    enabled,
     aroundRun<R>(info: RunInfo, body: () => Promise<R>): Promise<R> {
+      // No SDK behind the tracer: no span would record, and none is started (nor is the
+      // execution's or a store call's, which only start under a recording span).
+      if (!enabled()) return body()
       const active = context.active()
       const parent = parentContext(active, info.origin)
       const name = info.kind === 'transaction' ? TRANSACTION_SPAN : RUN_SPAN

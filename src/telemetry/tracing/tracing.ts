@@ -6,6 +6,7 @@ import { type Tracer, trace } from '@opentelemetry/api'
 import type { Idempotency } from '../../core/idempotency.js'
 import type { HttpIdempotency } from '../../http/core/http-idempotency.js'
 import { type Target, targetOf } from '../core/targets.js'
+import { globalSdkRegistered } from './sdk-presence.js'
 import { tracingProbe } from './tracing-probe.js'
 import { IDEM_VERSION } from './version.js'
 
@@ -53,12 +54,14 @@ export function idemTracing(options: IdemTracingOptions = {}): IdemTracing {
     throw new TypeError('idemTracing takes an options object: { tracer?, storeSpans? }')
   }
   const { tracer = trace.getTracer('idem', IDEM_VERSION), storeSpans = true } = options
+  // The default tracer is the global provider's: when no SDK is behind it, a call is not traced.
+  const enabled = options.tracer === undefined ? globalSdkRegistered : always
   if (tracer === null || typeof tracer !== 'object' || typeof tracer.startSpan !== 'function') {
     throw new TypeError('idemTracing: tracer must be an OpenTelemetry Tracer (trace.getTracer(name))')
   }
   if (typeof storeSpans !== 'boolean')
     throw new TypeError(`idemTracing: storeSpans must be a boolean, got ${storeSpans}`)
-  const probe = tracingProbe(tracer, storeSpans)
+  const probe = tracingProbe(tracer, storeSpans, enabled)
   const watched = new Map<Idempotency, () => void>()
   let closed = false
 
@@ -96,3 +99,5 @@ function idempotencyOf(target: unknown): Idempotency {
     'idemTracing().watch takes an Idempotency or an HttpIdempotency (for a consumer, watch the idem it runs through)',
   )
 }
+
+const always = (): boolean => true
