@@ -2,7 +2,7 @@
 // against the same run unwatched, on MemoryStore (where Idem's own CPU is all there is) and on
 // RedisStore (a real round trip), measured side by side in one run (bench/docs/observability.md).
 //
-//   npx tsx bench/observability.ts          full run (about 2 minutes; needs Redis on 127.0.0.1:6379)
+//   npx tsx bench/observability.ts          full run (about 3 minutes; needs Redis on 127.0.0.1:6379)
 //   npx tsx bench/observability.ts --quick  smoke run for CI (figures indicative only)
 //   add --strict to exit 1 when a goal fails
 //
@@ -40,7 +40,7 @@ for (const arg of args) {
 const quick = args.has('--quick')
 const settings = quick
   ? { warmupSeconds: 0.05, rounds: 1, seconds: 0.1, sampleScale: 0.1 }
-  : { warmupSeconds: 0.5, rounds: 7, seconds: 1, sampleScale: 1 }
+  : { warmupSeconds: 0.5, rounds: 15, seconds: 0.6, sampleScale: 1 }
 
 /** The instrumentation a variant attaches to each Idempotency it makes. */
 type Watch = (idem: Idempotency) => () => void

@@ -48,6 +48,9 @@ export type Acquired = Extract<BeginResult, { outcome: 'acquired' }>
 /** A claim that found the key taken: completed, held by a live lease, or used with another payload. */
 export type NotAcquired = Exclude<BeginResult, { outcome: 'acquired' }>
 
+/** Beyond this many probes on one Idempotency, every one is called (each checks its own `enabled`). */
+const MAX_MASKED_PROBES = 8
+
 /** Longest pause between two polls of a key held by another worker. */
 const MAX_POLL_MS = 250
 
@@ -63,6 +66,8 @@ export class Pipeline {
   /** The attached probes as one; undefined (the common case) costs one check per hook. */
   probe: Probe | undefined
   #probes: Probe[] = []
+  /** `activeProbe()`'s combinations, by the bit mask of the probes enabled. */
+  #byMask: (Probe | undefined)[] = []
   /** The constructor's policy: a call that overrides nothing uses it as is. */
   readonly policy: ResolvedPolicy
   readonly maxResultBytes: number
@@ -105,8 +110,27 @@ export class Pipeline {
 
   /** The attached probes as one, unless none of them has anything to do right now (`enabled`). */
   activeProbe(): Probe | undefined {
-    const probe = this.probe
-    return probe?.enabled === undefined || probe.enabled() ? probe : undefined
+    const probes = this.#probes
+    if (probes.length === 0) return undefined
+    if (probes.length === 1) {
+      const probe = probes[0] as Probe
+      return probe.enabled === undefined || probe.enabled() ? probe : undefined
+    }
+    if (probes.length > MAX_MASKED_PROBES) return this.probe
+    // The combination of the probes enabled now, made once per set of them: a tracer with no SDK
+    // beside the metrics leaves the metrics' hooks alone, not a wrapper that calls both.
+    let mask = 0
+    for (let i = 0; i < probes.length; i++) {
+      const probe = probes[i] as Probe
+      if (probe.enabled === undefined || probe.enabled()) mask |= 1 << i
+    }
+    if (mask === 0) return undefined
+    let combined = this.#byMask[mask]
+    if (combined === undefined) {
+      combined = combineProbes(probes.filter((_, i) => (mask & (1 << i)) !== 0)) as Probe
+      this.#byMask[mask] = combined
+    }
+    return combined
   }
 
   /** Attach a probe; returns a function that detaches it. */
@@ -123,6 +147,7 @@ export class Pipeline {
   }
 
   #combine(): void {
+    this.#byMask = []
     this.probe = combineProbes(this.#probes)
     this.store = this.probe?.storeCall === undefined ? this.givenStore : new ObservedStore(this.givenStore, this.probe)
   }
