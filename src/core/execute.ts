@@ -62,7 +62,7 @@ export async function execute<T>(
     if (core.isFinal(policy, error)) {
       const stored = encodeError(error, core.maxResultBytes, id)
       await complete(core, p, token, stored, error, ranUntil)
-      core.executed(base, attempt, ranUntil - startedAt, true)
+      core.executed(base, attempt, (ranUntil || performance.now()) - startedAt, true)
       throw error
     }
     await core.store.release(id, token).then(
@@ -99,7 +99,8 @@ export async function execute<T>(
     throw error
   }
   await complete(core, p, token, stored, value, ranUntil)
-  core.executed(base, attempt, ranUntil - startedAt, false)
+  // A listener added while the function ran finds ranUntil unread (0).
+  core.executed(base, attempt, (ranUntil || performance.now()) - startedAt, false)
   return { status: 'executed', value }
 }
 
