@@ -1,12 +1,20 @@
 // The observability example runs as written: the counters on its /metrics are what its traffic
-// caused, its log has the warning for the reused key, and docs/observability.md shows it as it is.
+// caused, its log has the warning for the reused key, a real Prometheus scraping the app reads the
+// same numbers, and docs/observability.md shows it as it is.
 
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { requireService, SERVICES } from '../../test/services.js'
+import { reportMissing, requireService, SERVICES } from '../../test/services.js'
+import {
+  missingBinary,
+  type PrometheusServer,
+  startPrometheus,
+} from '../../test/support/telemetry/prometheus.test-helper.js'
+import { until } from '../../test/support/until.test-helper.js'
 import { driveShop } from './main.js'
+import { startShop } from './shop.js'
 
 /** The sum of the samples of `name` whose labels include `labels`, from a Prometheus text exposition. */
 function sample(exposition: string, name: string, labels: Record<string, string>): number {
@@ -56,6 +64,60 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
         redis.disconnect()
       }
     })
+  })
+}
+
+const prometheusMissing = await missingBinary('prometheus')
+if (prometheusMissing !== undefined) {
+  reportMissing('the example scraped by Prometheus', prometheusMissing, 'has prometheus (Debian package prometheus)')
+} else if (await requireService('Redis', SERVICES.Redis.port)) {
+  describe('examples/observability scraped by Prometheus', () => {
+    it("Prometheus reads from the app's /metrics what its traffic caused", async () => {
+      const redis = new Redis(SERVICES.Redis.port, '127.0.0.1')
+      const stream = `idem-example-orders-${randomUUID()}`
+      const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+      const shop = await startShop(redis, stream, quiet)
+      let prometheus: PrometheusServer | undefined
+      try {
+        prometheus = await startPrometheus(new URL(shop.url).host)
+        const pay = (key: string, amount: number) =>
+          fetch(`${shop.url}/payments`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'idempotency-key': key },
+            body: JSON.stringify({ amount }),
+          }).then((response) => response.status)
+        const keys = [randomUUID(), randomUUID(), randomUUID()]
+        for (const key of keys) expect(await pay(key, 5)).toBe(201)
+        for (const key of keys.slice(0, 2)) expect(await pay(key, 5)).toBe(201)
+        expect(await pay(keys[0] as string, 6)).toBe(422)
+
+        const server = prometheus
+        const expected: Record<string, number> = {
+          'sum(idem_http_requests_total{outcome="executed",status="201"})': 3,
+          'sum(idem_http_requests_total{outcome="replayed",status="201"})': 2,
+          'sum(idem_http_requests_total{outcome="rejected",status="422"})': 1,
+          'sum(idem_requests_total{scope="http|POST /payments",outcome="mismatch"})': 1,
+        }
+        const read = async () =>
+          Object.fromEntries(
+            await Promise.all(Object.keys(expected).map(async (q) => [q, await server.query(q)] as const)),
+          )
+        let last: Record<string, number | undefined> = {}
+        await until(
+          () => `Prometheus to read ${JSON.stringify(expected)}, last read ${JSON.stringify(last)}`,
+          async () => {
+            last = await read()
+            return Object.entries(expected).every(([q, n]) => last[q] === n)
+          },
+        )
+        expect(await server.query('sum(up{job="idem"})')).toBe(1)
+      } finally {
+        await prometheus?.stop()
+        await shop.close()
+        await redis.del(stream, `${stream}:dead`)
+        redis.disconnect()
+      }
+    }, 60_000)
   })
 }
 
