@@ -1,6 +1,7 @@
 // The store as the core calls it once a probe that times store calls is attached: every call of
-// the contract goes through `timed`, so the probe sees begin, complete, release, extend and the
-// batch calls alike, from run, runMany, the lease keeper and the completion batch.
+// the contract goes through `timed`, so the probe sees release, extend and the batch calls from
+// the lease keeper, runMany and the completion batch. The two hot calls, run()'s claim and an
+// execution's completion, bypass it and are timed in place (see Pipeline.store).
 
 import type {
   BeginItem,
@@ -10,7 +11,7 @@ import type {
   IdempotencyRecord,
   IdempotencyStore,
 } from '../contract/types.js'
-import { type Probe, tell } from './probe.js'
+import { type Probe, timed } from './probe.js'
 
 export class ObservedStore implements IdempotencyStore {
   readonly #store: IdempotencyStore
@@ -25,112 +26,40 @@ export class ObservedStore implements IdempotencyStore {
     return this.#store.maxResultBytes
   }
 
-  async begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.begin(id, fingerprint, leaseMs, ttlMs)
-      tell(this.#probe, 'begin', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'begin', startedAt, performance.now(), error)
-      throw error
-    }
+  begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
+    return timed(this.#probe, 'begin', () => this.#store.begin(id, fingerprint, leaseMs, ttlMs))
   }
 
-  async complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.complete(id, token, result, ttlMs)
-      tell(this.#probe, 'complete', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'complete', startedAt, performance.now(), error)
-      throw error
-    }
+  complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+    return timed(this.#probe, 'complete', () => this.#store.complete(id, token, result, ttlMs))
   }
 
-  async release(id: string, token: string): Promise<void> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.release(id, token)
-      tell(this.#probe, 'release', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'release', startedAt, performance.now(), error)
-      throw error
-    }
+  release(id: string, token: string): Promise<void> {
+    return timed(this.#probe, 'release', () => this.#store.release(id, token))
   }
 
-  async extend(id: string, token: string, leaseMs: number): Promise<number> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.extend(id, token, leaseMs)
-      tell(this.#probe, 'extend', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'extend', startedAt, performance.now(), error)
-      throw error
-    }
+  extend(id: string, token: string, leaseMs: number): Promise<number> {
+    return timed(this.#probe, 'extend', () => this.#store.extend(id, token, leaseMs))
   }
 
-  async get(id: string): Promise<IdempotencyRecord | null> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.get(id)
-      tell(this.#probe, 'get', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'get', startedAt, performance.now(), error)
-      throw error
-    }
+  get(id: string): Promise<IdempotencyRecord | null> {
+    return timed(this.#probe, 'get', () => this.#store.get(id))
   }
 
-  async delete(id: string): Promise<boolean> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.delete(id)
-      tell(this.#probe, 'delete', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'delete', startedAt, performance.now(), error)
-      throw error
-    }
+  delete(id: string): Promise<boolean> {
+    return timed(this.#probe, 'delete', () => this.#store.delete(id))
   }
 
-  async beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.beginMany(items, leaseMs, ttlMs)
-      tell(this.#probe, 'beginMany', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'beginMany', startedAt, performance.now(), error)
-      throw error
-    }
+  beginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
+    return timed(this.#probe, 'beginMany', () => this.#store.beginMany(items, leaseMs, ttlMs))
   }
 
-  async completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.completeMany(items, ttlMs)
-      tell(this.#probe, 'completeMany', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'completeMany', startedAt, performance.now(), error)
-      throw error
-    }
+  completeMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
+    return timed(this.#probe, 'completeMany', () => this.#store.completeMany(items, ttlMs))
   }
 
-  async sweep(limit: number): Promise<number> {
-    const startedAt = performance.now()
-    try {
-      const value = await this.#store.sweep(limit)
-      tell(this.#probe, 'sweep', startedAt, performance.now(), undefined)
-      return value
-    } catch (error) {
-      tell(this.#probe, 'sweep', startedAt, performance.now(), error)
-      throw error
-    }
+  sweep(limit: number): Promise<number> {
+    return timed(this.#probe, 'sweep', () => this.#store.sweep(limit))
   }
 
   close(): Promise<void> {
