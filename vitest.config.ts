@@ -35,6 +35,7 @@ export default defineConfig({
       { find: /^idem\/tracing$/, replacement: src('telemetry/tracing/index.ts') },
       { find: /^idem\/logging$/, replacement: src('telemetry/logging/index.ts') },
       { find: /^idem\/anomalies$/, replacement: src('telemetry/anomalies/index.ts') },
+      { find: /^idem\/gateway$/, replacement: src('gateway/index.ts') },
     ],
   },
   test: {
