@@ -45,6 +45,11 @@ class FakeHost implements PartitionHost<Order> {
   wake(): void {
     this.wakes++
   }
+
+  rereads = 0
+  reread(): void {
+    this.rereads++
+  }
 }
 
 function message(offset: number, key?: string, value = `{"n":${offset}}`): KafkaMessage {

@@ -19,6 +19,8 @@ export interface PartitionHost<P> {
   progressed(): void
   /** Messages may be handed to the core again (a retry's delay passed, a message came back). */
   wake(): void
+  /** Records past a gap were refused: read the partitions again from the group's committed offsets. */
+  reread(): void
   /** A failure nobody else reports (a rejected message the dead-letter topic refused). */
   onError(error: unknown): void
   readonly closing: boolean
@@ -42,17 +44,33 @@ export class KafkaPartition<P> {
   #blockedUntil = 0
   #timer: NodeJS.Timeout | undefined
   #revoked = false
+  /** Records fetched before the position this ownership starts at was known (see `anchor`). */
+  #early: KafkaMessage[] | undefined
 
-  constructor(topic: string, partition: number, byKey: boolean, host: PartitionHost<P>) {
+  /** `anchored` false: a new ownership, whose records wait for `anchor(position)` before any is taken. */
+  constructor(topic: string, partition: number, byKey: boolean, host: PartitionHost<P>, anchored = true) {
     this.topic = topic
     this.partition = partition
     this.#byKey = byKey
     this.#host = host
+    if (!anchored) this.#early = []
   }
 
-  /** Messages fetched and not settled: waiting here or in the core. */
+  /** Messages fetched and not settled: waiting here (or for the anchor) or in the core. */
   get held(): number {
-    return this.#waiting.length + this.#inCore
+    return this.#waiting.length + this.#inCore + (this.#early?.length ?? 0)
+  }
+
+  /**
+   * This ownership starts at `position`, the group's committed offset (undefined: unknown, the first
+   * record fetched is the start). The records fetched meanwhile are taken now, against it.
+   */
+  anchor(position: bigint | undefined): void {
+    const early = this.#early
+    if (early === undefined) return
+    this.#early = undefined
+    if (position !== undefined) this.offsets.expect(position)
+    for (const message of early) this.add(message)
   }
 
   /** Messages handed to the core (or to the dead-letter topic) and not settled. */
@@ -64,10 +82,18 @@ export class KafkaPartition<P> {
     return this.#revoked
   }
 
-  /** A fetched message; one read again (after a rebalance or a reconnect) is dropped. */
+  /**
+   * A fetched message; one read again (after a rebalance or a reconnect) is dropped, and so is one
+   * past a gap not confirmed yet (the partition is read again).
+   */
   add(message: KafkaMessage): void {
-    if (this.#revoked || !this.offsets.take(message.offset)) return
-    this.#waiting.push(message)
+    if (this.#revoked) return
+    if (this.#early !== undefined) {
+      this.#early.push(message)
+      return
+    }
+    if (this.offsets.take(message.offset)) this.#waiting.push(message)
+    else if (this.offsets.gap) this.#host.reread()
   }
 
   /** Up to `max` deliveries to hand to the core now (none while a retry's backoff runs). */
@@ -101,6 +127,7 @@ export class KafkaPartition<P> {
   revoke(): void {
     this.#revoked = true
     this.#waiting.length = 0
+    this.#early = undefined
     if (this.#timer !== undefined) clearTimeout(this.#timer)
   }
 

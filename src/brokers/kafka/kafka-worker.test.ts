@@ -1,7 +1,9 @@
 // consumeKafka on a fake client, for what the real broker only shows by chance: a rebalance stops
 // commits until the join says which partitions are still ours; a commit in flight across the join
 // (which the client sends again under the new generation) keeps only those; nothing is committed
-// between the JoinGroup answer and the join; close() during a reopen of the stream closes it.
+// between the JoinGroup answer and the join; close() during a reopen of the stream closes it; a
+// partition newly ours whose stream starts past the group's committed offset (records fetched
+// before the partition was ours again) is read again from that offset, never committed past it.
 
 import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -47,6 +49,12 @@ class FakeClient extends EventEmitter {
   /** When set, commit() succeeds at once; else it waits for its `resolve()`. */
   autoCommit = true
   open: (() => void) | undefined
+  /** The group's committed offsets of 'orders', by partition (-1n: none). */
+  readonly groupOffsets: bigint[] = [-1n, -1n]
+
+  async listCommittedOffsets(): Promise<Map<string, bigint[]>> {
+    return new Map([['orders', [...this.groupOffsets]]])
+  }
 
   async consume(options: KafkaConsumeOptions): Promise<FakeStream> {
     this.consumed.push(options)
@@ -62,8 +70,12 @@ class FakeClient extends EventEmitter {
 
   commit(options: { offsets: KafkaCommitOffset[] }): Promise<void> {
     return new Promise((resolve) => {
-      this.commits.push({ offsets: options.offsets, resolve })
-      if (this.autoCommit) resolve()
+      const done = () => {
+        for (const { partition, offset } of options.offsets) this.groupOffsets[partition] = offset
+        resolve()
+      }
+      this.commits.push({ offsets: options.offsets, resolve: done })
+      if (this.autoCommit) done()
     })
   }
 
@@ -117,9 +129,13 @@ describe('consumeKafka’s group membership and commits (fake client)', () => {
     for (const handle of handles.splice(0)) await Promise.race([handle.close(), sleep(1000)])
   })
 
+  /** Offsets handled, by partition, in the order their handlers ran. */
+  let handled: Map<number, number[]>
+
   async function start(client: FakeClient): Promise<KafkaHandle<{ n: number }>> {
     clients.push(client)
     settled = 0
+    handled = new Map()
     const handle = await consumeKafka<{ n: number }>({
       on: {
         settled: () => {
@@ -132,7 +148,10 @@ describe('consumeKafka’s group membership and commits (fake client)', () => {
       commitInterval: 5,
       onError: () => {},
       idem: new Idempotency({ store: new MemoryStore() }),
-      handler: () => {},
+      handler: (_payload, ctx) => {
+        const [, partition, offset] = ctx.key.split('-').map(Number) as [number, number, number]
+        handled.set(partition, [...(handled.get(partition) ?? []), offset])
+      },
     })
     handles.push(handle)
     return handle
@@ -215,5 +234,58 @@ describe('consumeKafka’s group membership and commits (fake client)', () => {
     client.open?.()
     expect(await Promise.race([closing.then(() => 'closed'), sleep(2000).then(() => 'still closing')])).toBe('closed')
     expect(client.streams[1]?.closed).toBe(true)
+  })
+
+  it('reads a partition newly ours again from the committed offset when the stream starts past it', async () => {
+    const client = new FakeClient()
+    client.assignments = [{ topic: 'orders', partitions: [1] }]
+    client.groupOffsets[0] = 5n // the last owner of partition 0 committed 5: 5, 6 and 7 are not done
+    await start(client)
+    client.join(2, [0, 1])
+    const stale = client.streams[0] as FakeStream
+    // Records of partition 0 fetched before it was ours again: the client's position jumped past 5.
+    for (const offset of [8, 9]) stale.emit('data', message(0, offset))
+    await until('the stream opened again, or a commit of partition 0', () => {
+      return client.streams.length === 2 || highest(client.commits, 0) > 5n
+    })
+    expect(highest(client.commits, 0)).toBeLessThanOrEqual(5n)
+    expect(stale.closed).toBe(true)
+    stale.emit('data', message(0, 10)) // what the replaced stream still held: not handed over
+    expect(highest(client.commits, 0)).toBeLessThanOrEqual(5n)
+    expect(handled.get(0)).toBeUndefined()
+    // The new stream reads from the committed offset.
+    const fresh = client.streams[1] as FakeStream
+    for (const offset of [5, 6, 7, 8, 9]) fresh.emit('data', message(0, offset))
+    await until('the commit of partition 0', () => highest(client.commits, 0) === 10n)
+    expect(handled.get(0)).toEqual([5, 6, 7, 8, 9])
+    expect(handles[0]?.stats.restarts).toBe(0)
+  })
+
+  it('steps over a gap at the start of a partition newly ours once a read again confirms it', async () => {
+    const client = new FakeClient()
+    client.assignments = [{ topic: 'orders', partitions: [1] }]
+    client.groupOffsets[0] = 5n // 5 and 6 are transaction markers: the first record is 7
+    await start(client)
+    client.join(2, [0, 1])
+    ;(client.streams[0] as FakeStream).emit('data', message(0, 7))
+    await until('the stream opened again', () => client.streams.length === 2)
+    ;(client.streams[1] as FakeStream).emit('data', message(0, 7))
+    ;(client.streams[1] as FakeStream).emit('data', message(0, 9))
+    await until('the commit of partition 0', () => highest(client.commits, 0) === 10n)
+    expect(handled.get(0)).toEqual([7, 9])
+    expect(client.streams).toHaveLength(2)
+  })
+
+  it('drops records of a partition newly ours below the committed offset (done by its last owner)', async () => {
+    const client = new FakeClient()
+    client.assignments = [{ topic: 'orders', partitions: [1] }]
+    client.groupOffsets[0] = 5n
+    await start(client)
+    client.join(2, [0, 1])
+    const stream = client.streams[0] as FakeStream
+    for (const offset of [3, 4, 5, 6]) stream.emit('data', message(0, offset))
+    await until('the commit of partition 0', () => highest(client.commits, 0) === 7n)
+    expect(handled.get(0)).toEqual([5, 6])
+    expect(client.streams).toHaveLength(1)
   })
 })

@@ -41,6 +41,8 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
   #pumpTimer: NodeJS.Timeout | undefined
   readonly #commits: GroupCommits<P>
   #streamEnded: (() => void) | undefined
+  /** A read again from the committed offsets was asked for (a gap to confirm): the stream is being reopened. */
+  #rereading = false
   #done!: () => void
   readonly done = new Promise<void>((resolve) => {
     this.#done = resolve
@@ -172,6 +174,17 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     if (!this.#stopping) this.#options.onError(error)
   }
 
+  /**
+   * A partition got a record past the offset it expected, where the client may have put its fetch
+   * position forward (a stale fetch or buffer after a rebalance): the stream is opened again, which
+   * reads every partition from the group's committed offsets, never past what is settled.
+   */
+  reread(): void {
+    if (this.#rereading || this.#stopping) return
+    this.#rereading = true
+    this.#streamEnded?.()
+  }
+
   progressed(): void {
     this.#commits.progressed()
   }
@@ -209,7 +222,10 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     const ended = new Promise<void>((resolve) => {
       this.#streamEnded = resolve
     })
-    stream.on('data', (message) => this.#received(message))
+    // A stream replaced (read again, or failed) hands nothing more over: it may still hold records.
+    stream.on('data', (message) => {
+      if (this.#stream === stream) this.#received(message)
+    })
     stream.on('error', (error) => {
       if (!this.#stopping) this.#options.onError(error)
       this.#streamEnded?.()
@@ -230,8 +246,14 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
       await sleep(pause)
       if (this.#stopping) break
       try {
+        const rereading = this.#rereading
         await this.#open()
-        this.#stats.restarts++
+        if (rereading) {
+          this.#rereading = false
+          for (const partition of this.#partitions.values()) partition.offsets.reread()
+        } else {
+          this.#stats.restarts++
+        }
         pause = 250
       } catch (error) {
         this.#options.onError(error)
@@ -248,8 +270,9 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
     let partition = this.#partitions.get(id)
     if (partition === undefined || partition.revoked) {
       if (!this.#commits.owns(message.topic, message.partition)) return
-      partition = new KafkaPartition<P>(message.topic, message.partition, this.#options.byKey, this)
+      partition = new KafkaPartition<P>(message.topic, message.partition, this.#options.byKey, this, false)
       this.#partitions.set(id, partition)
+      void this.#anchor(partition)
     }
     partition.add(message)
     if (!this.#paused && this.#held() >= this.#options.maxBuffered) {
@@ -257,6 +280,39 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
       this.#stream?.pause()
     }
     this.wake()
+  }
+
+  /**
+   * Where a new ownership of `partition` starts: the group's committed offset (or, never committed
+   * and startFrom 'earliest', the partition's first offset). The client's stream may hand over
+   * records from elsewhere (fetched before the partition was ours again): they are checked against it.
+   */
+  async #anchor(partition: KafkaPartition<P>): Promise<void> {
+    const client = this.#client
+    const { topic, partition: index } = partition
+    for (let pause = 250; !partition.revoked && !this.#stopping; pause = Math.min(pause * 2, 5000)) {
+      try {
+        let start: bigint | undefined
+        if (client.listCommittedOffsets !== undefined) {
+          const committed = (await client.listCommittedOffsets({ topics: [{ topic, partitions: [index] }] }))
+            .get(topic)
+            ?.at(index)
+          if (committed !== undefined && committed >= 0n) start = committed
+          else if (this.#options.startFrom === 'earliest' && client.listOffsets !== undefined) {
+            const isolationLevel = this.#options.readCommitted ? 1 : 0
+            const partitions = { [topic]: [index] }
+            const first = await client.listOffsets({ topics: [topic], partitions, isolationLevel, timestamp: -2n })
+            start = first.get(topic)?.at(index)
+          }
+        }
+        partition.anchor(start)
+        this.wake()
+        return
+      } catch (error) {
+        this.onError(error)
+        await sleep(pause)
+      }
+    }
   }
 
   #held(): number {
@@ -341,7 +397,11 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
   #assigned(): void {
     this.#commits.joinedGeneration()
     for (const [id, partition] of this.#partitions) {
-      if (this.#commits.owns(partition.topic, partition.partition)) continue
+      if (this.#commits.owns(partition.topic, partition.partition)) {
+        // Still ours, but the client set its fetch position again: the next offset must follow on.
+        partition.offsets.verifyNext()
+        continue
+      }
       if (partition.held > 0) this.#stats.revoked++
       partition.revoke()
       this.#partitions.delete(id)

@@ -1,6 +1,8 @@
 // PartitionOffsets alone: the position a partition may commit is the first offset whose outcome is
 // not durable yet (or the next to fetch once all are), whatever order outcomes arrive in; offsets
-// read again are refused; gaps in the offsets (compaction, transaction markers) are stepped over.
+// read again are refused; gaps in the offsets (compaction, transaction markers) are stepped over,
+// except where the client may have moved its position (a new ownership, a join): there a gap is
+// refused until a read again from the committed offset confirms it.
 
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -65,6 +67,52 @@ describe('PartitionOffsets', () => {
     expect(offsets.commitPoint()).toBe(5n)
     offsets.done(5n)
     expect(offsets.commitPoint()).toBe(10n)
+  })
+
+  it('starts a new ownership at the committed offset: below it refused, past it a gap, never committed past', () => {
+    const offsets = new PartitionOffsets()
+    offsets.expect(5n)
+    expect(offsets.take(3n)).toBe(false)
+    expect(offsets.gap).toBe(false)
+    expect(offsets.take(8n)).toBe(false) // the client's position jumped: 5, 6 and 7 were not read
+    expect(offsets.gap).toBe(true)
+    expect(offsets.take(9n)).toBe(false)
+    expect(offsets.pending).toBe(0)
+    expect(offsets.commitPoint()).toBe(5n)
+    offsets.committed(5n)
+    expect(offsets.take(5n)).toBe(true) // the record expected came after all
+    expect(offsets.gap).toBe(false)
+    expect(offsets.take(7n)).toBe(true) // and from there the fetches chain: gaps are real
+    offsets.done(5n)
+    offsets.done(7n)
+    expect(offsets.commitPoint()).toBe(8n)
+  })
+
+  it('accepts a gap at the expected position once the partition was read again from the committed offset', () => {
+    const offsets = new PartitionOffsets()
+    offsets.expect(5n)
+    expect(offsets.take(7n)).toBe(false)
+    expect(offsets.gap).toBe(true)
+    offsets.reread()
+    expect(offsets.gap).toBe(false)
+    expect(offsets.take(4n)).toBe(false)
+    expect(offsets.take(7n)).toBe(true)
+    offsets.done(7n)
+    expect(offsets.commitPoint()).toBe(8n)
+  })
+
+  it('after a join, the next offset of a partition still owned must follow on from the last one', () => {
+    const offsets = taken(0, 1)
+    offsets.verifyNext()
+    expect(offsets.take(1n)).toBe(false)
+    expect(offsets.gap).toBe(false)
+    expect(offsets.take(4n)).toBe(false)
+    expect(offsets.gap).toBe(true)
+    offsets.done(0n)
+    offsets.done(1n)
+    expect(offsets.commitPoint()).toBe(2n)
+    expect(offsets.take(2n)).toBe(true)
+    expect(offsets.take(4n)).toBe(true)
   })
 
   it('offers the same position again until a commit of it succeeded, and never one at or below the last committed', () => {
