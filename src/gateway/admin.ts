@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readBody } from '../http/node/read-body.js'
 import { GatewayConfigError, redactConfig } from './config/load-config.js'
 import { MODES, type Mode } from './config/schema.js'
-import { GatewayMetrics } from './gateway-metrics.js'
+import type { GatewayMetrics } from './gateway-metrics.js'
 import type { GatewayOperations } from './operations.js'
 
 const MAX_ADMIN_BODY = 1024 * 1024
@@ -29,13 +29,12 @@ class AdminError extends Error {
   }
 }
 
-export function createAdminHandler(gateway: GatewayOperations): (req: IncomingMessage, res: ServerResponse) => void {
+/** `metrics`: made with the gateway (createGateway waits for it), so the first scrape counts every request before it. */
+export function createAdminHandler(
+  gateway: GatewayOperations,
+  metrics: Promise<GatewayMetrics> | undefined,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const token = digest(gateway.config.admin?.token ?? '')
-  // Watching starts with the gateway, so that the first scrape counts every request before it.
-  const metrics: Promise<GatewayMetrics> | undefined = gateway.config.metrics
-    ? GatewayMetrics.create(gateway)
-    : undefined
-  metrics?.catch(() => undefined)
   return (req, res) => {
     serve(req, res).catch((error: unknown) => {
       const status =

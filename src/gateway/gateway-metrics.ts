@@ -3,7 +3,6 @@
 // the gateway's, read from the routes' counters at scrape time (nothing on the request path).
 // prom-client is an optional peer: loaded on the first scrape.
 
-import type { Idempotency } from '../core/idempotency.js'
 import type { GatewayOperations } from './operations.js'
 import { ROUTE_OUTCOMES } from './stats.js'
 
@@ -12,19 +11,10 @@ const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const
 export class GatewayMetrics {
   readonly contentType: string
   readonly #registry: { metrics(): Promise<string> }
-  readonly #watch: (idem: Idempotency) => () => void
-  readonly #gateway: GatewayOperations
-  readonly #watched = new Map<Idempotency, () => void>()
 
-  private constructor(
-    gateway: GatewayOperations,
-    registry: { metrics(): Promise<string>; contentType: string },
-    watch: (idem: Idempotency) => () => void,
-  ) {
-    this.#gateway = gateway
+  private constructor(registry: { metrics(): Promise<string>; contentType: string }) {
     this.#registry = registry
     this.contentType = registry.contentType
-    this.#watch = watch
   }
 
   static async create(gateway: GatewayOperations): Promise<GatewayMetrics> {
@@ -38,7 +28,9 @@ export class GatewayMetrics {
     const { collectedCounter, collectedGauge } = await import('../telemetry/metrics/scrape-metrics.js')
     const registry = new promClient.Registry()
     const library = idemMetrics({ registry })
-    const metrics = new GatewayMetrics(gateway, registry, (idem) => library.watch(idem))
+    const metrics = new GatewayMetrics(registry)
+    // Every route's Idempotency, from its first request, including the routes a reload builds.
+    gateway.watchRoutes((idem) => library.watch(idem))
     const summaries = () => gateway.summary()
 
     collectedCounter(
@@ -96,10 +88,7 @@ export class GatewayMetrics {
       'idem_gateway_route_mode',
       'The mode each route is in (1 for the active mode)',
       ['route', 'mode'],
-      () => {
-        metrics.#rewatch()
-        return summaries().map((route) => [{ route: route.name, mode: route.mode }, 1] as const)
-      },
+      () => summaries().map((route) => [{ route: route.name, mode: route.mode }, 1] as const),
     )
     collectedGauge(
       registry,
@@ -118,27 +107,10 @@ export class GatewayMetrics {
       ['store'],
       () => gateway.breakers().map((b) => [{ store: b.store }, b.opened] as const),
     )
-    metrics.#rewatch()
-    // A reload builds new routes: watch them from their first request, not from the next scrape.
-    gateway.on('config_reloaded', () => metrics.#rewatch())
     return metrics
   }
 
-  async scrape(): Promise<string> {
-    this.#rewatch()
+  scrape(): Promise<string> {
     return this.#registry.metrics()
-  }
-
-  /** Watch the Idempotency of every route in force; let go of those a reload replaced. */
-  #rewatch(): void {
-    const live = new Set<Idempotency>()
-    for (const route of this.#gateway.routes) if (route.idem !== undefined) live.add(route.idem)
-    for (const [idem, detach] of this.#watched) {
-      if (!live.has(idem)) {
-        detach()
-        this.#watched.delete(idem)
-      }
-    }
-    for (const idem of live) if (!this.#watched.has(idem)) this.#watched.set(idem, this.#watch(idem))
   }
 }

@@ -39,7 +39,7 @@ export interface GatewayRoute extends Matchable {
   readonly http: HttpIdempotency | undefined
   readonly idem: Idempotency | undefined
   readonly rateLimiter: RouteRateLimiter | undefined
-  readonly signature: { config: SignatureConfig; nonces: NonceStore; scope: string } | undefined
+  readonly signature: { config: SignatureConfig; nonces: NonceStore } | undefined
   readonly stats: RouteStats
 }
 
@@ -90,7 +90,7 @@ export function buildRoute(
   const signature =
     route.signature === undefined || store === undefined
       ? undefined
-      : { config: route.signature, nonces: storeNonces(store.store), scope: `gateway-nonce|${route.name}` }
+      : { config: route.signature, nonces: storeNonces(store.store) }
 
   return {
     name: route.name,

@@ -7,6 +7,8 @@ import { request } from 'node:http'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startUpstream, type Upstream } from '../../test/support/gateway/upstream.test-helper.js'
+import { recordSpans } from '../../test/support/telemetry/tracing.test-helper.js'
+import { idemTracing } from '../telemetry/tracing/tracing.js'
 import type { GatewayConfigInput } from './config/schema.js'
 import { createGateway, type Gateway } from './gateway.js'
 import { signRequest } from './signature.js'
@@ -407,6 +409,27 @@ describe('principals from a public key', () => {
       )
       expect(ok.status).toBe(201)
       expect((await post(`${gw.url}/pk`, {}, { authorization: 'Bearer not.a.token' })).status).toBe(401)
+    } finally {
+      await gw.gateway.close()
+    }
+  })
+})
+
+describe('spans per route', () => {
+  const spans = recordSpans()
+
+  it('traces every route, and the routes a reload builds, through watchRoutes', async () => {
+    const gw = await started()
+    try {
+      const tracing = idemTracing()
+      gw.gateway.watchRoutes((idem) => tracing.watch(idem))
+      await post(`${gw.url}/orders`, { id: 1 }, { 'idempotency-key': freshKey('span') })
+      const next = config()
+      next.routes = [{ name: 'renamed', match: { methods: ['POST'], path: '/orders' } }]
+      await gw.gateway.reload(next)
+      await post(`${gw.url}/orders`, { id: 2 }, { 'idempotency-key': freshKey('span') })
+      const scopes = spans.named('idem.run').map((span) => span.attributes['idem.scope'])
+      expect(scopes).toEqual(['gateway|anonymous|POST orders', 'gateway|anonymous|POST renamed'])
     } finally {
       await gw.gateway.close()
     }

@@ -5,18 +5,23 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { IdempotencyRecord } from '../contract/types.js'
 import { Emitter, type Listener } from '../core/emitter.js'
+import type { Idempotency } from '../core/idempotency.js'
 import { recordId } from '../core/key.js'
 import { scopeOf } from '../http/core/request-identity.js'
 import { createAdminHandler } from './admin.js'
 import { GatewayConfigError, loadConfig, validateConfig } from './config/load-config.js'
 import type { GatewayConfig, GatewayConfigInput, Mode } from './config/schema.js'
 import type { GatewayEvents } from './events.js'
+import { GatewayMetrics } from './gateway-metrics.js'
 import { buildRoute, GATEWAY_SCOPE, type GatewayRoute } from './gateway-route.js'
 import { type OpenStores, openStores } from './open-stores.js'
 import type { BreakerSummary, GatewayOperations, KeyLookup, RouteSummary } from './operations.js'
 import { UpstreamProxy } from './proxy.js'
 import { type Generation, handleRequest } from './request-handler.js'
 import { RouteTable } from './route-table.js'
+
+/** Told of each route's Idempotency (and its name); may return a function that stops watching it. */
+export type RouteWatcher = (idem: Idempotency, route: string) => (() => void) | undefined | void
 
 export interface GatewayOptions {
   /** The file the configuration came from: what `reload()` (SIGHUP, the admin API) reads again. */
@@ -41,7 +46,14 @@ export async function createGateway(
 ): Promise<Gateway> {
   const valid = validateConfig(config, options.configFile)
   const generation = await openGeneration(valid)
-  return new Gateway(generation, options.configFile)
+  const gateway = new Gateway(generation, options.configFile)
+  try {
+    await gateway.ready()
+  } catch (error) {
+    await gateway.close()
+    throw error
+  }
+  return gateway
 }
 
 /** `createGateway` from a YAML or JSON file; `reload()` reads that file again. */
@@ -94,7 +106,20 @@ export class Gateway implements GatewayOperations {
     this.server = createServer({ keepAlive: true }, (req, res) => this.#serve(req, res))
     // Clients keep their connections between requests (HTTP/1.1 keep-alive), longer than the upstream pool does.
     this.server.keepAliveTimeout = 65_000
-    this.adminServer = generation.config.admin === undefined ? undefined : createServer(createAdminHandler(this))
+    const { admin, metrics } = generation.config
+    if (admin !== undefined && metrics) {
+      this.#metrics = GatewayMetrics.create(this)
+      // Awaited by createGateway, which reports the failure; never an unhandled rejection here.
+      this.#metrics.catch(noop)
+    }
+    this.adminServer = admin === undefined ? undefined : createServer(createAdminHandler(this, this.#metrics))
+  }
+
+  readonly #metrics: Promise<GatewayMetrics> | undefined
+
+  /** Resolves once what the gateway starts besides its servers (its metrics) is ready; rejects when it cannot be. */
+  async ready(): Promise<void> {
+    await this.#metrics
   }
 
   /** The configuration in force. */
@@ -155,12 +180,42 @@ export class Gateway implements GatewayOperations {
       this.#generation = generation
       if (generation.stores !== current.stores) this.#watchBreakers(generation)
       this.#retire(current, generation)
+      for (const [watch, watching] of this.#watchers) this.#rewatch(watch, watching)
       this.#events.emit('config_reloaded', { file, routes: config.routes.map((route) => route.name) })
       return config
     } catch (error) {
       this.#events.emit('config_rejected', { file, error: error as Error })
       throw error
     }
+  }
+
+  /**
+   * Call `watch` for every route's Idempotency now and for every route a reload builds, e.g.
+   * `gateway.watchRoutes((idem) => idemTracing().watch(idem))` for spans per route. What `watch`
+   * returns is called when a reload replaces the route. Returns a function that stops watching.
+   */
+  watchRoutes(watch: RouteWatcher): () => void {
+    const watching = new Map<Idempotency, (() => void) | undefined>()
+    this.#watchers.set(watch, watching)
+    this.#rewatch(watch, watching)
+    return () => {
+      this.#watchers.delete(watch)
+      for (const detach of watching.values()) detach?.()
+    }
+  }
+
+  readonly #watchers = new Map<RouteWatcher, Map<Idempotency, (() => void) | undefined>>()
+
+  #rewatch(watch: RouteWatcher, watching: Map<Idempotency, (() => void) | undefined>): void {
+    const live = new Map<Idempotency, string>()
+    for (const route of this.routes) if (route.idem !== undefined) live.set(route.idem, route.name)
+    for (const [idem, detach] of watching) {
+      if (!live.has(idem)) {
+        detach?.()
+        watching.delete(idem)
+      }
+    }
+    for (const [idem, name] of live) if (!watching.has(idem)) watching.set(idem, watch(idem, name) ?? undefined)
   }
 
   /** Switch a route's mode at once, until the next reload or restart (put it in the file to keep it). */

@@ -3,6 +3,7 @@
 
 import type { IdempotencyRecord } from '../contract/types.js'
 import type { Listener } from '../core/emitter.js'
+import type { Idempotency } from '../core/idempotency.js'
 import type { GatewayConfig, GatewayConfigInput, Mode } from './config/schema.js'
 import type { GatewayEvents } from './events.js'
 import type { GatewayRoute } from './gateway-route.js'
@@ -42,5 +43,6 @@ export interface GatewayOperations {
   setMode(routeName: string, mode: Mode): { route: string; from: Mode; to: Mode }
   inspect(lookup: KeyLookup): Promise<{ scope: string; id: string; record: IdempotencyRecord | null }>
   purge(lookup: KeyLookup): Promise<{ scope: string; id: string; existed: boolean }>
+  watchRoutes(watch: (idem: Idempotency, route: string) => (() => void) | undefined | void): () => void
   reload(config?: GatewayConfigInput | GatewayConfig): Promise<GatewayConfig>
 }

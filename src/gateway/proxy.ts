@@ -77,48 +77,82 @@ export class UpstreamProxy {
     body: Uint8Array | undefined,
     capture?: ResponseCapture,
   ): Promise<ForwardOutcome> {
+    const options = {
+      path: this.#prefix + (req.url ?? '/'),
+      method: req.method as 'POST',
+      headers: forwardedHeaders(req, body),
+      body: body ?? (hasBody(req) ? req : undefined),
+    }
+    if (capture === undefined) return this.#pipe(options, res)
     let upstream: Awaited<ReturnType<Pool['request']>>
     try {
-      upstream = await this.#pool.request({
-        path: this.#prefix + (req.url ?? '/'),
-        method: req.method as 'POST',
-        headers: forwardedHeaders(req, body),
-        body: body ?? (hasBody(req) ? req : undefined),
-      })
+      upstream = await this.#pool.request(options)
     } catch (error) {
-      const timeout = TIMEOUT_CODES.has((error as { code?: string }).code ?? '')
-      const problem = timeout
-        ? gatewayProblem(GatewayProblem.UPSTREAM_TIMEOUT, `The upstream did not answer within the configured time.`)
-        : gatewayProblem(GatewayProblem.UPSTREAM_UNAVAILABLE, `The upstream could not be reached: ${describe(error)}.`)
+      const problem = upstreamProblem(error)
       // A 5xx releases the key: the retry may run the upstream again, which is right when it never answered.
-      if (capture !== undefined) await capture.end(problem.status, problem.headers)
-      sendProblem(res, problem)
-      return { status: problem.status, failure: timeout ? 'timeout' : 'unavailable' }
+      await capture.end(problem.response.status, problem.response.headers)
+      sendProblem(res, problem.response)
+      return { status: problem.response.status, failure: problem.failure }
     }
 
     const headers = responseHeaders(upstream.headers)
     if (!res.destroyed) res.writeHead(upstream.statusCode, headers)
-    const stream = upstream.body
-    if (capture === undefined) res.once('close', () => stream.destroy())
     try {
-      for await (const chunk of stream) {
-        capture?.write(chunk as Buffer)
+      for await (const chunk of upstream.body) {
+        capture.write(chunk as Buffer)
         if (!res.destroyed && !res.write(chunk)) await drained(res)
       }
     } catch (error) {
       // The upstream broke off mid-body: the client gets a cut response, the key is released.
-      if (capture !== undefined) await capture.abort(error)
+      await capture.abort(error)
       res.destroy()
       return { status: upstream.statusCode, failure: 'broken' }
     }
-    if (capture !== undefined) await capture.end(upstream.statusCode, headerPairs(headers))
+    await capture.end(upstream.statusCode, headerPairs(headers))
     res.end()
     return { status: upstream.statusCode }
+  }
+
+  /**
+   * Without a capture, undici writes the upstream's body straight into `res` (its `stream` API,
+   * with backpressure, and no async iteration per chunk); a client that leaves aborts the upstream call.
+   */
+  async #pipe(options: Parameters<Pool['stream']>[0], res: ServerResponse): Promise<ForwardOutcome> {
+    let status = 0
+    try {
+      await this.#pool.stream(options, ({ statusCode, headers }) => {
+        status = statusCode
+        res.writeHead(statusCode, responseHeaders(headers))
+        return res
+      })
+      return { status }
+    } catch (error) {
+      if (status !== 0) {
+        res.destroy()
+        return { status, failure: 'broken' }
+      }
+      const problem = upstreamProblem(error)
+      sendProblem(res, problem.response)
+      return { status: problem.response.status, failure: problem.failure }
+    }
   }
 
   close(): Promise<void> {
     return this.#pool.close()
   }
+}
+
+/** The problem for an upstream that failed before its headers: 504 for a timeout, 502 otherwise. */
+function upstreamProblem(error: unknown): { response: HttpResponse; failure: UpstreamFailure } {
+  if (TIMEOUT_CODES.has((error as { code?: string }).code ?? '')) {
+    const response = gatewayProblem(
+      GatewayProblem.UPSTREAM_TIMEOUT,
+      'The upstream did not answer within the configured time.',
+    )
+    return { response, failure: 'timeout' }
+  }
+  const detail = `The upstream could not be reached: ${describe(error)}.`
+  return { response: gatewayProblem(GatewayProblem.UPSTREAM_UNAVAILABLE, detail), failure: 'unavailable' }
 }
 
 /** Send a complete response the gateway decided (a replay or a problem). */

@@ -34,7 +34,7 @@ const upstream = z.strictObject({
   url: httpUrl,
   /** Longest wait for the upstream's response headers: then 504. */
   timeout: duration.default(30_000),
-  /** Longest the upstream may take to connect: then 502. */
+  /** Longest the upstream may take to accept a connection: then 504, as nginx answers (a refused connection is 502). */
   connectTimeout: duration.default(5_000),
   /** Keep-alive connections kept open to the upstream. */
   connections: z.number().int().min(1).max(10_000).default(128),
