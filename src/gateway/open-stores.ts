@@ -137,6 +137,8 @@ async function openRedis(name: string, url: string, prefix: string | undefined):
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     lazyConnect: true,
+    // Concurrent requests' claims and completions share one write (and one read) per event-loop tick.
+    enableAutoPipelining: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
     // A Redis that accepts the connection but never answers fails calls too (and counts for the breaker).
     commandTimeout: COMMAND_TIMEOUT_MS,
