@@ -97,10 +97,18 @@ export class UpstreamProxy {
 
     const headers = responseHeaders(upstream.headers)
     if (!res.destroyed) res.writeHead(upstream.statusCode, headers)
+    // The last chunk is held back until the key is stored or released: with Content-Length
+    // framing the client sees the response complete with its last byte, not with res.end(), and
+    // must not before the outcome is stored (its next retry would find the key in progress, and a
+    // crash in between would lose the completion of a response the client already holds). Node
+    // sends the headers with the first write, so an empty body is held back whole.
+    let held: Buffer | undefined
     try {
       for await (const chunk of upstream.body) {
         capture.write(chunk as Buffer)
-        if (!res.destroyed && !res.write(chunk)) await drained(res)
+        const previous = held
+        held = chunk as Buffer
+        if (previous !== undefined && !res.destroyed && !res.write(previous)) await drained(res)
       }
     } catch (error) {
       // The upstream broke off mid-body: the client gets a cut response, the key is released.
@@ -109,7 +117,8 @@ export class UpstreamProxy {
       return { status: upstream.statusCode, failure: 'broken' }
     }
     await capture.end(upstream.statusCode, headerPairs(headers))
-    res.end()
+    if (held !== undefined && !res.destroyed) res.end(held)
+    else res.end()
     return { status: upstream.statusCode }
   }
 
