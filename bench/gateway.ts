@@ -26,6 +26,7 @@ const HERE = dirname(fileURLToPath(import.meta.url))
 const REDIS_URL = process.env.IDEM_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const GATEWAY_ENTRY = join(HERE, '..', 'src', 'gateway', 'index.ts')
 const GATEWAY_SERVER = join(HERE, 'gateway', 'gateway-server.ts')
+const FLOOR_PROXY = join(HERE, 'gateway', 'floor-proxy.ts')
 const PAYLOAD = JSON.stringify({ amount: 4200, currency: 'EUR', customer: 'cus_42' })
 /** Keys executed once before the duplicate rounds; every request of those rounds reuses one of them. */
 const DUPLICATE_KEYS = 16
@@ -34,7 +35,9 @@ const VARIANTS = [
   'direct',
   'nginx, 1 worker',
   'nginx, auto workers',
+  'floor off (by hand)',
   'gateway off',
+  'floor enforce, new keys (by hand)',
   'gateway enforce, new keys',
   'gateway enforce, duplicates',
 ] as const
@@ -83,8 +86,13 @@ process.once('exit', () => {
   for (const child of gateways) child.kill('SIGKILL')
 })
 
-function startGateway(mode: 'off' | 'enforce', upstream: string, prefix: string): Promise<GatewayChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', GATEWAY_SERVER, mode, upstream, prefix, REDIS_URL], {
+function startGateway(
+  mode: 'off' | 'enforce',
+  upstream: string,
+  prefix: string,
+  script = GATEWAY_SERVER,
+): Promise<GatewayChild> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, mode, upstream, prefix, REDIS_URL], {
     cwd: join(HERE, '..'),
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -204,7 +212,7 @@ async function verify(target: Target, upstream: Upstream, runId: string): Promis
   if (first.status !== 201) throw new Error(`${name}: a new key answered ${first.status} ${first.body.slice(0, 300)}`)
   if (second.status !== 201)
     throw new Error(`${name}: the retry answered ${second.status} ${second.body.slice(0, 300)}`)
-  const enforcing = name.startsWith('gateway enforce')
+  const enforcing = name.includes('enforce')
   if (enforcing && (second.body !== first.body || executed !== 1)) {
     throw new Error(`${name}: the retry was not a replay (upstream executed the key ${executed} times)`)
   }
@@ -327,9 +335,23 @@ async function main(): Promise<void> {
       )
       const offPid = off.process.pid as number
       const enforcePid = enforce.process.pid as number
+      const [floorOff, floorEnforce] = await startBoth(
+        stops,
+        startGateway('off', upstream.url, prefix, FLOOR_PROXY),
+        startGateway('enforce', upstream.url, prefix, FLOOR_PROXY),
+      )
+      const floorOffPid = floorOff.process.pid as number
+      const floorEnforcePid = floorEnforce.process.pid as number
       const duplicate = (_tag: string, n: number) => `${runId}-dup-${n % DUPLICATE_KEYS}`
       targets.push(
+        { variant: 'floor off (by hand)', url: floorOff.url, pids: () => [floorOffPid], key: newKey },
         { variant: 'gateway off', url: off.url, pids: () => [offPid], key: newKey },
+        {
+          variant: 'floor enforce, new keys (by hand)',
+          url: floorEnforce.url,
+          pids: () => [floorEnforcePid],
+          key: newKey,
+        },
         { variant: 'gateway enforce, new keys', url: enforce.url, pids: () => [enforcePid], key: newKey },
         { variant: 'gateway enforce, duplicates', url: enforce.url, pids: () => [enforcePid], key: duplicate },
       )
@@ -429,6 +451,10 @@ function report(samples: Map<Variant, Samples>, strict: boolean, gatewayProblem:
       `gateway enforce (new keys) / gateway off: ${ratioText(enforceVsOff)}   goal >= 0.85 ${pass(enforceVsOff >= 0.85)}`,
     )
     goals.push(`gateway enforce (duplicates) / gateway off: ${ratioText(duplicatesVsOff)}   (no goal)`)
+    const offVsFloor = ratio('gateway off', 'floor off (by hand)')
+    const enforceVsFloor = ratio('gateway enforce, new keys', 'floor enforce, new keys (by hand)')
+    goals.push(`gateway off / floor off (the same proxying by hand): ${ratioText(offVsFloor)}   (no goal)`)
+    goals.push(`gateway enforce / floor enforce (SET NX + SET by hand): ${ratioText(enforceVsFloor)}   (no goal)`)
     const replayed = median(get('gateway enforce, duplicates', 'executed'))
     if (replayed > 0.001) goals.push(`duplicates reached the upstream (${replayed.toFixed(3)} per request) FAIL`)
   }

@@ -15,13 +15,10 @@ import type { GatewayEvents } from './events.js'
 import { GatewayMetrics } from './gateway-metrics.js'
 import { buildRoute, GATEWAY_SCOPE, type GatewayRoute } from './gateway-route.js'
 import { type OpenStores, openStores } from './open-stores.js'
-import type { BreakerSummary, GatewayOperations, KeyLookup, RouteSummary } from './operations.js'
+import type { BreakerSummary, GatewayOperations, KeyLookup, RouteSummary, RouteWatcher } from './operations.js'
 import { UpstreamProxy } from './proxy.js'
 import { type Generation, handleRequest } from './request-handler.js'
 import { RouteTable } from './route-table.js'
-
-/** Told of each route's Idempotency (and its name); may return a function that stops watching it. */
-export type RouteWatcher = (idem: Idempotency, route: string) => (() => void) | undefined | void
 
 export interface GatewayOptions {
   /** The file the configuration came from: what `reload()` (SIGHUP, the admin API) reads again. */
@@ -215,7 +212,7 @@ export class Gateway implements GatewayOperations {
         watching.delete(idem)
       }
     }
-    for (const [idem, name] of live) if (!watching.has(idem)) watching.set(idem, watch(idem, name) ?? undefined)
+    for (const [idem, name] of live) if (!watching.has(idem)) watching.set(idem, watch(idem, name))
   }
 
   /** Switch a route's mode at once, until the next reload or restart (put it in the file to keep it). */

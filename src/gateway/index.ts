@@ -19,7 +19,7 @@ export {
   Gateway,
   type GatewayOptions,
 } from './gateway.js'
-export type { BreakerSummary, GatewayOperations, KeyLookup, RouteSummary } from './operations.js'
+export type { BreakerSummary, GatewayOperations, KeyLookup, RouteSummary, RouteWatcher } from './operations.js'
 export { GatewayProblem } from './problems.js'
 export { signRequest } from './signature.js'
 export type { RouteOutcome, RouteStatsSnapshot } from './stats.js'

@@ -27,6 +27,9 @@ export interface KeyLookup {
   method?: string
 }
 
+/** Told of each route's Idempotency (and its name); returns a function that stops watching it, or undefined. */
+export type RouteWatcher = (idem: Idempotency, route: string) => (() => void) | undefined
+
 export interface BreakerSummary {
   store: string
   state: 'closed' | 'open' | 'half_open'
@@ -43,6 +46,6 @@ export interface GatewayOperations {
   setMode(routeName: string, mode: Mode): { route: string; from: Mode; to: Mode }
   inspect(lookup: KeyLookup): Promise<{ scope: string; id: string; record: IdempotencyRecord | null }>
   purge(lookup: KeyLookup): Promise<{ scope: string; id: string; existed: boolean }>
-  watchRoutes(watch: (idem: Idempotency, route: string) => (() => void) | undefined | void): () => void
+  watchRoutes(watch: RouteWatcher): () => void
   reload(config?: GatewayConfigInput | GatewayConfig): Promise<GatewayConfig>
 }
