@@ -76,9 +76,8 @@ export function buildRoute(
       principal: (request) => (request as GatewayRequest).principal,
       scope: GATEWAY_SCOPE,
       fingerprintHeaders: route.fingerprint?.headers ?? [],
-      ttl,
-      lease,
-      failOpen,
+      // ttl, lease and failOpen are the route's Idempotency's own defaults: a request that
+      // overrides nothing takes the resolved policy as it is, without comparing it per call.
     })
   }
 
