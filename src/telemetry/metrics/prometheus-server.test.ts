@@ -5,14 +5,15 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import express from 'express'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { reportMissing } from '../../../test/services.js'
 import {
+  type MetricsExporter,
   missingBinary,
   type PrometheusServer,
+  serveMetrics,
   startPrometheus,
 } from '../../../test/support/telemetry/prometheus.test-helper.js'
 import { HttpIdempotency } from '../../http/core/http-idempotency.js'
@@ -32,9 +33,7 @@ if (missing !== undefined) {
     const metrics = idemMetrics({ registry })
     const http = new HttpIdempotency({ store: new MemoryStore() })
     metrics.watch(http)
-    /** Scrapes of /metrics served so far. */
-    let scrapes = 0
-    let exporter: Server
+    let exporter: MetricsExporter | undefined
     let app: Server
     let prometheus: PrometheusServer | undefined
 
@@ -45,18 +44,8 @@ if (missing !== undefined) {
     }
 
     beforeAll(async () => {
-      exporter = createServer((req, res) => {
-        if (req.url !== '/metrics') {
-          res.writeHead(404).end()
-          return
-        }
-        scrapes++
-        registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-          (error: unknown) => res.writeHead(500).end(String(error)),
-        )
-      })
-      const target = await listen(exporter)
+      exporter = await serveMetrics(registry)
+      const target = exporter.target
 
       const application = express()
       application.use(express.json())
@@ -90,13 +79,8 @@ if (missing !== undefined) {
     }
 
     /** Resolves after Prometheus started two scrapes past now: the first of them saw everything and is stored. */
-    async function scrapedAfterNow(): Promise<void> {
-      const seen = scrapes
-      const deadline = Date.now() + 30_000
-      while (scrapes < seen + 2) {
-        if (Date.now() > deadline) throw new Error(`Prometheus scraped ${scrapes - seen} times in 30 s, not 2`)
-        await sleep(100)
-      }
+    function scrapedAfterNow(): Promise<void> {
+      return (exporter as MetricsExporter).scrapesAfterNow(2, 30_000)
     }
 
     it('counts the new keys, duplicates and the mismatch the app received', async () => {

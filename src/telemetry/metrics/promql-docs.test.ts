@@ -4,11 +4,7 @@
 // The traffic runs twice with a scrape between, so that every counter has grown between two
 // samples and rates, ratios and quantiles have values.
 
-import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -17,8 +13,10 @@ import { FakeBroker } from '../../../test/support/consumer/fake-broker.test-help
 import { FaultyStore } from '../../../test/support/core/faulty-store.test-helper.js'
 import { RecordingProducer } from '../../../test/support/outbox/outbox-rigs.test-helper.js'
 import {
+  type MetricsExporter,
   missingBinary,
   type PrometheusServer,
+  serveMetrics,
   startPrometheus,
 } from '../../../test/support/telemetry/prometheus.test-helper.js'
 import { IdempotentConsumer } from '../../consumer/consumer.js'
@@ -149,26 +147,12 @@ if (missing !== undefined) {
     const registry = new Registry()
     const metrics = idemMetrics({ registry })
     const connection = new Database(':memory:')
-    /** Scrapes of /metrics served so far. */
-    let scrapes = 0
-    let exporter: Server | undefined
+    let exporter: MetricsExporter | undefined
     let prometheus: PrometheusServer | undefined
 
     beforeAll(async () => {
-      exporter = createServer((req, res) => {
-        if (req.url !== '/metrics') {
-          res.writeHead(404).end()
-          return
-        }
-        scrapes++
-        registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-          (error: unknown) => res.writeHead(500).end(String(error)),
-        )
-      })
-      exporter.listen(0, '127.0.0.1')
-      await once(exporter, 'listening')
-      prometheus = await startPrometheus(`127.0.0.1:${(exporter.address() as AddressInfo).port}`)
+      exporter = await serveMetrics(registry)
+      prometheus = await startPrometheus(exporter.target)
     }, 60_000)
 
     afterAll(async () => {
@@ -179,13 +163,8 @@ if (missing !== undefined) {
     })
 
     /** Resolves once `count` scrapes started after now; all but the last of them are complete. */
-    async function scrapesAfterNow(count: number): Promise<void> {
-      const seen = scrapes
-      const deadline = Date.now() + 15_000
-      while (scrapes < seen + count) {
-        if (Date.now() > deadline) throw new Error(`Prometheus scraped ${scrapes - seen} times in 15 s, not ${count}`)
-        await sleep(50)
-      }
+    function scrapesAfterNow(count: number): Promise<void> {
+      return (exporter as MetricsExporter).scrapesAfterNow(count, 15_000)
     }
 
     // Idempotency on MemoryStore: new keys, duplicates, a mismatch, a takeover.

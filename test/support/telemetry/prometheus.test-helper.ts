@@ -4,8 +4,10 @@
 // server is a child of this process, stopped by its pid; its data lives in a temp directory.
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -154,5 +156,53 @@ export async function startPrometheus(target: string): Promise<PrometheusServer>
       return Number(result[0]?.value[1])
     },
     stop,
+  }
+}
+
+/** A registry served on `/metrics` at a free loopback port, counting the scrapes it answered. */
+export interface MetricsExporter {
+  /** `127.0.0.1:<port>`: what a Prometheus scrape config names. */
+  readonly target: string
+  /** Scrapes of /metrics served so far (each counted when it starts). */
+  scrapes(): number
+  /** Resolves once `count` scrapes started after now (all but the last of them complete), or fails after `timeoutMs`. */
+  scrapesAfterNow(count: number, timeoutMs?: number): Promise<void>
+  close(): void
+}
+
+export async function serveMetrics(registry: {
+  metrics(): Promise<string>
+  readonly contentType: string
+}): Promise<MetricsExporter> {
+  let scrapes = 0
+  const server = createHttpServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end()
+      return
+    }
+    scrapes++
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (error: unknown) => res.writeHead(500).end(String(error)),
+    )
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    target: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    scrapes: () => scrapes,
+    async scrapesAfterNow(count, timeoutMs = 30_000) {
+      const seen = scrapes
+      const deadline = Date.now() + timeoutMs
+      while (scrapes < seen + count) {
+        if (Date.now() > deadline) {
+          throw new Error(`Prometheus scraped ${scrapes - seen} times in ${timeoutMs / 1000} s, not ${count}`)
+        }
+        await sleep(50)
+      }
+    },
+    close: () => {
+      server.close()
+    },
   }
 }
