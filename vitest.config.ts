@@ -36,6 +36,7 @@ export default defineConfig({
       { find: /^idem\/logging$/, replacement: src('telemetry/logging/index.ts') },
       { find: /^idem\/anomalies$/, replacement: src('telemetry/anomalies/index.ts') },
       { find: /^idem\/gateway$/, replacement: src('gateway/index.ts') },
+      { find: /^idem\/audit$/, replacement: src('audit/index.ts') },
     ],
   },
   test: {

@@ -29,8 +29,9 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   http: ['errors', 'contract', 'core'],
   brokers: ['errors', 'drivers', 'contract', 'core', 'consumer', 'producer'],
   telemetry: ['errors', 'contract', 'core', 'consumer', 'http', 'outbox', 'producer'],
-  gateway: ['errors', 'drivers', 'contract', 'core', 'http', 'stores', 'telemetry'],
-  cli: ['errors', 'contract', 'gateway'],
+  audit: ['errors', 'drivers', 'contract'],
+  gateway: ['errors', 'drivers', 'contract', 'core', 'http', 'stores', 'telemetry', 'audit'],
+  cli: ['errors', 'contract', 'gateway', 'audit'],
   index: ['errors', 'contract', 'core', 'stores'],
 }
 
