@@ -2,13 +2,16 @@
 // service (billing.ts), puts the gateway in front of it with idem.yaml, and shows that a payment
 // retried 3 times charges once, that the observed route only counts what it would have replayed,
 // that switching it to enforce (`idem mode`) makes the next duplicate a replay, a rate limit, and
-// `idem stats`. Run it: npx tsx examples/gateway/main.ts (SQLite in the temp directory, no server).
+// `idem stats`; every decision and the mode switch go to an encrypted, signed audit log, which
+// `idem audit verify` checks at the end. Run it: npx tsx examples/gateway/main.ts (SQLite and the
+// audit log in the temp directory, no server).
 
 import { randomUUID } from 'node:crypto'
-import { rmSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { generateSigningKeyPair } from 'idem/audit'
 import { createGatewayFromFile } from 'idem/gateway'
 // What `npx idem` runs: the CLI, here called in this process with the same arguments.
 import { main as idem } from '../../src/cli/main.js'
@@ -24,10 +27,35 @@ export interface GatewayExampleResult {
 
 export async function runGatewayExample(log: (line: string) => void = console.log): Promise<GatewayExampleResult> {
   const billing = await startBilling()
-  const db = join(tmpdir(), `idem-gateway-example-${randomUUID()}.db`)
-  // idem.yaml reads these (${NAME:-default}); the admin token keeps its default unless IDEM_ADMIN_TOKEN is set.
-  Object.assign(process.env, { UPSTREAM_URL: billing.url, IDEM_DB: db, IDEM_PORT: '0', IDEM_ADMIN_PORT: '0' })
-  const gateway = await createGatewayFromFile(fileURLToPath(new URL('./idem.yaml', import.meta.url)))
+  const run = join(tmpdir(), `idem-gateway-example-${randomUUID()}`)
+  const db = `${run}.db`
+  // The audit log's checkpoint signing key, made for this run (`idem audit keygen` makes one for good):
+  // the gateway reads the private key, `idem audit verify` needs only the public one.
+  const auditLog = `${run}-audit.jsonl`
+  const signingKey = `${run}-audit-signing.pem`
+  const publicKey = `${run}-audit-public.pem`
+  const { privateKeyPem, publicKeyPem } = generateSigningKeyPair()
+  writeFileSync(signingKey, privateKeyPem, { mode: 0o600 })
+  writeFileSync(publicKey, publicKeyPem)
+  const temporary = [db, `${db}-wal`, `${db}-shm`, auditLog, signingKey, publicKey]
+  // idem.yaml reads these (${NAME:-default}); the admin token and the audit key keep their defaults
+  // unless IDEM_ADMIN_TOKEN and IDEM_AUDIT_KEYS are set.
+  Object.assign(process.env, {
+    UPSTREAM_URL: billing.url,
+    IDEM_DB: db,
+    IDEM_PORT: '0',
+    IDEM_ADMIN_PORT: '0',
+    IDEM_AUDIT_FILE: auditLog,
+    IDEM_AUDIT_SIGNING_KEY: signingKey,
+  })
+  let gateway: Awaited<ReturnType<typeof createGatewayFromFile>>
+  try {
+    gateway = await createGatewayFromFile(fileURLToPath(new URL('./idem.yaml', import.meta.url)))
+  } catch (error) {
+    await billing.close()
+    for (const file of temporary) rmSync(file, { force: true })
+    throw error
+  }
   const failures: string[] = []
   const check = (ok: boolean, failure: string) => ok || failures.push(failure)
   try {
@@ -104,11 +132,33 @@ export async function runGatewayExample(log: (line: string) => void = console.lo
 
     log('$ idem stats')
     check((await idem(['stats', ...admin])) === 0, 'idem stats failed')
+
+    // Closing the gateway writes what the audit log still queues and signs a last checkpoint;
+    // then the log is checked as an auditor would: keys from the environment, the public key only.
+    await gateway.close()
+    const { keys, signingKey: signer } = gateway.config.audit ?? { keys: '', signingKey: undefined }
+    log(
+      '$ idem audit verify --file <temp>/…-audit.jsonl --keys $IDEM_AUDIT_KEYS --public-key example=<temp>/…-public.pem',
+    )
+    const verified = await idem([
+      'audit',
+      'verify',
+      '--file',
+      auditLog,
+      '--keys',
+      keys,
+      '--public-key',
+      `${signer?.id}=${publicKey}`,
+    ])
+    check(verified === 0, `idem audit verify exited ${verified}: the audit log does not hold`)
+    log('$ idem audit show --file <temp>/…-audit.jsonl --keys $IDEM_AUDIT_KEYS --route orders')
+    const read = await idem(['audit', 'show', '--file', auditLog, '--keys', keys, '--route', 'orders'])
+    check(read === 0, `idem audit show exited ${read}`)
     return { ...billing.counts, failures }
   } finally {
     await gateway.close()
     await billing.close()
-    for (const file of [db, `${db}-wal`, `${db}-shm`]) rmSync(file, { force: true })
+    for (const file of temporary) rmSync(file, { force: true })
   }
 }
 

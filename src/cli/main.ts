@@ -1,7 +1,9 @@
-// `idem`: run the gateway, and operate running gateways through their admin API.
+// `idem`: run the gateway, operate running gateways through their admin API, and check and read
+// audit logs (audit-command.ts).
 
 import { parseArgs } from 'node:util'
 import { type AdminTarget, callAdmin } from './admin-client.js'
+import { AUDIT_USAGE, AuditUsageError, auditCommand } from './audit-command.js'
 
 export const USAGE = `Usage:
   idem gateway --config idem.yaml        run the gateway (SIGHUP reloads the file, SIGTERM stops)
@@ -11,11 +13,21 @@ export const USAGE = `Usage:
   idem purge ROUTE KEY [--principal P] [--method M]     remove a key's record
   idem reload                            make the gateways read their config file again
   idem config                            the configuration in force (secrets redacted)
+${AUDIT_USAGE}
 
 Admin commands talk to --admin URL (repeat it for every replica; or IDEM_ADMIN_URL, comma-separated)
-with the token in --token or IDEM_ADMIN_TOKEN. --json prints the raw answers.`
+with the token in --token or IDEM_ADMIN_TOKEN. --json prints the raw answers. Audit commands read the
+log itself (--file or --postgres) with the keys in --keys or IDEM_AUDIT_KEYS ("k1:<base64>,k2:<base64>").`
 
 export async function main(argv: readonly string[], env = process.env): Promise<number> {
+  // Audit commands read a log, not an admin API: their own options (docs/audit.md).
+  if (argv[0] === 'audit') {
+    try {
+      return await auditCommand(argv.slice(1), env)
+    } catch (error) {
+      throw error instanceof AuditUsageError ? new UsageError(error.message) : error
+    }
+  }
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,

@@ -6,14 +6,18 @@
 //   POST   /v1/reload                      read the config file again (or take a JSON body)
 //   GET    /v1/keys/:route/:key            a key's record   (?principal=…&method=…)
 //   DELETE /v1/keys/:route/:key            purge it         (same query)
+//   GET    /v1/audit                       the audit log's counters and last sequence number (with `audit`)
 //   GET    /metrics                        Prometheus metrics (when `metrics: true`)
 //   GET    /healthz                        liveness, without a token
+//   GET    /dashboard                      the dashboard (page and assets without a token; docs/dashboard.md)
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readBody } from '../http/node/read-body.js'
+import type { GatewayAuditStatus } from './audit-wiring.js'
 import { GatewayConfigError, redactConfig } from './config/load-config.js'
 import { MODES, type Mode } from './config/schema.js'
+import { serveDashboard } from './dashboard/serve-dashboard.js'
 import type { GatewayMetrics } from './gateway-metrics.js'
 import type { GatewayOperations } from './operations.js'
 
@@ -29,10 +33,14 @@ class AdminError extends Error {
   }
 }
 
-/** `metrics`: made with the gateway (createGateway waits for it), so the first scrape counts every request before it. */
+/**
+ * `metrics`: made with the gateway (createGateway waits for it), so the first scrape counts every
+ * request before it. `audit`: the audit log, when the configuration keeps one.
+ */
 export function createAdminHandler(
   gateway: GatewayOperations,
   metrics: Promise<GatewayMetrics> | undefined,
+  audit?: { status(): GatewayAuditStatus },
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const token = digest(gateway.config.admin?.token ?? '')
   return (req, res) => {
@@ -55,6 +63,8 @@ export function createAdminHandler(
     const url = new URL(req.url ?? '/', 'http://admin')
     const method = req.method ?? 'GET'
     if (url.pathname === '/healthz') return json(res, 200, { status: 'ok' })
+    // The dashboard's page and assets hold no secret: served without the token, which the page asks for.
+    if (serveDashboard(req, res)) return
     if (!authorized(req.headers.authorization)) {
       res.setHeader('www-authenticate', 'Bearer realm="idem-admin"')
       throw new AdminError(401, 'A valid admin token is required: Authorization: Bearer <token>')
@@ -87,6 +97,11 @@ export function createAdminHandler(
     }
     if (resource === 'config' && name === undefined && method === 'GET') {
       return json(res, 200, { file: gateway.configFile ?? null, config: redactConfig(gateway.config) })
+    }
+    if (resource === 'audit' && name === undefined && method === 'GET') {
+      if (audit === undefined)
+        throw new AdminError(404, 'This gateway keeps no audit log (no audit section in its configuration)')
+      return json(res, 200, audit.status())
     }
     if (resource === 'reload' && name === undefined && method === 'POST') {
       const body = await readJson(req)

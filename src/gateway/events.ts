@@ -11,6 +11,8 @@ export interface GatewayDecisionEvent {
   outcome: RouteOutcome
   /** For `rejected`, and for what observe mode would have rejected: the problem's code. */
   code?: string
+  /** The Idempotency-Key (or body key) when the request carried a well-formed one. */
+  key?: string
   /** In observe mode, what enforce would have answered instead of forwarding. */
   wouldHave?: 'replayed' | 'rejected'
   /** The status the client got (undefined when the response broke off). */

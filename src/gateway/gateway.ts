@@ -9,6 +9,7 @@ import type { Idempotency } from '../core/idempotency.js'
 import { recordId } from '../core/key.js'
 import { scopeOf } from '../http/core/request-identity.js'
 import { createAdminHandler } from './admin.js'
+import { type GatewayAudit, openGatewayAudit } from './audit-wiring.js'
 import { GatewayConfigError, loadConfig, validateConfig } from './config/load-config.js'
 import type { GatewayConfig, GatewayConfigInput, Mode } from './config/schema.js'
 import type { GatewayEvents } from './events.js'
@@ -23,6 +24,11 @@ import { RouteTable } from './route-table.js'
 export interface GatewayOptions {
   /** The file the configuration came from: what `reload()` (SIGHUP, the admin API) reads again. */
   configFile?: string
+  /**
+   * Told when the audit log cannot take an event (a full queue with `onFull: fail`) or cannot
+   * write (a storage error, retried). Default: a JSON line `{"event":"audit_error",…}` on stderr.
+   */
+  onAuditError?: (error: Error) => void
 }
 
 /** A configuration swapped in as a whole; requests in flight finish on the one they started with. */
@@ -42,8 +48,22 @@ export async function createGateway(
   options: GatewayOptions = {},
 ): Promise<Gateway> {
   const valid = validateConfig(config, options.configFile)
-  const generation = await openGeneration(valid)
-  const gateway = new Gateway(generation, options.configFile)
+  // The audit log first: a gateway told to keep one does not start without it.
+  const audit =
+    valid.audit === undefined
+      ? undefined
+      : await openGatewayAudit(valid.audit, {
+          ...(options.configFile === undefined ? {} : { file: options.configFile }),
+          ...(options.onAuditError === undefined ? {} : { onError: options.onAuditError }),
+        })
+  let generation: LiveGeneration
+  try {
+    generation = await openGeneration(valid)
+  } catch (error) {
+    await audit?.close()
+    throw error
+  }
+  const gateway = new Gateway(generation, options.configFile, audit)
   try {
     await gateway.ready()
   } catch (error) {
@@ -95,10 +115,13 @@ export class Gateway implements GatewayOperations {
   #generation: LiveGeneration
   #reloading: Promise<void> = Promise.resolve()
   #closed = false
+  readonly #audit: GatewayAudit | undefined
 
-  constructor(generation: LiveGeneration, configFile: string | undefined) {
+  constructor(generation: LiveGeneration, configFile: string | undefined, audit?: GatewayAudit) {
     this.#generation = generation
     this.configFile = configFile
+    this.#audit = audit
+    audit?.attach((name, listener) => this.on(name, listener))
     this.#watchBreakers(generation)
     this.server = createServer({ keepAlive: true }, (req, res) => this.#serve(req, res))
     // Clients keep their connections between requests (HTTP/1.1 keep-alive), longer than the upstream pool does.
@@ -109,7 +132,7 @@ export class Gateway implements GatewayOperations {
       // Awaited by createGateway, which reports the failure; never an unhandled rejection here.
       this.#metrics.catch(noop)
     }
-    this.adminServer = admin === undefined ? undefined : createServer(createAdminHandler(this, this.#metrics))
+    this.adminServer = admin === undefined ? undefined : createServer(createAdminHandler(this, this.#metrics, audit))
   }
 
   readonly #metrics: Promise<GatewayMetrics> | undefined
@@ -165,7 +188,7 @@ export class Gateway implements GatewayOperations {
       }
       const config = input === undefined ? await loadConfig(file as string) : validateConfig(input, this.configFile)
       const current = this.#generation
-      const fixed: Array<keyof GatewayConfig> = ['listen', 'admin']
+      const fixed: Array<keyof GatewayConfig> = ['listen', 'admin', 'audit']
       for (const field of fixed) {
         if (JSON.stringify(config[field]) !== JSON.stringify(current.config[field])) {
           throw new GatewayConfigError(file ?? this.configFile, [
@@ -293,8 +316,12 @@ export class Gateway implements GatewayOperations {
     await this.#reloading
     const generation = this.#generation
     await Promise.all([closeServer(this.server), this.adminServer && closeServer(this.adminServer)])
+    // A request whose response has gone reports its decision just after: let it reach the audit log.
+    for (let i = 0; i < 100 && generation.inFlight > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
     await generation.proxy.close()
     await generation.stores.close()
+    // Last: what is queued is written (and a final checkpoint signed) once nothing more can happen.
+    await this.#audit?.close()
   }
 
   #serve(req: IncomingMessage, res: ServerResponse): void {

@@ -1,8 +1,10 @@
 // idem/gateway: the idempotency gateway, a reverse proxy with per-route Idempotency-Key policies
 // in front of any upstream (`idem gateway --config idem.yaml`, or embedded with createGateway).
 
+export type { GatewayAuditStatus } from './audit-wiring.js'
 export { GatewayConfigError, loadConfig, parseConfig, redactConfig, validateConfig } from './config/load-config.js'
 export type {
+  AuditConfig,
   GatewayConfig,
   GatewayConfigInput,
   Mode,

@@ -5,7 +5,8 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Emitter } from '../core/emitter.js'
-import type { Decision, HttpResponse } from '../http/core/types.js'
+import { parseKeyHeader } from '../http/core/key-header.js'
+import type { Decision, HeaderRecord, HttpResponse } from '../http/core/types.js'
 import { readBody } from '../http/node/read-body.js'
 import type { GatewayEvents } from './events.js'
 import { BODY_KEY_HEADER, bodyKeyHeader, fieldAt, type GatewayRequest, type GatewayRoute } from './gateway-route.js'
@@ -46,7 +47,7 @@ export async function handleRequest(
   if (mode === 'off' || route.http === undefined) {
     const forwarded = await generation.proxy.forward(req, res, undefined)
     stats.upstream(forwarded.status, forwarded.failure)
-    finish(route, method, 'forwarded', forwarded.status, events)
+    finish(route, method, 'forwarded', forwarded.status, events, undefined, undefined, req.headers)
     return
   }
   const enforce = mode === 'enforce'
@@ -57,7 +58,7 @@ export async function handleRequest(
   const refuse = (refusal: Refusal): boolean => {
     if (enforce) {
       sendProblem(res, refusal.response)
-      finish(route, method, 'rejected', refusal.response.status, events, refusal.code)
+      finish(route, method, 'rejected', refusal.response.status, events, refusal.code, undefined, req.headers)
       return true
     }
     observedRefusal ??= refusal
@@ -108,7 +109,7 @@ export async function handleRequest(
       route.stats.observed('rejected', observedRefusal.code)
       const forwarded = await generation.proxy.forward(req, res, bodyRead ? body : undefined)
       route.stats.upstream(forwarded.status, forwarded.failure)
-      finish(route, method, 'forwarded', forwarded.status, events, observedRefusal.code, 'rejected')
+      finish(route, method, 'forwarded', forwarded.status, events, observedRefusal.code, 'rejected', headers)
       return
     }
 
@@ -122,7 +123,7 @@ export async function handleRequest(
       principal,
     }
     const decision: Decision = await http.decide(request)
-    await carryOut(decision, { route, req, res, events, generation, enforce, body: () => body, method })
+    await carryOut(decision, { route, req, res, events, generation, enforce, body: () => body, method, headers })
   } catch (error) {
     if ((error as { code?: string }).code === 'REQUEST_TOO_LARGE') {
       const tooLarge = gatewayProblem(
@@ -130,7 +131,7 @@ export async function handleRequest(
         `The request body is over ${http.maxRequestBytes} bytes.`,
       )
       sendProblem(res, tooLarge)
-      finish(route, method, 'rejected', 413, events, 'REQUEST_TOO_LARGE')
+      finish(route, method, 'rejected', 413, events, 'REQUEST_TOO_LARGE', undefined, req.headers)
       return
     }
     // The body could not be read (the client went away), or a bug: nobody to answer properly.
@@ -147,6 +148,8 @@ interface Context {
   enforce: boolean
   body: () => Uint8Array | undefined
   method: string
+  /** The request's headers as the HTTP core saw them (with a body key in its header): where the key is read for events. */
+  headers: HeaderRecord
 }
 
 async function carryOut(decision: Decision, ctx: Context): Promise<void> {
@@ -161,6 +164,8 @@ async function carryOut(decision: Decision, ctx: Context): Promise<void> {
         decision.response.status,
         events,
         decision.code,
+        undefined,
+        ctx.headers,
       )
       return
     }
@@ -169,7 +174,7 @@ async function carryOut(decision: Decision, ctx: Context): Promise<void> {
     route.stats.observed(wouldHave, decision.code)
     const forwarded = await generation.proxy.forward(req, res, ctx.body())
     route.stats.upstream(forwarded.status, forwarded.failure)
-    finish(route, method, 'forwarded', forwarded.status, events, decision.code, wouldHave)
+    finish(route, method, 'forwarded', forwarded.status, events, decision.code, wouldHave, ctx.headers)
     return
   }
   const capture = decision.action === 'proceed' ? decision.capture : undefined
@@ -181,7 +186,8 @@ async function carryOut(decision: Decision, ctx: Context): Promise<void> {
       : forwarded.failure !== undefined || forwarded.status >= 500
         ? 'released'
         : 'executed'
-  finish(route, method, outcome, forwarded.failure === 'broken' ? undefined : forwarded.status, events)
+  const status = forwarded.failure === 'broken' ? undefined : forwarded.status
+  finish(route, method, outcome, status, events, undefined, undefined, ctx.headers)
 }
 
 function finish(
@@ -192,12 +198,17 @@ function finish(
   events: Emitter<GatewayEvents>,
   code?: string,
   wouldHave?: 'replayed' | 'rejected',
+  keyHeaders?: HeaderRecord,
 ): void {
   route.stats.outcome(outcome, outcome === 'rejected' ? code : undefined)
   if (!events.has('decision')) return
   const event: GatewayEvents['decision'] = { route: route.name, mode: route.mode, method, outcome, status }
   if (code !== undefined) event.code = code
   if (wouldHave !== undefined) event.wouldHave = wouldHave
+  // The key, read again only for listeners (the audit log): a well-formed one, never a malformed header's text.
+  const parsed =
+    route.http === undefined || keyHeaders === undefined ? undefined : parseKeyHeader(keyHeaders[route.http.header])
+  if (parsed?.ok === true) event.key = parsed.key
   events.emit('decision', event)
 }
 

@@ -335,8 +335,11 @@ function osReason(error: unknown): string {
 // Redaction
 
 const REDACTED = '[redacted]'
-/** Fields that hold a secret wherever they appear (admin.token, jwt.secret, signature.secret). */
-const SECRET_FIELDS = new Set(['token', 'secret', 'password'])
+/**
+ * Fields that hold a secret wherever they appear (admin.token, jwt.secret, signature.secret, and
+ * the audit log's encryption keys and checkpoint signing key: audit.keys, audit.signingKey.privateKey).
+ */
+const SECRET_FIELDS = new Set(['token', 'secret', 'password', 'keys', 'privateKey'])
 
 function redact(value: unknown, field?: string): unknown {
   if (Array.isArray(value)) return value.map((item) => redact(item))

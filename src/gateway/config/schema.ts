@@ -221,6 +221,67 @@ const admin = z.strictObject({
   token: z.string().min(16, 'must be at least 16 characters'),
 })
 
+/** Where the audit log's key ids and the checkpoint signer's id come from: short names. */
+const keyId = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'must be 1-32 letters, digits, _ . or -')
+
+/**
+ * The tamper-evident audit log (docs/audit.md): every decision and every operator action,
+ * encrypted and hash-chained, in a file or a PostgreSQL table. Opened when the gateway starts;
+ * a change needs a restart.
+ */
+const audit = z
+  .strictObject({
+    /** The log file (one entry per line), created if missing. Give `file` or `postgres`. */
+    file: z.string().min(1).optional(),
+    /** A PostgreSQL table instead of a file (created at start if missing). */
+    postgres: z
+      .strictObject({
+        url: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }),
+        table: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a table name such as idem_audit')
+          .optional(),
+      })
+      .optional(),
+    /** `file` only: fsync after every append (`always`), about once a second (`interval`), or never (`none`). */
+    sync: z.enum(['always', 'interval', 'none']).optional(),
+    /** The encryption keys, "k1:<base64>,k2:<base64>": write `${IDEM_AUDIT_KEYS}`, never the keys themselves. */
+    keys: z.string().min(1, 'required: the keys, "k1:<base64 of 32 bytes>", from the environment (IDEM_AUDIT_KEYS)'),
+    /** The key id new entries are encrypted with. Default: the last one in `keys`. */
+    active: keyId.optional(),
+    alg: z.enum(['aes-256-gcm', 'sm4-ctr-hmac-sm3']).default('aes-256-gcm'),
+    /** The Ed25519 key that signs checkpoints: its id, and the PEM (PKCS#8) itself or a file path. */
+    signingKey: z.strictObject({ id: keyId, privateKey: z.string().min(1) }).optional(),
+    /** When a checkpoint is signed: after this many entries, and/or this long after the last one. */
+    checkpoint: z
+      .strictObject({ everyEntries: z.number().int().min(1).optional(), every: duration.optional() })
+      .optional(),
+    /** Events waiting to be written: at most `max`; when full, wait (`block`), lose the event (`drop`) or fail (`fail`). */
+    queue: z
+      .strictObject({
+        max: z.number().int().min(1).optional(),
+        onFull: z.enum(['block', 'drop', 'fail']).optional(),
+      })
+      .optional(),
+    /** Which decisions are recorded: `all`, or `rejections` (all but executed, no_key and forwarded). */
+    decisions: z.enum(['all', 'rejections']).default('all'),
+  })
+  .superRefine((value, ctx) => {
+    if ((value.file === undefined) === (value.postgres === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of file or postgres' })
+    }
+    if (value.sync !== undefined && value.file === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sync'],
+        message: 'only applies to a file (PostgreSQL commits each append)',
+      })
+    }
+    if (value.checkpoint !== undefined && value.signingKey === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['checkpoint'], message: 'checkpoints are signed: give signingKey too' })
+    }
+  })
+
 export const gatewayConfigSchema = z
   .strictObject({
     listen: listen,
@@ -239,6 +300,8 @@ export const gatewayConfigSchema = z
     routes: z.array(route).default([]),
     /** Serve Prometheus metrics on the admin port at /metrics (needs prom-client). */
     metrics: z.boolean().default(true),
+    /** The tamper-evident audit log of decisions and operator actions (docs/audit.md). */
+    audit: audit.optional(),
   })
   .superRefine((config, ctx) => {
     const storeNames = Object.keys(config.stores)
@@ -301,3 +364,4 @@ export type PrincipalConfig = NonNullable<RouteConfig['principal']>
 export type RateLimitConfig = NonNullable<RouteConfig['rateLimit']>
 export type SignatureConfig = NonNullable<RouteConfig['signature']>
 export type KeySource = NonNullable<RouteConfig['key']>
+export type AuditConfig = NonNullable<GatewayConfig['audit']>
