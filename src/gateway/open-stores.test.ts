@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService, SERVICES } from '../../test/services.js'
+import { startPrivateRedis } from '../../test/support/gateway/private-redis.test-helper.js'
 import { StoreUnavailableError } from '../errors.js'
 import type { GatewayConfig } from './config/schema.js'
 import { importDriver, MissingDriverError, type OpenStores, openStores } from './open-stores.js'
@@ -103,6 +104,20 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       expect((await limiter.consume('alice')).allowed).toBe(true)
       await stores.close()
       expect(backend.client.status).toBe('end')
+    })
+
+    it('closes at once when its Redis has gone down meanwhile (no QUIT that nobody answers)', async () => {
+      const redis = await startPrivateRedis()
+      try {
+        const stores = await openStores({ r: { type: 'redis', url: redis.url } }, BREAKER)
+        await roundTrip(stores, 'r')
+        await redis.kill()
+        const started = Date.now()
+        await stores.close()
+        expect(Date.now() - started).toBeLessThan(3_000)
+      } finally {
+        await redis.stop()
+      }
     })
 
     it('a Redis that cannot be reached fails openStores, naming the store, the URL (no password) and the cause', async () => {

@@ -165,15 +165,27 @@ async function openRedis(name: string, url: string, prefix: string | undefined):
       if (client.status === 'end') return
       // quit() resolves on Redis' OK, before the socket is closed: closed means 'end'.
       const ended = new Promise<void>((resolve) => client.once('end', resolve))
-      try {
-        await client.quit()
-      } catch {
-        client.disconnect()
+      // A Redis that is down never answers QUIT (the client keeps reconnecting): cut it at once,
+      // and never wait more than QUIT_TIMEOUT_MS for a polite quit either.
+      if (client.status !== 'ready') client.disconnect()
+      else {
+        const timer = setTimeout(() => client.disconnect(), QUIT_TIMEOUT_MS)
+        try {
+          await client.quit()
+        } catch {
+          client.disconnect()
+        } finally {
+          clearTimeout(timer)
+        }
       }
-      await ended
+      // 'end' follows the cut; a client caught between two reconnect attempts may not say so.
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, QUIT_TIMEOUT_MS).unref())])
     },
   }
 }
+
+/** Longest a gateway's close() waits for Redis to acknowledge QUIT before cutting the connection. */
+const QUIT_TIMEOUT_MS = 2_000
 
 async function openPostgres(name: string, url: string, table: string | undefined): Promise<Opened> {
   const pg = await importDriver(() => import('pg'), 'pg', name, 'postgres')
