@@ -281,3 +281,75 @@ describe('AuditLog', () => {
     })
   })
 })
+
+describe('AuditLog checkpoint.publish', () => {
+  it('hands over each checkpoint once it is in the storage, in order; a failing publish is reported and the log goes on', async () => {
+    const storage = new MemoryAuditStorage()
+    const errors: Error[] = []
+    const published: Array<{ upTo: number; stored: boolean }> = []
+    let calls = 0
+    const log = await AuditLog.open({
+      storage,
+      keyring,
+      signer,
+      checkpoint: {
+        everyEntries: 2,
+        publish: async (checkpoint) => {
+          // Appended before it is published: the storage holds it already.
+          published.push({ upTo: checkpoint.upTo, stored: storage.entries.some((e) => e.hash === checkpoint.hash) })
+          if (++calls === 2) throw new Error('the other disk is full')
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        },
+      },
+      onError: (error) => errors.push(error),
+    })
+    for (let i = 0; i < 5; i++) await log.record({ type: 'executed', i })
+    await log.close()
+    // Checkpoints after 2 and 4 entries, and the final one at close (entries 1-2, cp3, 4-5, cp6, 7, cp8).
+    expect(published).toEqual([
+      { upTo: 2, stored: true },
+      { upTo: 5, stored: true },
+      { upTo: 7, stored: true },
+    ])
+    expect(errors.map((e) => e.message)).toEqual(['audit log: publishing checkpoint 6 failed: the other disk is full'])
+    expect(await verifyStorage(storage)).toMatchObject({ ok: true, entries: 5, checkpoints: 3 })
+  })
+})
+
+describe('AuditLog.close({ timeoutMs })', () => {
+  it('gives up on a storage that stays down after timeoutMs and reports how many events were not written', async () => {
+    const storage = new MemoryAuditStorage()
+    const errors: Error[] = []
+    const log = await AuditLog.open({
+      storage,
+      keyring,
+      retry: { initialMs: 1, maxMs: 5 },
+      onError: (error) => errors.push(error),
+    })
+    await log.record({ type: 'a' })
+    await log.flush()
+    storage.failNext = Number.POSITIVE_INFINITY
+    for (const type of ['b', 'c', 'd']) await log.record({ type })
+    const started = performance.now()
+    await log.close({ timeoutMs: 100 })
+    expect(performance.now() - started).toBeGreaterThanOrEqual(95)
+    expect(errors.at(-1)?.message).toMatch(/gave up on 3 unwritten events$/)
+    expect(storage.closed).toBe(true)
+    // The writer stopped: no more attempts after close returned.
+    const appends = storage.appends
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    expect(storage.appends).toBe(appends)
+    expect(kinds(storage.entries)).toEqual([1])
+  })
+
+  it('closes as usual when everything is written in time', async () => {
+    const storage = new MemoryAuditStorage()
+    const errors: Error[] = []
+    const log = await AuditLog.open({ storage, keyring, signer, onError: (error) => errors.push(error) })
+    await log.record({ type: 'a' })
+    await log.close({ timeoutMs: 5_000 })
+    expect(errors).toEqual([])
+    expect(kinds(storage.entries)).toEqual([1, 'cp2'])
+    expect(storage.closed).toBe(true)
+  })
+})

@@ -17,7 +17,7 @@ import { signCheckpoint } from './checkpoint.js'
 import { AuditIntegrityError } from './errors.js'
 import { AuditQueueFullError } from './queue-errors.js'
 import { entryHash, entryShapeProblem, GENESIS, sealEntry } from './seal.js'
-import type { AuditEntry, AuditEvent, AuditKeyring, AuditStorage, CheckpointSigner } from './types.js'
+import type { AuditEntry, AuditEvent, AuditKeyring, AuditStorage, CheckpointEntry, CheckpointSigner } from './types.js'
 
 export interface AuditLogOptions {
   storage: AuditStorage
@@ -29,6 +29,13 @@ export interface AuditLogOptions {
     everyEntries?: number
     /** A checkpoint this long after the first unsigned entry at the latest. Default 60 000. */
     everyMs?: number
+    /**
+     * Called with each checkpoint once it is appended to the storage, in order, one at a time:
+     * to keep it somewhere else too (another disk, another host), where a tail cut after it shows
+     * (`verifyAuditLog`'s `expected`). Never awaited by the writer; a failure (or a throw) is
+     * reported through `onError` and the log goes on. `close()` waits for the pending calls.
+     */
+    publish?: (checkpoint: CheckpointEntry) => void | Promise<void>
   }
   queue?: {
     /** Events queued and not yet written, at most. Default 10 000. */
@@ -104,6 +111,13 @@ export class AuditLog {
   readonly #onError: (error: Error) => void
   readonly #retryInitialMs: number
   readonly #retryMaxMs: number
+  readonly #publish: ((checkpoint: CheckpointEntry) => void | Promise<void>) | undefined
+  /** The publish calls, chained: each checkpoint goes out after the one before it. */
+  #published: Promise<void> = Promise.resolve()
+  /** Set when close() gave up (timeoutMs): the writer stops retrying and leaves what is queued. */
+  #abandoned = false
+  /** Ends the writer's current backoff early (close() giving up). */
+  #wake: (() => void) | undefined
 
   #chain: ChainState
   readonly #queue: Queued[] = []
@@ -138,6 +152,7 @@ export class AuditLog {
     this.#onError = options.onError ?? warn
     this.#retryInitialMs = positiveNumber('retry.initialMs', options.retry?.initialMs ?? 100)
     this.#retryMaxMs = positiveNumber('retry.maxMs', options.retry?.maxMs ?? 10_000)
+    this.#publish = options.checkpoint?.publish
     this.#chain = {
       seq: last?.seq ?? 0,
       head: last?.hash ?? GENESIS,
@@ -210,31 +225,67 @@ export class AuditLog {
 
   /**
    * Stop accepting events, write what is queued, then a final checkpoint when a signer is
-   * configured and entries follow the last one, and close the storage. While the storage fails,
-   * this waits (retrying): queued events are never given up on.
+   * configured and entries follow the last one, wait for the checkpoints being published, and
+   * close the storage. While the storage fails, this waits (retrying): without `timeoutMs`,
+   * queued events are never given up on. With it, after `timeoutMs` the writer stops, the events
+   * not written yet are reported through `onError` (how many), and the storage is closed.
+   * A second call returns the first call's promise (its timeout holds).
    */
-  close(): Promise<void> {
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#closed === undefined) {
+      const { timeoutMs } = options
+      if (timeoutMs !== undefined) positiveNumber('close timeoutMs', timeoutMs)
       this.#closing = true
-      this.#closed = (async () => {
-        await this.flush()
-        if (this.#signer !== undefined && this.#chain.unsigned) {
-          this.#finalCheckpoint = true
-          this.#kick()
-        }
-        while (this.#writer !== undefined) await this.#writer
-        if (this.#checkpointTimer !== undefined) clearTimeout(this.#checkpointTimer)
-        this.#checkpointTimer = undefined
-        await this.#storage.close()
-      })()
+      this.#closed = this.#closeWithin(timeoutMs)
     }
     return this.#closed
   }
 
+  async #closeWithin(timeoutMs: number | undefined): Promise<void> {
+    const finished = (async () => {
+      await this.flush()
+      if (this.#signer !== undefined && this.#chain.unsigned) {
+        this.#finalCheckpoint = true
+        this.#kick()
+      }
+      while (this.#writer !== undefined) await this.#writer
+      await this.#published
+    })()
+    if (timeoutMs !== undefined) {
+      let timer: NodeJS.Timeout | undefined
+      const gaveUp = new Promise<true>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs)
+      })
+      const timedOut = await Promise.race([finished.then(() => false as const), gaveUp])
+      clearTimeout(timer)
+      if (timedOut) {
+        this.#abandoned = true
+        this.#wake?.()
+        const unwritten = this.#queue.length + this.#blocked.length
+        this.#report(
+          new Error(
+            `audit log: still not written after ${timeoutMs} ms at close (storage failing?); gave up on ${unwritten} unwritten ${unwritten === 1 ? 'event' : 'events'}`,
+          ),
+        )
+      }
+    } else {
+      await finished
+    }
+    if (this.#checkpointTimer !== undefined) clearTimeout(this.#checkpointTimer)
+    this.#checkpointTimer = undefined
+    if (this.#abandoned) {
+      // The storage may be what hangs: close it without waiting on it any longer.
+      this.#storage.close().catch((error: unknown) => this.#report(asError(error)))
+      return
+    }
+    await this.#storage.close()
+  }
+
   #kick(): void {
-    if (this.#writer !== undefined) return
+    if (this.#writer !== undefined || this.#abandoned) return
     this.#writer = this.#drain().finally(() => {
       this.#writer = undefined
+      if (this.#abandoned) return
       if (this.#queue.length > 0 || this.#checkpointDue()) this.#kick()
       else this.#armCheckpointTimer()
     })
@@ -243,10 +294,14 @@ export class AuditLog {
   async #drain(): Promise<void> {
     // Start after the current task: a burst of synchronous record() calls becomes one batch.
     await Promise.resolve()
-    while (this.#queue.length > 0 || this.#checkpointDue()) {
-      const batch = await this.#retrying(async () => this.#prepare())
-      await this.#retrying((attempt) => this.#append(batch, attempt > 0))
-      this.#commit(batch)
+    try {
+      while (!this.#abandoned && (this.#queue.length > 0 || this.#checkpointDue())) {
+        const batch = await this.#retrying(async () => this.#prepare())
+        await this.#retrying((attempt) => this.#append(batch, attempt > 0))
+        this.#commit(batch)
+      }
+    } catch (error) {
+      if (error !== ABANDONED) throw error
     }
   }
 
@@ -308,6 +363,9 @@ export class AuditLog {
       this.#queue.push(waiting.item)
       waiting.resolve()
     }
+    if (this.#publish !== undefined) {
+      for (const entry of batch.entries) if (entry.kind === 'checkpoint') this.#publishCheckpoint(entry)
+    }
     for (let i = this.#flushes.length - 1; i >= 0; i--) {
       const flush = this.#flushes[i] as { upTo: number; resolve: () => void }
       if (flush.upTo <= this.#written) {
@@ -317,19 +375,48 @@ export class AuditLog {
     }
   }
 
-  /** Run `attempt` until it succeeds, reporting each failure and backing off (100 ms, 200 ms, … up to the max). */
+  /** Hand the checkpoint to `publish` after the ones before it; a failure is reported, never thrown. */
+  #publishCheckpoint(entry: CheckpointEntry): void {
+    const publish = this.#publish as (checkpoint: CheckpointEntry) => void | Promise<void>
+    this.#published = this.#published.then(async () => {
+      if (this.#abandoned) return
+      try {
+        await publish(entry)
+      } catch (error) {
+        this.#report(new Error(`audit log: publishing checkpoint ${entry.seq} failed: ${asError(error).message}`))
+      }
+    })
+  }
+
+  #report(error: Error): void {
+    try {
+      this.#onError(error)
+    } catch {
+      // A throwing reporter must not stop the writer.
+    }
+  }
+
+  /**
+   * Run `attempt` until it succeeds, reporting each failure and backing off (100 ms, 200 ms, … up
+   * to the max). Throws ABANDONED once close() gave up.
+   */
   async #retrying<T>(attempt: (n: number) => Promise<T>): Promise<T> {
     for (let n = 0; ; n++) {
+      if (this.#abandoned) throw ABANDONED
       try {
         return await attempt(n)
       } catch (error) {
+        if (this.#abandoned) throw ABANDONED
         this.#errors++
-        try {
-          this.#onError(error instanceof Error ? error : new Error(String(error)))
-        } catch {
-          // A throwing reporter must not stop the writer.
-        }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(this.#retryMaxMs, this.#retryInitialMs * 2 ** n)))
+        this.#report(asError(error))
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(this.#retryMaxMs, this.#retryInitialMs * 2 ** n))
+          this.#wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        this.#wake = undefined
       }
     }
   }
@@ -382,6 +469,13 @@ function snapshot(event: AuditEvent): AuditEvent {
   }
   const json = JSON.stringify(event)
   return JSON.parse(json) as AuditEvent
+}
+
+/** Thrown inside the writer once close() gave up, to end it. */
+const ABANDONED = new Error('the audit log gave up at close')
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error))
 }
 
 function warn(error: Error): void {

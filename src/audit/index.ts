@@ -4,6 +4,15 @@ export { checkpointMessage, checkpointSignatureValid, signCheckpoint } from './c
 export { AuditIntegrityError } from './errors.js'
 export { FileAuditStorage, type FileAuditStorageOptions, type FileSyncPolicy, type TornTail } from './file-storage.js'
 export {
+  type AuditRecorder,
+  IDEMPOTENCY_AUDIT_EVENTS,
+  type IdempotencyAuditEventName,
+  type IdempotencyEventLike,
+  type IdempotencyEventSource,
+  type RecordIdempotencyEventsOptions,
+  recordIdempotencyEvents,
+} from './idempotency-events.js'
+export {
   generateAuditKey,
   generateSigningKeyPair,
   keyringFrom,

@@ -108,4 +108,6 @@ export interface AuditVerification {
   tornTail?: { position: number }
   /** Entries after the last checkpoint: chained but not yet covered by a signature. */
   unsigned: number
+  /** Present when verified with `signatures: false`: the checkpoints' signatures were not checked. */
+  signatures?: 'not checked'
 }

@@ -341,3 +341,43 @@ describe('verifyAuditLog: torn items', () => {
     })
   })
 })
+
+describe('verifyAuditLog with signatures: false', () => {
+  it('checks the chain and the MACs but not the signatures, and says so', async () => {
+    const cp = at(log, 20) as CheckpointEntry
+    // A signature that does not verify, with the chain recomputed after it (the later tags break
+    // too, so no keyring here): only a signature check sees it.
+    const forged = rechain(withItem(log, 20, { sig: flipBase64(cp.sig, 10) }), 19)
+    expect((await verifyAuditLog(forged, { verifier })).firstBad?.reason).toMatch(/signature does not verify/)
+    const unchecked = await verifyAuditLog(forged, { signatures: false })
+    expect(unchecked).toEqual({
+      ok: true,
+      entries: 48,
+      checkpoints: 5,
+      signedUpTo: 0,
+      unsigned: 3,
+      signatures: 'not checked',
+    })
+    // Everything else still holds: a changed body, a checkpoint covering another range.
+    const body = at(log, 5) as SealedEntry
+    const changed = await verifyAuditLog(withItem(log, 5, { body: flipBase64(body.body) }), {
+      keyring,
+      signatures: false,
+    })
+    expect(changed.firstBad?.seq).toBe(5)
+    const lying = signCheckpoint(
+      { seq: 30, time: new Date(cp.time), prev: at(log, 29).hash },
+      28,
+      at(log, 28).hash,
+      signer,
+    )
+    const range = await verifyAuditLog(
+      rechain(
+        log.map((item) => (item.seq === 30 ? lying : item)),
+        29,
+      ),
+      { signatures: false },
+    )
+    expect(range.firstBad?.reason).toBe('checkpoint 30: covers entries up to 28 but follows entry 29')
+  })
+})

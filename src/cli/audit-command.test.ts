@@ -156,6 +156,47 @@ describe('idem audit verify', () => {
     expect(out).toContain('entries 6 to 8 are missing')
   })
 
+  it('with --expect-file (checkpoints published to another file), catches a tail cut with its in-log checkpoint', async () => {
+    const path = join(dir, 'published.jsonl')
+    const kept = join(dir, 'published.checkpoints')
+    const log = await AuditLog.open({
+      storage: new FileAuditStorage({ path, sync: 'none' }),
+      keyring: keyringFrom(keys),
+      signer: signerFromPem('s1', pair.privateKeyPem),
+      checkpoint: {
+        everyEntries: 4,
+        publish: ({ upTo, head, sig, signer, time }) =>
+          appendFileSync(kept, `${JSON.stringify({ upTo, head, sig, signer, time })}\n`),
+      },
+    })
+    for (let i = 0; i < 6; i++) await log.record({ type: 'executed', route: 'payments', key: `pay-${i}` })
+    await log.close()
+    // 1-4, cp5, 6-7, cp8 in the log; the two checkpoints kept elsewhere too.
+    expect(lines(kept).map((line) => (JSON.parse(line) as { upTo: number }).upTo)).toEqual([4, 7])
+    const args = ['audit', 'verify', '--file', path, '--keys', keys, '--public-key', `s1=${publicKey}`]
+    expect((await idem(...args, '--expect-file', kept)).code).toBe(0)
+
+    // The tail cut, the last in-log checkpoint with it: the log alone still holds.
+    writeFileSync(path, `${lines(path).slice(0, 5).join('\n')}\n`)
+    expect((await idem(...args)).code).toBe(0)
+    const { code, out } = await idem(...args, '--expect-file', kept)
+    expect(code).toBe(1)
+    expect(out).toContain(
+      'the log ends at entry 5 but a checkpoint kept elsewhere covers entry 7: entries 6 to 7 are missing (tail truncated?)',
+    )
+    // A last line cut short in the kept file (a crash mid-append): the one before it is used.
+    appendFileSync(kept, '{"upTo":12,"he')
+    expect((await idem(...args, '--expect-file', kept)).out).toContain('covers entry 7: entries 6 to 7 are missing')
+
+    await expect(idem(...args, '--expect-file', kept, '--expect', `1:${'0'.repeat(64)}`)).rejects.toThrow(
+      /--expect or --expect-file, not both/,
+    )
+    writeFileSync(join(dir, 'not-checkpoints'), 'hello\n{"upTo":"x"}\n')
+    await expect(idem(...args, '--expect-file', join(dir, 'not-checkpoints'))).rejects.toThrow(
+      /its last line is not a checkpoint/,
+    )
+  })
+
   it('reports a torn last line without accepting it', async () => {
     const torn = join(dir, 'torn.jsonl')
     writeFileSync(torn, readFileSync(good))

@@ -1,15 +1,15 @@
 // `idem audit`: check an audit log (docs/audit.md), read it back, and make keys for it.
 //
-//   idem audit verify (--file PATH | --postgres URL [--table T]) [--keys SPEC] [--public-key ID=PEM_OR_PATH …] [--expect SEQ:HASH]
+//   idem audit verify (--file PATH | --postgres URL [--table T]) [--keys SPEC] [--public-key ID=PEM_OR_PATH …] [--expect SEQ:HASH | --expect-file PATH]
 //   idem audit show   (--file PATH | --postgres URL [--table T]) --keys SPEC [--route R] [--key K] [--type T] [--since ISO] [--until ISO] [--json]
 //   idem audit keygen
 //
 // Exit codes: 0 the log holds (verify) or was printed whole (show); 1 it does not hold; 2 bad
 // arguments (a UsageError, which the bin turns into the usage and exit code 2).
 
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { entryHash, entryShapeProblem, GENESIS, openEntry } from '../audit/seal.js'
+import { openEntry } from '../audit/seal.js'
 import type {
   AuditEntry,
   AuditEvent,
@@ -22,7 +22,8 @@ import type {
 /** Bad arguments (the same class main.ts throws): the bin prints the message and the usage, and exits 2. */
 export class AuditUsageError extends Error {}
 
-export const AUDIT_USAGE = `  idem audit verify (--file PATH | --postgres URL [--table T]) [--keys SPEC] [--public-key ID=PEM_OR_PATH ...] [--expect SEQ:HASH]
+export const AUDIT_USAGE = `  idem audit verify (--file PATH | --postgres URL [--table T]) [--keys SPEC] [--public-key ID=PEM_OR_PATH ...]
+                    [--expect SEQ:HASH | --expect-file PATH]
                                          check the log: chain, MACs (with --keys), checkpoint signatures
   idem audit show (--file PATH | --postgres URL [--table T]) --keys SPEC [--route R] [--key K] [--type T]
                   [--since ISO] [--until ISO] [--public-key ID=PEM_OR_PATH ...] [--json]
@@ -70,13 +71,22 @@ async function verifyCommand(argv: readonly string[], env: NodeJS.ProcessEnv): P
   const { values } = parsing('verify', () =>
     parseArgs({
       args: [...argv],
-      options: { ...SOURCE_OPTIONS, 'public-key': { type: 'string', multiple: true }, expect: { type: 'string' } },
+      options: {
+        ...SOURCE_OPTIONS,
+        'public-key': { type: 'string', multiple: true },
+        expect: { type: 'string' },
+        'expect-file': { type: 'string' },
+      },
     }),
   )
   const source = sourceOf('verify', values)
   const keyring = await keyringOf('verify', values.keys ?? env.IDEM_AUDIT_KEYS, false)
   const verifier = await verifierOf(values['public-key'])
-  const expected = expectedOf(values.expect)
+  if (values.expect !== undefined && values['expect-file'] !== undefined) {
+    throw new AuditUsageError('give --expect or --expect-file, not both')
+  }
+  const expected =
+    values['expect-file'] === undefined ? expectedOf(values.expect) : expectedFromFile(values['expect-file'])
   const { verifyAuditLog } = await import('../audit/verify.js')
   const items = await readAll(source)
   if (verifier === undefined) {
@@ -162,13 +172,11 @@ async function showCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   // Checked as a whole first: nothing at or after the first entry that does not hold is printed.
   // With public keys, everything `verify` checks; without, the chain and the MACs (checkpoints
   // are then links of the chain whose signatures are not checked).
-  let result: Pick<AuditVerification, 'entries' | 'firstBad' | 'tornTail'>
-  if (verifier === undefined) {
-    result = checkChain(items, keyring)
-  } else {
-    const { verifyAuditLog } = await import('../audit/verify.js')
-    result = await verifyAuditLog(items, { keyring, verifier })
-  }
+  const { verifyAuditLog } = await import('../audit/verify.js')
+  const result = await verifyAuditLog(items, {
+    keyring,
+    ...(verifier === undefined ? { signatures: false } : { verifier }),
+  })
   const stop = result.firstBad?.position
   let shown = 0
   for (const [index, item] of items.entries()) {
@@ -196,49 +204,6 @@ async function showCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     console.error(`${shown} matching ${shown === 1 ? 'entry' : 'entries'} of ${result.entries}${torn}`)
   }
   return 0
-}
-
-/**
- * The chain and the MACs without the checkpoints' signatures (no public key given): what `show`
- * needs to refuse a modified, reordered or removed entry. Positions as verifyAuditLog counts them.
- */
-function checkChain(
-  items: readonly Item[],
-  keyring: AuditKeyring,
-): Pick<AuditVerification, 'entries' | 'firstBad' | 'tornTail'> {
-  let prev = GENESIS
-  let lastSeq = 0
-  let entries = 0
-  for (const [index, item] of items.entries()) {
-    const position = index + 1
-    const bad = (seq: number | undefined, reason: string) => ({ entries, firstBad: { seq, position, reason } })
-    if ('torn' in item) {
-      if (index === items.length - 1) return { entries, tornTail: { position: item.position } }
-      return {
-        entries,
-        firstBad: { seq: undefined, position: item.position, reason: 'an incomplete line inside the log' },
-      }
-    }
-    const problem = entryShapeProblem(item)
-    if (problem !== undefined) return bad(undefined, `not a valid entry: ${problem}`)
-    if (item.seq !== lastSeq + 1)
-      return bad(item.seq, `entry ${item.seq} follows ${lastSeq} (entries removed or reordered)`)
-    if (item.prev !== prev) return bad(item.seq, 'prev does not match the previous hash (chain broken)')
-    if (entryHash(item) !== item.hash) return bad(item.seq, 'hash does not match its content (modified?)')
-    if (item.kind === 'entry') {
-      try {
-        openEntry(item, keyring)
-      } catch (error) {
-        return bad(item.seq, (error as { reason?: string }).reason ?? (error as Error).message)
-      }
-      entries++
-    } else if (item.upTo !== lastSeq || item.head !== prev) {
-      return bad(item.seq, 'checkpoint does not cover the chain before it')
-    }
-    lastSeq = item.seq
-    prev = item.hash
-  }
-  return { entries }
 }
 
 /** `12 2026-12-06T22:31:24.123Z executed route=payments key=… code=… status=201 method=POST mode=enforce` */
@@ -380,6 +345,41 @@ function expectedOf(text: string | undefined): { upTo: number; head: string } | 
   if (match === null)
     throw new AuditUsageError('--expect must be SEQ:HASH (a sequence number and its 64-digit hex hash)')
   return { upTo: Number(match[1]), head: match[2] as string }
+}
+
+/**
+ * The checkpoint kept elsewhere: the last line of a file the gateway appends each checkpoint to
+ * (audit.checkpoint.file), `{ upTo, head, sig, signer, time }`. A last line cut short by a crash
+ * is passed over for the one before it.
+ */
+function expectedFromFile(path: string): { upTo: number; head: string } {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new AuditUsageError(`--expect-file ${path}: ${(error as Error).message}`)
+  }
+  const lines = text.split('\n').filter((line) => line.trim() !== '')
+  for (let i = lines.length - 1; i >= 0; i--) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(lines[i] as string)
+    } catch {
+      if (i === lines.length - 1) continue // a torn last line: take the one before
+      break
+    }
+    const { upTo, head } = (parsed ?? {}) as { upTo?: unknown; head?: unknown }
+    if (
+      Number.isSafeInteger(upTo) &&
+      (upTo as number) >= 0 &&
+      typeof head === 'string' &&
+      /^[0-9a-f]{64}$/.test(head)
+    ) {
+      return { upTo: upTo as number, head }
+    }
+    break
+  }
+  throw new AuditUsageError(`--expect-file ${path}: its last line is not a checkpoint ({"upTo":SEQ,"head":HASH,…})`)
 }
 
 function lastEntry(items: readonly Item[]): AuditEntry | undefined {

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { isolatedName, requireService, SERVICES } from '../../test/services.js'
+import { isolatedName, requireRedisBinaries, requireService, SERVICES } from '../../test/services.js'
+import { startPrivateRedis } from '../../test/support/gateway/private-redis.test-helper.js'
 import { startUpstream, type Upstream } from '../../test/support/gateway/upstream.test-helper.js'
 import { generateAuditKey, generateSigningKeyPair } from '../audit/keys.js'
 import { AuditQueueFullError } from '../audit/queue-errors.js'
@@ -237,6 +238,81 @@ describe('a gateway with an audit log', () => {
     expect(code).toBe(0)
     expect(out).toContain('  signed up to: none (no valid checkpoint)')
     expect((await show(file)).map((entry) => entry.type)).toEqual(['replayed'])
+  })
+
+  it('records a request that a fail-open route forwarded unprotected (its store down) as failed_open', async () => {
+    if (!(await requireRedisBinaries('audit failed_open'))) return
+    const redis = await startPrivateRedis()
+    const { input, file } = config()
+    const gateway = await createGateway({
+      ...input,
+      stores: { r: { type: 'redis', url: redis.url, prefix: `${isolatedName('idem_audit_fo')}:` } },
+      defaults: { store: 'r' },
+      routes: [{ name: 'open', match: { methods: ['POST'], path: '/orders' }, onStoreFailure: 'open' }],
+    })
+    let closed = false
+    let down = false
+    try {
+      const { url } = await gateway.listen()
+      const run = Date.now()
+      expect((await post(`${url}/orders`, `up-${run}`)).status).toBe(201)
+      await redis.kill()
+      down = true
+      expect((await post(`${url}/orders`, `down-1-${run}`)).status).toBe(201)
+      expect((await post(`${url}/orders`, `down-2-${run}`)).status).toBe(201)
+      // Back before close: closing the Redis client waits for a Redis to say goodbye to.
+      await redis.start()
+      down = false
+      await gateway.close()
+      closed = true
+      expect((await verify(file)).code).toBe(0)
+      const recorded = (await show(file, '--route', 'open')).map(({ seq, time, ...event }) => event)
+      expect(recorded).toEqual([
+        { type: 'executed', route: 'open', key: `up-${run}`, method: 'POST', status: 201, mode: 'enforce' },
+        ...[1, 2].map((n) => ({
+          type: 'failed_open',
+          outcome: 'executed',
+          route: 'open',
+          key: `down-${n}-${run}`,
+          method: 'POST',
+          status: 201,
+          mode: 'enforce',
+        })),
+      ])
+    } finally {
+      if (down) await redis.start()
+      if (!closed) await gateway.close()
+      await redis.stop()
+    }
+  })
+
+  it('appends each checkpoint to checkpoint.file too: verify --expect-file catches a tail cut with its checkpoint', async () => {
+    const kept = join(dir, `checkpoints-${files + 1}.jsonl`)
+    const { input, file } = config({ checkpoint: { everyEntries: 2, file: kept } })
+    const gateway = await createGateway(input)
+    const { url } = await gateway.listen()
+    for (let i = 0; i < 5; i++) await post(`${url}/orders`, `kept-${Date.now()}-${i}`)
+    await gateway.close()
+    // 1-2, cp3, 4-5, cp6, 7, cp8 (at close): each checkpoint also in the kept file.
+    const checkpoints = readFileSync(kept, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(checkpoints.map((cp) => cp.upTo)).toEqual([2, 5, 7])
+    expect(Object.keys(checkpoints[0] ?? {}).sort()).toEqual(['head', 'sig', 'signer', 'time', 'upTo'])
+    const withKept = () =>
+      idem('audit', 'verify', '--file', file, '--public-key', `s1=${publicKey}`, '--expect-file', kept)
+    expect((await withKept()).code).toBe(0)
+
+    // The last entry and the final checkpoint cut off: the log alone still verifies.
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean)
+    writeFileSync(file, `${lines.slice(0, 6).join('\n')}\n`)
+    expect((await verify(file)).code).toBe(0)
+    const { code, out } = await withKept()
+    expect(code).toBe(1)
+    expect(out.at(-1)).toContain(
+      'the log ends at entry 6 but a checkpoint kept elsewhere covers entry 7: entry 7 is missing (tail truncated?)',
+    )
   })
 
   it('does not start with keys that are missing or wrong, and names the field', async () => {

@@ -4,12 +4,13 @@
 // emitted once the response has gone, so a full queue with `onFull: fail` cannot turn that
 // request into an error; it is counted (`refused` in GET /v1/audit) and reported through `onError`.
 
+import { appendFile } from 'node:fs/promises'
 import type { Pool as PgPool } from 'pg'
 import { AuditLog, type AuditLogStats } from '../audit/audit-log.js'
 import { FileAuditStorage } from '../audit/file-storage.js'
 import { keyringFrom, signerFromPem } from '../audit/keys.js'
 import { PostgresAuditStorage } from '../audit/postgres-storage.js'
-import type { AuditEvent, AuditKeyring, AuditStorage, CheckpointSigner } from '../audit/types.js'
+import type { AuditEvent, AuditKeyring, AuditStorage, CheckpointEntry, CheckpointSigner } from '../audit/types.js'
 import { GatewayConfigError } from './config/load-config.js'
 import type { AuditConfig } from './config/schema.js'
 import type { GatewayDecisionEvent, GatewayEvents } from './events.js'
@@ -31,10 +32,10 @@ export interface GatewayAuditStatus {
   lastSeq: number
 }
 
-/** Outcomes that `decisions: rejections` leaves out: requests that simply went through. */
 /** Longest close() waits for the audit storage to take what is queued. */
 const CLOSE_TIMEOUT_MS = 10_000
 
+/** Outcomes that `decisions: rejections` leaves out: requests that simply went through. */
 const ROUTINE = new Set(['executed', 'no_key', 'forwarded'])
 
 export class GatewayAudit {
@@ -100,33 +101,27 @@ export class GatewayAudit {
     this.#closed = true
     for (const detach of this.#detach.splice(0)) detach()
     try {
-      // A storage that stays down would hold close() (and the gateway's SIGTERM) for ever: give up
-      // after CLOSE_TIMEOUT_MS, and say how many events were not written.
-      let timer: NodeJS.Timeout | undefined
-      const gaveUp = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS)
-      })
-      const ended = await Promise.race([this.log.close().then(() => 'closed' as const), gaveUp])
-      clearTimeout(timer)
-      if (ended === 'timeout') {
-        this.#onError(
-          new Error(
-            `audit log: storage still failing after ${CLOSE_TIMEOUT_MS / 1000} s at close; ${this.log.stats.queued} queued events were not written`,
-          ),
-        )
-      }
+      // A storage that stays down would hold close() (and the gateway's SIGTERM) for ever: the log
+      // gives up after CLOSE_TIMEOUT_MS, and reports (onError) how many events were not written.
+      await this.log.close({ timeoutMs: CLOSE_TIMEOUT_MS })
     } finally {
       await this.#release?.().catch(() => {})
     }
   }
 }
 
-/** A decision as the audit log keeps it: the outcome, or in observe mode what enforce would have done. */
+/**
+ * A decision as the audit log keeps it: the outcome, or in observe mode what enforce would have
+ * done; `failed_open` (with the outcome beside it) for a request that went through unprotected
+ * because the store failed on a fail-open route.
+ */
 export function decisionEvent(event: GatewayDecisionEvent): AuditEvent {
-  const type =
+  const decided =
     event.wouldHave === undefined ? event.outcome : `would_${event.wouldHave === 'replayed' ? 'replay' : 'reject'}`
+  const failedOpen = event.failedOpen === true
   return compact({
-    type,
+    type: failedOpen ? 'failed_open' : decided,
+    outcome: failedOpen ? decided : undefined,
     route: event.route,
     key: event.key,
     method: event.method,
@@ -212,6 +207,7 @@ export async function openGatewayAudit(
             checkpoint: compact({
               everyEntries: config.checkpoint.everyEntries,
               everyMs: config.checkpoint.every,
+              publish: config.checkpoint.file === undefined ? undefined : checkpointFile(config.checkpoint.file),
             }),
           }),
       ...(config.queue === undefined ? {} : { queue: compact({ ...config.queue }) }),
@@ -224,6 +220,13 @@ export async function openGatewayAudit(
   }
   const end = pool === undefined ? undefined : () => (pool as PgPool).end()
   return new GatewayAudit(log, config.decisions, onError, end)
+}
+
+/** Appends each checkpoint to `file` as a JSON line: what `idem audit verify --expect-file` reads. */
+function checkpointFile(file: string): (checkpoint: CheckpointEntry) => Promise<void> {
+  return async ({ upTo, head, sig, signer, time }) => {
+    await appendFile(file, `${JSON.stringify({ upTo, head, sig, signer, time })}\n`, { mode: 0o600 })
+  }
 }
 
 /** The object without its undefined fields (the events' JSON stays minimal and exactOptionalPropertyTypes holds). */

@@ -17,6 +17,11 @@ export interface GatewayDecisionEvent {
   wouldHave?: 'replayed' | 'rejected'
   /** The status the client got (undefined when the response broke off). */
   status: number | undefined
+  /**
+   * True when a store failed and this request went on unprotected (a route with
+   * `onStoreFailure: open`): the idempotency store, or the rate limit's or the nonces' store.
+   */
+  failedOpen?: boolean
 }
 
 export interface GatewayEvents {

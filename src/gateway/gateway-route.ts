@@ -2,6 +2,7 @@
 // serves it (its Idempotency over its store's breaker, its HTTP core, principal, rate limiter,
 // signature check), built once per configuration so that a request only reads them.
 
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { Idempotency } from '../core/idempotency.js'
 import { HttpIdempotency } from '../http/core/http-idempotency.js'
 import type { HttpRequest } from '../http/core/types.js'
@@ -15,6 +16,13 @@ import { RouteStats } from './stats.js'
 
 /** The prefix of every scope the gateway writes: `gateway|<principal hash>|<METHOD> <route name>`. */
 export const GATEWAY_SCOPE = 'gateway'
+
+/**
+ * Whether the request being decided went on unprotected: the request handler runs a fail-open
+ * route's decision inside `failOpenMark.run(mark, …)`, and the route's store_error listener marks
+ * it (per request, however many run at once), for the decision event (`failedOpen`).
+ */
+export const failOpenMark = new AsyncLocalStorage<{ failedOpen: boolean }>()
 
 /** A request as the gateway hands it to the HTTP core: with the principal it resolved. */
 export interface GatewayRequest extends HttpRequest {
@@ -66,8 +74,16 @@ export function buildRoute(
   let http: HttpIdempotency | undefined
   if (store !== undefined) {
     idem = new Idempotency({ store: store.store, ttl, lease, failOpen })
-    // A fail-open route forwards unprotected when the store fails: counted, never silent.
-    if (failOpen) idem.on('store_error', (event) => event.failOpen && stats.failedOpen++)
+    // A fail-open route forwards unprotected when the store fails: counted, never silent, and the
+    // request marked (its decision event says so, and the audit log records it as failed_open).
+    if (failOpen) {
+      idem.on('store_error', (event) => {
+        if (!event.failOpen) return
+        stats.failedOpen++
+        const mark = failOpenMark.getStore()
+        if (mark !== undefined) mark.failedOpen = true
+      })
+    }
     http = new HttpIdempotency({
       idem,
       header: 'header' in key ? key.header : BODY_KEY_HEADER,

@@ -5,13 +5,20 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Emitter } from '../core/emitter.js'
-import { parseKeyHeader } from '../http/core/key-header.js'
-import type { Decision, HeaderRecord, HttpResponse } from '../http/core/types.js'
+import type { Decision, HttpResponse } from '../http/core/types.js'
 import { readBody } from '../http/node/read-body.js'
 import type { GatewayEvents } from './events.js'
-import { BODY_KEY_HEADER, bodyKeyHeader, fieldAt, type GatewayRequest, type GatewayRoute } from './gateway-route.js'
+import {
+  BODY_KEY_HEADER,
+  bodyKeyHeader,
+  failOpenMark,
+  fieldAt,
+  type GatewayRequest,
+  type GatewayRoute,
+} from './gateway-route.js'
 import { GatewayProblem, type GatewayProblemKind, gatewayProblem } from './problems.js'
 import { type ForwardOutcome, sendProblem, type UpstreamProxy } from './proxy.js'
+import { RequestReport } from './request-report.js'
 import { pathOf, type RouteTable } from './route-table.js'
 import { verifySignature } from './signature.js'
 import type { RouteOutcome } from './stats.js'
@@ -47,18 +54,19 @@ export async function handleRequest(
   if (mode === 'off' || route.http === undefined) {
     const forwarded = await generation.proxy.forward(req, res, undefined)
     stats.upstream(forwarded.status, forwarded.failure)
-    finish(route, method, 'forwarded', forwarded.status, events, undefined, undefined, req.headers)
+    new RequestReport(route, method, events, req.headers).finish('forwarded', forwarded.status)
     return
   }
   const enforce = mode === 'enforce'
   const http = route.http
+  const report = new RequestReport(route, method, events, req.headers)
 
   // Each check refuses in enforce mode; in observe mode it counts what it would have refused.
   let observedRefusal: Refusal | undefined
   const refuse = (refusal: Refusal): boolean => {
     if (enforce) {
       sendProblem(res, refusal.response)
-      finish(route, method, 'rejected', refusal.response.status, events, refusal.code, undefined, req.headers)
+      report.finish('rejected', refusal.response.status, refusal.code)
       return true
     }
     observedRefusal ??= refusal
@@ -70,7 +78,7 @@ export async function handleRequest(
   const principal = who.ok ? who.principal : undefined
 
   if (route.rateLimiter !== undefined) {
-    const refusal = await rateLimit(route, principal ?? `address:${req.socket.remoteAddress}`)
+    const refusal = await rateLimit(route, principal ?? `address:${req.socket.remoteAddress}`, report)
     if (refusal !== undefined && refuse(refusal)) return
   }
 
@@ -87,7 +95,7 @@ export async function handleRequest(
 
   try {
     if (route.signature !== undefined) {
-      const refusal = await checkSignature(route, req, await readWhole())
+      const refusal = await checkSignature(route, req, await readWhole(), report)
       if (refusal !== undefined && refuse(refusal)) return
     }
 
@@ -98,6 +106,7 @@ export async function handleRequest(
       if (route.keyBodyPath !== undefined) {
         const { [BODY_KEY_HEADER]: _spoofed, ...rest } = req.headers
         headers = { ...rest, ...bodyKeyHeader(fieldAt(parsed, route.keyBodyPath)) }
+        report.keyHeaders = headers
       }
       if (route.fingerprintBody !== undefined && parsed !== undefined) {
         fingerprintBody = route.fingerprintBody.map((path) => fieldAt(parsed, path) ?? null)
@@ -109,7 +118,7 @@ export async function handleRequest(
       route.stats.observed('rejected', observedRefusal.code)
       const forwarded = await generation.proxy.forward(req, res, bodyRead ? body : undefined)
       route.stats.upstream(forwarded.status, forwarded.failure)
-      finish(route, method, 'forwarded', forwarded.status, events, observedRefusal.code, 'rejected', headers)
+      report.finish('forwarded', forwarded.status, observedRefusal.code, 'rejected')
       return
     }
 
@@ -122,8 +131,11 @@ export async function handleRequest(
       readBody: readWhole,
       principal,
     }
-    const decision: Decision = await http.decide(request)
-    await carryOut(decision, { route, req, res, events, generation, enforce, body: () => body, method, headers })
+    // Only a fail-open route can go on unprotected: only its decision needs the mark.
+    const decision: Decision = await (route.failOpen
+      ? failOpenMark.run(report, () => http.decide(request))
+      : http.decide(request))
+    await carryOut(decision, { route, req, res, generation, enforce, body: () => body, report })
   } catch (error) {
     if ((error as { code?: string }).code === 'REQUEST_TOO_LARGE') {
       const tooLarge = gatewayProblem(
@@ -131,7 +143,7 @@ export async function handleRequest(
         `The request body is over ${http.maxRequestBytes} bytes.`,
       )
       sendProblem(res, tooLarge)
-      finish(route, method, 'rejected', 413, events, 'REQUEST_TOO_LARGE', undefined, req.headers)
+      report.finish('rejected', 413, 'REQUEST_TOO_LARGE')
       return
     }
     // The body could not be read (the client went away), or a bug: nobody to answer properly.
@@ -143,30 +155,18 @@ interface Context {
   route: GatewayRoute
   req: IncomingMessage
   res: ServerResponse
-  events: Emitter<GatewayEvents>
   generation: Generation
   enforce: boolean
   body: () => Uint8Array | undefined
-  method: string
-  /** The request's headers as the HTTP core saw them (with a body key in its header): where the key is read for events. */
-  headers: HeaderRecord
+  report: RequestReport
 }
 
 async function carryOut(decision: Decision, ctx: Context): Promise<void> {
-  const { route, req, res, events, generation, method } = ctx
+  const { route, req, res, generation } = ctx
   if (decision.action === 'respond') {
     if (ctx.enforce) {
       sendProblem(res, decision.response)
-      finish(
-        route,
-        method,
-        decision.replayed ? 'replayed' : 'rejected',
-        decision.response.status,
-        events,
-        decision.code,
-        undefined,
-        ctx.headers,
-      )
+      ctx.report.finish(decision.replayed ? 'replayed' : 'rejected', decision.response.status, decision.code)
       return
     }
     // Observe: count what enforce would have answered, then forward as if the gateway were not there.
@@ -174,7 +174,7 @@ async function carryOut(decision: Decision, ctx: Context): Promise<void> {
     route.stats.observed(wouldHave, decision.code)
     const forwarded = await generation.proxy.forward(req, res, ctx.body())
     route.stats.upstream(forwarded.status, forwarded.failure)
-    finish(route, method, 'forwarded', forwarded.status, events, decision.code, wouldHave, ctx.headers)
+    ctx.report.finish('forwarded', forwarded.status, decision.code, wouldHave)
     return
   }
   const capture = decision.action === 'proceed' ? decision.capture : undefined
@@ -187,36 +187,14 @@ async function carryOut(decision: Decision, ctx: Context): Promise<void> {
         ? 'released'
         : 'executed'
   const status = forwarded.failure === 'broken' ? undefined : forwarded.status
-  finish(route, method, outcome, status, events, undefined, undefined, ctx.headers)
-}
-
-function finish(
-  route: GatewayRoute,
-  method: string,
-  outcome: RouteOutcome,
-  status: number | undefined,
-  events: Emitter<GatewayEvents>,
-  code?: string,
-  wouldHave?: 'replayed' | 'rejected',
-  keyHeaders?: HeaderRecord,
-): void {
-  route.stats.outcome(outcome, outcome === 'rejected' ? code : undefined)
-  if (!events.has('decision')) return
-  const event: GatewayEvents['decision'] = { route: route.name, mode: route.mode, method, outcome, status }
-  if (code !== undefined) event.code = code
-  if (wouldHave !== undefined) event.wouldHave = wouldHave
-  // The key, read again only for listeners (the audit log): a well-formed one, never a malformed header's text.
-  const parsed =
-    route.http === undefined || keyHeaders === undefined ? undefined : parseKeyHeader(keyHeaders[route.http.header])
-  if (parsed?.ok === true) event.key = parsed.key
-  events.emit('decision', event)
+  ctx.report.finish(outcome, status)
 }
 
 function problem(code: string, kind: GatewayProblemKind, detail: string, headers?: Array<[string, string]>): Refusal {
   return { code, response: gatewayProblem(kind, detail, headers) }
 }
 
-async function rateLimit(route: GatewayRoute, principal: string): Promise<Refusal | undefined> {
+async function rateLimit(route: GatewayRoute, principal: string, report: RequestReport): Promise<Refusal | undefined> {
   try {
     const verdict = await (route.rateLimiter as NonNullable<GatewayRoute['rateLimiter']>).consume(principal)
     if (verdict.allowed) return undefined
@@ -228,7 +206,7 @@ async function rateLimit(route: GatewayRoute, principal: string): Promise<Refusa
       [['retry-after', seconds]],
     )
   } catch (error) {
-    return storeFailure(route, error)
+    return storeFailure(route, error, report)
   }
 }
 
@@ -236,6 +214,7 @@ async function checkSignature(
   route: GatewayRoute,
   req: IncomingMessage,
   body: Uint8Array | undefined,
+  report: RequestReport,
 ): Promise<Refusal | undefined> {
   const signature = route.signature as NonNullable<GatewayRoute['signature']>
   try {
@@ -248,14 +227,15 @@ async function checkSignature(
     if (verdict.ok) return undefined
     return problem(verdict.problem, GatewayProblem[verdict.problem], verdict.detail)
   } catch (error) {
-    return storeFailure(route, error)
+    return storeFailure(route, error, report)
   }
 }
 
 /** The store behind a check failed: a fail-open route lets the request through, a fail-closed one answers 503. */
-function storeFailure(route: GatewayRoute, error: unknown): Refusal | undefined {
+function storeFailure(route: GatewayRoute, error: unknown, report: RequestReport): Refusal | undefined {
   if (route.failOpen) {
     route.stats.failedOpen++
+    report.failedOpen = true
     return undefined
   }
   return problem(

@@ -252,9 +252,18 @@ const audit = z
     alg: z.enum(['aes-256-gcm', 'sm4-ctr-hmac-sm3']).default('aes-256-gcm'),
     /** The Ed25519 key that signs checkpoints: its id, and the PEM (PKCS#8) itself or a file path. */
     signingKey: z.strictObject({ id: keyId, privateKey: z.string().min(1) }).optional(),
-    /** When a checkpoint is signed: after this many entries, and/or this long after the last one. */
+    /**
+     * When a checkpoint is signed: after this many entries, and/or this long after the last one.
+     * `file`: also append each checkpoint, `{ upTo, head, sig, signer, time }` as a JSON line, to
+     * this file (put it on another disk or host): `idem audit verify --expect-file` then catches
+     * a tail cut after the last checkpoint the log still holds.
+     */
     checkpoint: z
-      .strictObject({ everyEntries: z.number().int().min(1).optional(), every: duration.optional() })
+      .strictObject({
+        everyEntries: z.number().int().min(1).optional(),
+        every: duration.optional(),
+        file: z.string().min(1).optional(),
+      })
       .optional(),
     /** Events waiting to be written: at most `max`; when full, wait (`block`), lose the event (`drop`) or fail (`fail`). */
     queue: z
