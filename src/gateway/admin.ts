@@ -7,21 +7,33 @@
 //   GET    /v1/keys/:route/:key            a key's record   (?principal=…&method=…)
 //   DELETE /v1/keys/:route/:key            purge it         (same query)
 //   GET    /v1/audit                       the audit log's counters and last sequence number (with `audit`)
+//   GET    /v1/audit/entries               the latest entries, decrypted, newest first (?limit=50&route=&type=)
+//   GET    /v1/audit/verify                verifyAuditLog over the whole log: ok, counts, the first bad entry
+//   GET    /v1/anomalies                   the last anomaly alerts (idem/anomalies), newest first
 //   GET    /metrics                        Prometheus metrics (when `metrics: true`)
 //   GET    /healthz                        liveness, without a token
 //   GET    /dashboard                      the dashboard (page and assets without a token; docs/dashboard.md)
 
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { FileAuditStorage } from '../audit/file-storage.js'
+import { keyringFrom, signerFromPem } from '../audit/keys.js'
+import { openEntry } from '../audit/seal.js'
+import type { AuditKeyring, AuditStorage, AuditVerification, CheckpointVerifier } from '../audit/types.js'
+import { verifyAuditLog } from '../audit/verify.js'
 import { readBody } from '../http/node/read-body.js'
+import type { GatewayAnomaly } from './anomaly-wiring.js'
 import type { GatewayAuditStatus } from './audit-wiring.js'
 import { GatewayConfigError, redactConfig } from './config/load-config.js'
-import { MODES, type Mode } from './config/schema.js'
+import { type AuditConfig, MODES, type Mode } from './config/schema.js'
 import { serveDashboard } from './dashboard/serve-dashboard.js'
 import type { GatewayMetrics } from './gateway-metrics.js'
 import type { GatewayOperations } from './operations.js'
 
 const MAX_ADMIN_BODY = 1024 * 1024
+/** GET /v1/audit/entries: entries answered by default, and at most. */
+const DEFAULT_ENTRIES = 50
+const MAX_ENTRIES = 200
 
 class AdminError extends Error {
   constructor(
@@ -41,8 +53,18 @@ export function createAdminHandler(
   gateway: GatewayOperations,
   metrics: Promise<GatewayMetrics> | undefined,
   audit?: { status(): GatewayAuditStatus },
+  anomalies?: { recent(): GatewayAnomaly[] },
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const token = digest(gateway.config.admin?.token ?? '')
+  let reader: AuditReader | undefined
+  /** The log's reader, made on first use from the configuration (the audit section cannot be reloaded). */
+  const auditReader = (): AuditReader => {
+    const config = gateway.config.audit
+    if (audit === undefined || config === undefined)
+      throw new AdminError(404, 'This gateway keeps no audit log (no audit section in its configuration)')
+    reader ??= auditReaderOf(config)
+    return reader
+  }
   return (req, res) => {
     serve(req, res).catch((error: unknown) => {
       const status =
@@ -98,6 +120,15 @@ export function createAdminHandler(
     if (resource === 'config' && name === undefined && method === 'GET') {
       return json(res, 200, { file: gateway.configFile ?? null, config: redactConfig(gateway.config) })
     }
+    if (resource === 'audit' && name === 'entries' && sub === undefined && method === 'GET') {
+      return json(res, 200, await auditReader().entries(entriesQuery(url.searchParams)))
+    }
+    if (resource === 'audit' && name === 'verify' && sub === undefined && method === 'GET') {
+      return json(res, 200, await auditReader().verify())
+    }
+    if (resource === 'anomalies' && name === undefined && method === 'GET') {
+      return json(res, 200, anomalies?.recent() ?? [])
+    }
     if (resource === 'audit' && name === undefined && method === 'GET') {
       if (audit === undefined)
         throw new AdminError(404, 'This gateway keeps no audit log (no audit section in its configuration)')
@@ -130,6 +161,136 @@ export function createAdminHandler(
     return timingSafeEqual(digest(header.slice('Bearer '.length)), token)
   }
 }
+
+/** An entry of GET /v1/audit/entries: its place and time in the log, and the decrypted event. */
+export interface AuditEntryView {
+  seq: number
+  time: string
+  type?: string
+  route?: string
+  key?: string
+  code?: string
+  status?: number
+  /** Set instead of the event when the entry cannot be opened (a bad tag, an unknown key id). */
+  error?: string
+  [detail: string]: unknown
+}
+
+/** GET /v1/audit/verify: verifyAuditLog's answer, and whether a torn last line is an append in progress. */
+export type AuditVerificationView = AuditVerification & {
+  /**
+   * True when the only oddity is a last line still being written: the log is read while the
+   * gateway appends to it, so a reader can meet the first bytes of an append. It is not counted.
+   */
+  beingWritten?: boolean
+}
+
+interface EntriesQuery {
+  limit: number
+  route: string | undefined
+  type: string | undefined
+}
+
+interface AuditReader {
+  entries(query: EntriesQuery): Promise<AuditEntryView[]>
+  verify(): Promise<AuditVerificationView>
+}
+
+function entriesQuery(params: URLSearchParams): EntriesQuery {
+  const raw = params.get('limit')
+  const limit = raw === null || raw === '' ? DEFAULT_ENTRIES : Number(raw)
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new AdminError(400, `"limit" must be a positive integer`)
+  const text = (name: string) => {
+    const value = params.get(name)
+    return value === null || value === '' ? undefined : value
+  }
+  return { limit: Math.min(limit, MAX_ENTRIES), route: text('route'), type: text('type') }
+}
+
+/**
+ * Reads the gateway's own log back with the keys of its configuration (what openGatewayAudit
+ * opened it with): a storage of its own that only ever reads — the file storage's `read()` streams
+ * the file's lines and never takes the writer's handle; for PostgreSQL, a pool of one connection.
+ * Not flushed first: a flush waits for a storage that may be down, and an append may start right
+ * after it anyway; a torn last line is an append in progress, reported as `beingWritten`.
+ */
+function auditReaderOf(config: AuditConfig): AuditReader {
+  const keyring: AuditKeyring = keyringFrom(config.keys, config.alg)
+  let verifier: CheckpointVerifier | undefined
+  if (config.signingKey !== undefined) {
+    const signer = signerFromPem(config.signingKey.id, config.signingKey.privateKey)
+    verifier = { publicKeys: new Map([[signer.id, createPublicKey(signer.privateKey)]]) }
+  }
+  let storage: Promise<AuditStorage> | undefined
+  const open = (): Promise<AuditStorage> => {
+    if (storage === undefined) {
+      const opening = openReadStorage(config)
+      // A failure (pg not installed) is answered now and tried again next time.
+      opening.catch(() => {
+        storage = undefined
+      })
+      storage = opening
+    }
+    return storage
+  }
+
+  return {
+    async entries({ limit, route, type }) {
+      const kept: AuditEntryView[] = []
+      for await (const item of readOrEmpty(await open())) {
+        if ('torn' in item || item.kind !== 'entry') continue
+        let view: AuditEntryView
+        try {
+          view = { ...openEntry(item, keyring), seq: item.seq, time: item.time }
+        } catch (error) {
+          view = { seq: item.seq, time: item.time, error: (error as Error).message }
+        }
+        if (route !== undefined && view.route !== route) continue
+        if (type !== undefined && view.type !== type) continue
+        kept.push(view)
+        if (kept.length > limit) kept.shift()
+      }
+      return kept.reverse()
+    },
+    async verify() {
+      const result: AuditVerificationView = await verifyAuditLog(readOrEmpty(await open()), {
+        keyring,
+        ...(verifier === undefined ? {} : { verifier }),
+      })
+      // verifyAuditLog reports a torn item only when it is the very last one (else it is firstBad).
+      if (result.ok && result.tornTail !== undefined) result.beingWritten = true
+      return result
+    },
+  }
+}
+
+async function openReadStorage(config: AuditConfig): Promise<AuditStorage> {
+  if (config.postgres === undefined) return new FileAuditStorage({ path: config.file as string, sync: 'none' })
+  const [pg, { PostgresAuditStorage }] = await Promise.all([import('pg'), import('../audit/postgres-storage.js')])
+  const pool = new pg.default.Pool({
+    connectionString: config.postgres.url,
+    connectionTimeoutMillis: 5_000,
+    max: 1,
+    idleTimeoutMillis: 10_000,
+    allowExitOnIdle: true,
+  })
+  pool.on('error', () => {})
+  return new PostgresAuditStorage({
+    client: pool,
+    ...(config.postgres.table === undefined ? {} : { table: config.postgres.table }),
+  })
+}
+
+/** The storage's items; a log file not created yet (nothing recorded) is an empty log. */
+async function* readOrEmpty(storage: AuditStorage): AsyncIterable<StoredItem> {
+  try {
+    yield* storage.read()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+}
+
+type StoredItem = AuditStorage['read'] extends () => AsyncIterable<infer T> ? T : never
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest()

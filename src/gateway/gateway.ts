@@ -8,7 +8,9 @@ import { Emitter, type Listener } from '../core/emitter.js'
 import type { Idempotency } from '../core/idempotency.js'
 import { recordId } from '../core/key.js'
 import { scopeOf } from '../http/core/request-identity.js'
+import type { AnomalyDetectorOptions } from '../telemetry/anomalies/options.js'
 import { createAdminHandler } from './admin.js'
+import { GatewayAnomalies } from './anomaly-wiring.js'
 import { type GatewayAudit, openGatewayAudit } from './audit-wiring.js'
 import { GatewayConfigError, loadConfig, validateConfig } from './config/load-config.js'
 import type { GatewayConfig, GatewayConfigInput, Mode } from './config/schema.js'
@@ -29,6 +31,8 @@ export interface GatewayOptions {
    * write (a storage error, retried). Default: a JSON line `{"event":"audit_error",…}` on stderr.
    */
   onAuditError?: (error: Error) => void
+  /** The anomaly detector's options (GET /v1/anomalies; docs/observability.md): its defaults unless given. */
+  anomalies?: AnomalyDetectorOptions
 }
 
 /** A configuration swapped in as a whole; requests in flight finish on the one they started with. */
@@ -63,7 +67,7 @@ export async function createGateway(
     await audit?.close()
     throw error
   }
-  const gateway = new Gateway(generation, options.configFile, audit)
+  const gateway = new Gateway(generation, options.configFile, audit, new GatewayAnomalies(options.anomalies))
   try {
     await gateway.ready()
   } catch (error) {
@@ -117,11 +121,19 @@ export class Gateway implements GatewayOperations {
   #closed = false
   readonly #audit: GatewayAudit | undefined
 
-  constructor(generation: LiveGeneration, configFile: string | undefined, audit?: GatewayAudit) {
+  readonly #anomalies: GatewayAnomalies
+
+  constructor(
+    generation: LiveGeneration,
+    configFile: string | undefined,
+    audit?: GatewayAudit,
+    anomalies = new GatewayAnomalies(),
+  ) {
     this.#generation = generation
     this.configFile = configFile
     this.#audit = audit
     audit?.attach((name, listener) => this.on(name, listener))
+    this.#anomalies = anomalies
     this.#watchBreakers(generation)
     this.server = createServer({ keepAlive: true }, (req, res) => this.#serve(req, res))
     // Clients keep their connections between requests (HTTP/1.1 keep-alive), longer than the upstream pool does.
@@ -132,7 +144,10 @@ export class Gateway implements GatewayOperations {
       // Awaited by createGateway, which reports the failure; never an unhandled rejection here.
       this.#metrics.catch(noop)
     }
-    this.adminServer = admin === undefined ? undefined : createServer(createAdminHandler(this, this.#metrics, audit))
+    this.adminServer =
+      admin === undefined ? undefined : createServer(createAdminHandler(this, this.#metrics, audit, anomalies))
+    // Every route's replays and mismatches, judged against their baseline (GET /v1/anomalies).
+    anomalies.attach(this)
   }
 
   readonly #metrics: Promise<GatewayMetrics> | undefined
@@ -320,6 +335,7 @@ export class Gateway implements GatewayOperations {
     for (let i = 0; i < 100 && generation.inFlight > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
     await generation.proxy.close()
     await generation.stores.close()
+    this.#anomalies.close()
     // Last: what is queued is written (and a final checkpoint signed) once nothing more can happen.
     await this.#audit?.close()
   }

@@ -2,16 +2,22 @@
 // gateway (memory store) in front of the counting upstream: the token form, the live counters and
 // charts, the key inspector and its purge, the guarded observe → enforce switch, breakers, the
 // audit log's absence, a 401 mid-session, all by what the page shows and what the upstream counts.
+// Then a gateway with an audit log (a file) and a controllable clock for its anomaly detector: the
+// audit trail shows the traffic's keys and verifies OK, an anomaly provoked by a burst of replays
+// is listed, and one byte flipped in an entry's body in the middle of the file turns it BROKEN.
 // Screenshots of the main views go to artifacts/dashboard/ (git-ignored).
 //
 // Without /usr/bin/chromium the suite is skipped with a warning, or fails under IDEM_REQUIRE_SERVICES=1.
 
-import { existsSync, mkdirSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { reportMissing } from '../../../test/services.js'
 import { startUpstream, type Upstream } from '../../../test/support/gateway/upstream.test-helper.js'
+import { generateAuditKey, generateSigningKeyPair } from '../../audit/keys.js'
 import { createGateway, type Gateway } from '../gateway.js'
 import { DASHBOARD_CSP } from './serve-dashboard.js'
 
@@ -294,6 +300,13 @@ if (!existsSync(CHROMIUM)) {
     it('shows the breakers per store and that no audit log is configured', async () => {
       expect(await page.textContent('[data-breaker="main"] td[data-state]')).toBe('closed')
       await expect.poll(() => page.textContent('#audit-body')).toContain('No audit log configured')
+      await page.waitForSelector('#trail-state[data-verify="absent"]', { timeout: 5000 })
+      expect(await page.textContent('#trail-state')).toContain('Not configured')
+      expect(await page.isHidden('#trail-table')).toBe(true)
+      for (const path of ['/v1/audit/verify', '/v1/audit/entries']) expect((await admin(path)).status).toBe(404)
+      // No anomaly on this gateway's ordinary traffic (its detector is still learning anyway).
+      expect(await (await admin('/v1/anomalies')).json()).toEqual([])
+      expect(await page.isVisible('#anomalies-empty')).toBe(true)
       await page.screenshot({ path: `${SHOTS}dashboard.png`, fullPage: true })
     })
 
@@ -331,6 +344,206 @@ if (!existsSync(CHROMIUM)) {
       expect(apiCalls.filter((call) => call.path.startsWith('/dashboard') && call.authorization !== undefined)).toEqual(
         [],
       )
+      expect(consoleErrors).toEqual([])
+    })
+  })
+
+  describe('the audit trail and the anomalies in Chromium', () => {
+    const WINDOW = 10_000
+    let upstream: Upstream
+    let gateway: Gateway
+    let url: string
+    let adminUrl: string
+    let dir: string
+    let logFile: string
+    let browser: Browser
+    let page: Page
+    const consoleErrors: string[] = []
+    /** The anomaly detector's clock: moved a window at a time by the test. */
+    let clock = Date.UTC(2026, 0, 1)
+
+    beforeAll(async () => {
+      mkdirSync(SHOTS, { recursive: true })
+      upstream = await startUpstream()
+      dir = mkdtempSync(join(tmpdir(), 'idem-dashboard-audit-'))
+      logFile = join(dir, 'audit.jsonl')
+      const signing = generateSigningKeyPair()
+      gateway = await createGateway(
+        {
+          listen: { port: 0 },
+          upstream: { url: upstream.url, timeout: '5s' },
+          admin: { listen: { port: 0 }, token: TOKEN },
+          metrics: false,
+          stores: { main: { type: 'memory' } },
+          defaults: { store: 'main' },
+          routes: [{ name: 'orders', match: { methods: ['POST'], path: '/orders' } }],
+          audit: {
+            file: logFile,
+            sync: 'none',
+            keys: `k1:${generateAuditKey()}`,
+            signingKey: { id: 's1', privateKey: signing.privateKeyPem },
+            checkpoint: { everyEntries: 4 },
+          },
+        },
+        // The detector's defaults learn for 5 minutes (30 windows of 10 s): too long for a test, so
+        // 2 windows of warm-up, 5 events at least, on a clock the test moves.
+        { anomalies: { window: WINDOW, warmup: 2, minEvents: 5, now: () => clock } },
+      )
+      ;({ url, adminUrl } = (await gateway.listen()) as { url: string; adminUrl: string })
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+      })
+      page = await browser.newPage({ viewport: { width: 1366, height: 900 } })
+      page.on('console', (message) => {
+        if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+          consoleErrors.push(message.text())
+        }
+      })
+      page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`))
+    }, 60_000)
+
+    afterAll(async () => {
+      await browser?.close()
+      await gateway?.close()
+      await upstream?.stop()
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    })
+
+    const admin = (path: string) => fetch(`${adminUrl}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    const post = (key: string) =>
+      fetch(`${url}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ id: key }),
+      })
+
+    /** Until the log has written everything it was given (the decisions are recorded after the responses). */
+    async function written(atLeast: number): Promise<void> {
+      await expect
+        .poll(
+          async () => {
+            const status = (await (await admin('/v1/audit')).json()) as { lastSeq: number; stats: { queued: number } }
+            return status.stats.queued === 0 && status.lastSeq >= atLeast
+          },
+          { timeout: 5000 },
+        )
+        .toBe(true)
+    }
+
+    it('lists the traffic in the audit trail with its keys, and the log verifies OK', async () => {
+      const key = `trail-${Date.now()}`
+      expect((await post(key)).status).toBe(201)
+      expect((await post(key)).headers.get('idempotent-replayed')).toBe('true')
+      await written(2)
+
+      await page.goto(`${adminUrl}/dashboard`)
+      await page.fill('#token', TOKEN)
+      await page.press('#token', 'Enter')
+      await page.waitForSelector('#app', { state: 'visible' })
+
+      const rows = page.locator('#trail-body tr', { has: page.locator(`td[data-col="key"]:text-is("${key}")`) })
+      await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(2)
+      // Newest first: the replay, then the execution, on the route, with the upstream's status.
+      expect(await rows.nth(0).locator('td[data-col="type"]').textContent()).toBe('replayed')
+      expect(await rows.nth(1).locator('td[data-col="type"]').textContent()).toBe('executed')
+      expect(await rows.nth(1).locator('td[data-col="route"]').textContent()).toBe('orders')
+      expect(await rows.nth(1).locator('td[data-col="status"]').textContent()).toBe('201')
+      const newerSeq = Number(await rows.nth(0).getAttribute('data-seq'))
+      expect(newerSeq).toBeGreaterThan(Number(await rows.nth(1).getAttribute('data-seq')))
+
+      await page.waitForSelector('#trail-state[data-verify="ok"]', { timeout: 10_000 })
+      expect(await page.textContent('#trail-state')).toContain('OK')
+      expect(Number(await page.textContent('[data-trail="entries"]'))).toBeGreaterThanOrEqual(2)
+      // The table has real headers for screen readers, and the state is a live region.
+      expect(await page.locator('#trail-table th[scope="col"]').allTextContents()).toEqual([
+        'Seq',
+        'Time',
+        'Type',
+        'Route',
+        'Key',
+        'Code',
+        'Status',
+      ])
+      expect(await page.getAttribute('#trail-state', 'aria-live')).toBe('polite')
+
+      // The API behind it: the same entries, decrypted; the same verification.
+      const entries = (await (await admin(`/v1/audit/entries?limit=2&route=orders`)).json()) as Array<{
+        key?: string
+        type: string
+      }>
+      expect(entries.map((entry) => [entry.type, entry.key])).toEqual([
+        ['replayed', key],
+        ['executed', key],
+      ])
+      const verification = (await (await admin('/v1/audit/verify')).json()) as { ok: boolean; entries: number }
+      expect(verification.ok).toBe(true)
+      await page.locator('#trail').screenshot({ path: `${SHOTS}audit-trail.png` })
+    })
+
+    it('lists an anomaly provoked by a burst of replays', async () => {
+      expect(await page.isVisible('#anomalies-empty')).toBe(true)
+      expect(await (await admin('/v1/anomalies')).json()).toEqual([])
+      let n = 0
+      // Ordinary traffic for the warm-up windows: new keys, no duplicate.
+      for (let window = 0; window < 3; window++) {
+        for (let i = 0; i < 6; i++) expect((await post(`calm-${Date.now()}-${n++}`)).status).toBe(201)
+        clock += WINDOW
+      }
+      // Then one key replayed over and over in one window: a client stuck in a retry loop.
+      const looping = `loop-${Date.now()}`
+      expect((await post(looping)).status).toBe(201)
+      for (let i = 0; i < 8; i++) expect((await post(looping)).headers.get('idempotent-replayed')).toBe('true')
+
+      const row = page.locator('#anomalies-body tr').first()
+      await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1)
+      expect(await row.locator('td[data-col="kind"]').textContent()).toBe('replays')
+      expect(await row.locator('td[data-col="scope"]').textContent()).toContain('orders')
+      expect(await row.locator('td[data-col="detail"]').textContent()).toContain('ongoing')
+      expect(await page.isHidden('#anomalies-empty')).toBe(true)
+      await expect.poll(() => page.textContent('#announcer')).toContain('Anomaly: replays')
+      const listed = (await (await admin('/v1/anomalies')).json()) as Array<{ kind: string; scope: string }>
+      expect(listed[0]).toMatchObject({ kind: 'replays' })
+      await page.locator('#anomalies').screenshot({ path: `${SHOTS}anomalies.png` })
+    })
+
+    it('shows the log BROKEN, naming the entry, once a byte of an entry in the middle is flipped', async () => {
+      for (let i = 0; i < 4; i++) expect((await post(`more-${Date.now()}-${i}`)).status).toBe(201)
+      await written(10)
+      const lines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean)
+      const entries = lines
+        .map((line, index) => ({ line, index, entry: JSON.parse(line) as { seq: number; kind: string } }))
+        .filter(({ entry }) => entry.kind === 'entry')
+      const target = entries[Math.floor(entries.length / 2)]
+      if (target === undefined) throw new Error('no entry in the log')
+      // The byte's offset in the file: every line before it, with its newline, then into the body.
+      const offset =
+        lines.slice(0, target.index).reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0) +
+        Buffer.byteLength(target.line.slice(0, target.line.indexOf('"body":"') + '"body":"'.length + 3))
+      const fd = openSync(logFile, 'r+')
+      try {
+        const was = readFileSync(logFile)
+          .subarray(offset, offset + 1)
+          .toString()
+        writeSync(fd, was === 'A' ? 'B' : 'A', offset)
+      } finally {
+        closeSync(fd)
+      }
+
+      const seq = String(target.entry.seq)
+      await page.waitForSelector('#trail-state[data-verify="broken"]', { timeout: 10_000 })
+      expect(await page.getAttribute('#trail-state [data-verify-seq]', 'data-verify-seq')).toBe(seq)
+      const text = await page.textContent('#trail-state')
+      expect(text).toContain(`BROKEN at entry ${seq}`)
+      expect(text).toContain(`entry ${seq}: hash does not match its content`)
+      const verification = (await (await admin('/v1/audit/verify')).json()) as {
+        ok: boolean
+        firstBad: { seq: number }
+      }
+      expect(verification).toMatchObject({ ok: false, firstBad: { seq: target.entry.seq } })
+      await page.locator('#trail').screenshot({ path: `${SHOTS}audit-trail-broken.png` })
+      await page.screenshot({ path: `${SHOTS}dashboard-audit.png`, fullPage: true })
       expect(consoleErrors).toEqual([])
     })
   })

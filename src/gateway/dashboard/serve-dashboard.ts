@@ -59,6 +59,8 @@ const PAGE = `<!doctype html>
 <li><a href="#breakers">Breakers</a></li>
 <li><a href="#keys">Key inspector</a></li>
 <li><a href="#audit">Audit log</a></li>
+<li><a href="#trail">Audit trail</a></li>
+<li><a href="#anomalies">Anomalies</a></li>
 </ul>
 </nav>
 <section id="traffic" aria-labelledby="traffic-title">
@@ -104,6 +106,31 @@ const PAGE = `<!doctype html>
 <h2 id="audit-title">Audit log</h2>
 <p class="hint">From <code>GET /v1/audit</code>, every 5 seconds.</p>
 <div id="audit-body" aria-live="polite"><p>Loading…</p></div>
+</section>
+<section id="trail" aria-labelledby="trail-title">
+<h2 id="trail-title">Audit trail</h2>
+<p class="hint">Every 3 seconds: the whole log verified by <code>GET /v1/audit/verify</code> (hash chain, each entry's tag, the checkpoints' signatures) and the latest entries, decrypted by the gateway, from <code>GET /v1/audit/entries</code>.</p>
+<div id="trail-state" role="status" aria-live="polite" data-verify="loading"><p>Loading…</p></div>
+<dl id="trail-counts" class="record" hidden></dl>
+<div class="table-scroll" id="trail-table" hidden>
+<table>
+<caption class="muted">Latest entries, newest first</caption>
+<thead><tr><th scope="col">Seq</th><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Route</th><th scope="col">Key</th><th scope="col">Code</th><th scope="col">Status</th></tr></thead>
+<tbody id="trail-body"></tbody>
+</table>
+</div>
+</section>
+<section id="anomalies" aria-labelledby="anomalies-title">
+<h2 id="anomalies-title">Anomalies</h2>
+<p class="hint">Alerts of the gateway's anomaly detector (<code>GET /v1/anomalies</code>, every 3 seconds): a route's or a caller's replays or mismatches far above their learned baseline.</p>
+<p id="anomalies-empty">No anomaly so far.</p>
+<div class="table-scroll" id="anomalies-table" hidden>
+<table>
+<caption class="muted">Latest alerts, newest first</caption>
+<thead><tr><th scope="col">Kind</th><th scope="col">Scope</th><th scope="col">When</th><th scope="col">Detail</th></tr></thead>
+<tbody id="anomalies-body"></tbody>
+</table>
+</div>
 </section>
 </div>
 <dialog id="confirm" aria-labelledby="confirm-title" aria-describedby="confirm-text">

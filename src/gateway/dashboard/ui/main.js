@@ -1,6 +1,7 @@
 // The gateway's dashboard: the token form, then live charts per route, the routes and their modes
-// (with a guarded observe ↔ enforce switch), the breakers, a key inspector and the audit log's
-// counters, all from the admin API (GET /v1/routes every second). Text from the gateway is only
+// (with a guarded observe ↔ enforce switch), the breakers, a key inspector, the audit log's
+// counters, the audit trail (the log's verification and its latest entries) and the anomaly
+// alerts, all from the admin API (GET /v1/routes every second). Text from the gateway is only
 // ever set as textContent, never parsed as HTML.
 
 import { api, errorOf, forgetToken, storedToken, storeToken, Unauthorized } from './api.js'
@@ -9,6 +10,8 @@ import { previewResult } from './preview.js'
 
 const POLL_MS = 1000
 const AUDIT_EVERY = 5
+/** The audit trail (a verification of the whole log) and the anomalies: every 3 polls. */
+const TRAIL_EVERY = 3
 
 /** @template {HTMLElement} T @param {string} id @returns {T} */
 function byId(id) {
@@ -130,7 +133,9 @@ async function refresh() {
   renderRoutes()
   renderBreakers(Array.isArray(answer.data.breakers) ? answer.data.breakers : [])
   renderRouteChoices()
-  if (polls++ % AUDIT_EVERY === 0) await refreshAudit()
+  const poll = polls++
+  if (poll % AUDIT_EVERY === 0) await refreshAudit()
+  if (poll % TRAIL_EVERY === 0) await Promise.all([refreshTrail(), refreshAnomalies()])
   connection.textContent = `Live: updated ${new Date().toLocaleTimeString()}`
   connection.dataset.state = 'live'
 }
@@ -548,6 +553,154 @@ async function refreshAudit() {
   }
   auditBody.dataset.state = 'present'
   auditBody.replaceChildren(list)
+}
+
+// --- audit trail -----------------------------------------------------------------------------
+
+const trailState = byId('trail-state')
+const trailCounts = byId('trail-counts')
+const trailTable = byId('trail-table')
+const trailBody = byId('trail-body')
+
+/**
+ * The verification state, replaced only when it changes (the region is live: an unchanged state
+ * is not announced again every few seconds).
+ * @param {'ok' | 'broken' | 'absent' | 'error'} state
+ * @param {string} headline
+ * @param {string} [reason]
+ * @param {string} [seq]
+ */
+function showTrailState(state, headline, reason, seq) {
+  const signature = `${state}\n${headline}\n${reason ?? ''}`
+  if (trailState.dataset.signature === signature) return
+  trailState.dataset.signature = signature
+  trailState.dataset.verify = state
+  const box = el('p', { class: 'verify', 'data-verify': state }, headline)
+  if (reason !== undefined) box.append(el('span', { class: 'reason', 'data-verify-reason': '' }, reason))
+  if (seq !== undefined) box.dataset.verifySeq = seq
+  trailState.replaceChildren(box)
+}
+
+async function refreshTrail() {
+  const verify = await api('GET', '/v1/audit/verify')
+  if (verify.status === 404) {
+    showTrailState('absent', 'Not configured: this gateway keeps no audit log (no audit section in its configuration).')
+    trailCounts.hidden = true
+    trailTable.hidden = true
+    return
+  }
+  if (verify.status !== 200) {
+    showTrailState('error', `The verification is unavailable: ${errorOf(verify)}`)
+    return
+  }
+  const result = verify.data ?? {}
+  if (result.ok === true) {
+    const writing = result.beingWritten === true ? ' (its last line is being written and was not counted)' : ''
+    showTrailState('ok', `OK: the whole log verifies${writing}.`)
+  } else {
+    const bad = result.firstBad ?? {}
+    const where = typeof bad.seq === 'number' ? `entry ${bad.seq}` : `line ${bad.position}`
+    showTrailState(
+      'broken',
+      `BROKEN at ${where}: the log does not verify from there on.`,
+      String(bad.reason ?? 'no reason given'),
+      typeof bad.seq === 'number' ? String(bad.seq) : '',
+    )
+  }
+  /** @type {Array<[string, unknown, string]>} */
+  const counts = [
+    ['entries', result.entries, 'Entries verified'],
+    ['checkpoints', result.checkpoints, 'Checkpoints'],
+    ['signedUpTo', result.signedUpTo, 'Signed up to entry'],
+    ['unsigned', result.unsigned, 'Unsigned (after the last checkpoint)'],
+  ]
+  trailCounts.replaceChildren(
+    ...counts.map(([key, value, label]) =>
+      el('div', {}, el('dt', {}, label), el('dd', { 'data-trail': key }, String(value ?? '–'))),
+    ),
+  )
+  trailCounts.hidden = false
+
+  const answer = await api('GET', '/v1/audit/entries?limit=50')
+  if (answer.status !== 200 || !Array.isArray(answer.data)) {
+    trailTable.hidden = true
+    return
+  }
+  /** @type {any[]} */
+  const entries = answer.data
+  trailBody.replaceChildren(
+    ...entries.map((entry) => {
+      const row = el('tr', { 'data-seq': String(entry.seq) })
+      /** @type {Array<[string, unknown]>} */
+      const cells = [
+        ['seq', entry.seq],
+        ['time', entry.time],
+        ['type', entry.error === undefined ? entry.type : `cannot open: ${entry.error}`],
+        ['route', entry.route],
+        ['key', entry.key],
+        ['code', entry.code],
+        ['status', entry.status],
+      ]
+      for (const [name, value] of cells) {
+        const cell = el('td', { 'data-col': name }, value === undefined || value === null ? '–' : String(value))
+        if (name === 'key') cell.className = 'key'
+        row.append(cell)
+      }
+      return row
+    }),
+  )
+  if (entries.length === 0) {
+    trailBody.replaceChildren(el('tr', {}, el('td', { colspan: '7' }, 'No entries yet.')))
+  }
+  trailTable.hidden = false
+}
+
+// --- anomalies -------------------------------------------------------------------------------
+
+const anomaliesEmpty = byId('anomalies-empty')
+const anomaliesTable = byId('anomalies-table')
+const anomaliesBody = byId('anomalies-body')
+/** The newest alert already shown (its `at`): a newer one is announced. */
+let newestAnomaly = 0
+
+/** @param {number} value */
+function perSecond(value) {
+  return typeof value === 'number' ? `${Number(value.toFixed(2))}/s` : '–'
+}
+
+async function refreshAnomalies() {
+  const answer = await api('GET', '/v1/anomalies')
+  if (answer.status !== 200 || !Array.isArray(answer.data)) return
+  /** @type {any[]} */
+  const anomalies = answer.data
+  anomaliesEmpty.hidden = anomalies.length > 0
+  anomaliesTable.hidden = anomalies.length === 0
+  anomaliesBody.replaceChildren(
+    ...anomalies.map((anomaly, index) => {
+      const open = anomaly.resolvedAt === undefined
+      const who =
+        anomaly.subject === 'principal'
+          ? `caller ${anomaly.principal ?? '?'} on ${anomaly.scope}`
+          : String(anomaly.scope)
+      const ended = open
+        ? 'ongoing'
+        : `ended ${new Date(anomaly.resolvedAt).toLocaleTimeString()} (${anomaly.resolvedBy ?? 'calm'})`
+      const detail = `${perSecond(anomaly.rate)} ${anomaly.kind}, normally ${perSecond(anomaly.baseline)}; ${ended}`
+      return el(
+        'tr',
+        { 'data-anomaly': String(index), 'data-anomaly-open': String(open) },
+        el('td', { 'data-col': 'kind' }, String(anomaly.kind)),
+        el('td', { 'data-col': 'scope', class: 'scope' }, who),
+        el('td', { 'data-col': 'when' }, time(anomaly.at)),
+        el('td', { 'data-col': 'detail' }, detail),
+      )
+    }),
+  )
+  const newest = anomalies[0]
+  if (newest !== undefined && typeof newest.at === 'number' && newest.at > newestAnomaly) {
+    announce(`Anomaly: ${newest.kind} on ${newest.scope}`)
+    newestAnomaly = newest.at
+  }
 }
 
 // --- start -----------------------------------------------------------------------------------
