@@ -3,31 +3,20 @@
 // usage errors. main() runs in this process with its printed lines captured; the exit code 2 of
 // a usage error is also checked on the real executable.
 
-import { spawn } from 'node:child_process'
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runIdem, runIdemBin } from '../../test/support/cli/idem-cli.test-helper.js'
 import { AuditLog } from '../audit/audit-log.js'
 import { FileAuditStorage } from '../audit/file-storage.js'
 import { generateAuditKey, generateSigningKeyPair, keyringFrom, signerFromPem } from '../audit/keys.js'
-import { main, UsageError } from './main.js'
+import { UsageError } from './main.js'
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-
-async function idem(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')))
-  const error = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')))
-  try {
-    const code = await main(argv, {})
-    return { code, out: out.join('\n'), err: err.join('\n') }
-  } finally {
-    log.mockRestore()
-    error.mockRestore()
-  }
+/** `idem` in this process, its output as one text. */
+const idem = async (...argv: string[]) => {
+  const { code, out, err } = await runIdem(...argv)
+  return { code, out: out.join('\n'), err }
 }
 
 let dir: string
@@ -240,22 +229,7 @@ describe('idem audit verify', () => {
   })
 
   it('exits 2 from the executable on a usage error', async () => {
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', join(REPO, 'src', 'cli', 'bin.ts'), 'audit', 'verify'],
-        {
-          cwd: REPO,
-          stdio: ['ignore', 'ignore', 'pipe'],
-        },
-      )
-      let text = ''
-      child.stderr.on('data', (chunk: Buffer) => {
-        text += chunk.toString()
-      })
-      child.once('error', reject)
-      child.once('exit', (exit) => resolve({ code: exit, stderr: text }))
-    })
+    const { code, stderr } = await runIdemBin('audit', 'verify')
     expect(code).toBe(2)
     expect(stderr).toContain('exactly one of --file PATH or --postgres URL')
     expect(stderr).toContain('idem audit verify')

@@ -8,13 +8,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireRedisBinaries, requireService, SERVICES } from '../../test/services.js'
+import { runIdem } from '../../test/support/cli/idem-cli.test-helper.js'
 import { startPrivateRedis } from '../../test/support/gateway/private-redis.test-helper.js'
 import { startUpstream, type Upstream } from '../../test/support/gateway/upstream.test-helper.js'
 import { generateAuditKey, generateSigningKeyPair } from '../audit/keys.js'
 import { AuditQueueFullError } from '../audit/queue-errors.js'
-import { main } from '../cli/main.js'
 import { GatewayConfigError, redactConfig } from './config/load-config.js'
 import type { GatewayConfigInput } from './config/schema.js'
 import { createGateway, type Gateway } from './gateway.js'
@@ -77,23 +77,11 @@ const post = (url: string, key?: string) =>
     body: '{"item":"book"}',
   }).then(async (response) => ({ status: response.status, text: await response.text() }))
 
+/** `idem` in this process, its printed lines captured. */
+const idem = runIdem
+
 const admin = (base: string, path: string, init: RequestInit = {}) =>
   fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } })
-
-/** `idem` in this process, its printed lines captured. */
-async function idem(...argv: string[]): Promise<{ code: number; out: string[]; err: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')))
-  const error = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')))
-  try {
-    const code = await main(argv, {})
-    return { code, out: out.flatMap((text) => text.split('\n')), err: err.join('\n') }
-  } finally {
-    log.mockRestore()
-    error.mockRestore()
-  }
-}
 
 const verify = (file: string) =>
   idem('audit', 'verify', '--file', file, '--keys', keys, '--public-key', `s1=${publicKey}`)

@@ -3,13 +3,11 @@
 // again), and the exit codes. main() runs in this process (its printed lines captured); the exit
 // codes are also checked on the real executable, src/cli/bin.ts, spawned as operators run it.
 
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { main, UsageError } from '../../src/cli/main.js'
+import { UsageError } from '../../src/cli/main.js'
 import { isolatedName, requireService, SERVICES } from '../services.js'
+import { runIdem, runIdemBin } from '../support/cli/idem-cli.test-helper.js'
 import {
   ADMIN,
   ADMIN_TOKEN,
@@ -20,47 +18,12 @@ import {
 } from '../support/gateway/gateway-process.test-helper.js'
 import { startUpstream, type Upstream } from '../support/gateway/upstream.test-helper.js'
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-
-/** main() with its console output captured. */
-async function idem(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')))
-  const error = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')))
-  try {
-    const code = await main(argv, {})
-    return { code, out: out.join('\n'), err: err.join('\n') }
-  } finally {
-    log.mockRestore()
-    error.mockRestore()
-  }
+/** main() with its console output captured, as one text. */
+const idem = async (...argv: string[]) => {
+  const { code, out, err } = await runIdem(...argv)
+  return { code, out: out.join('\n'), err }
 }
-
-/** The executable itself: its exit code and output. */
-function bin(...argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src', 'cli', 'bin.ts'), ...argv], {
-      cwd: REPO,
-      env: { ...process.env, IDEM_ADMIN_URL: '', IDEM_ADMIN_TOKEN: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-    child.once('error', reject)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+const bin = runIdemBin
 
 if (await requireService('Redis', SERVICES.Redis.port)) {
   describe('the idem CLI against two running gateways', () => {
