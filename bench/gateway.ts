@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { missingNginx, NGINX, startNginx } from '../test/support/gateway/nginx.test-helper.js'
 import { startUpstream, type Upstream } from '../test/support/gateway/upstream.test-helper.js'
+import { urlLineOf } from '../test/support/url-line.test-helper.js'
 import { machineLine } from './lib/machine.js'
 import { formatTable, opsFmt, ratioText } from './lib/report.js'
 
@@ -86,7 +87,7 @@ process.once('exit', () => {
   for (const child of gateways) child.kill('SIGKILL')
 })
 
-function startGateway(
+async function startGateway(
   mode: 'off' | 'enforce',
   upstream: string,
   prefix: string,
@@ -110,27 +111,8 @@ function startGateway(
     await exited
     clearTimeout(timer)
   }
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`the gateway (${mode}) did not print its url within 30 s`))
-    }, 30_000)
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`the gateway (${mode}) exited (${signal ?? code}) before listening`))
-    })
-    let stdout = ''
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const line = stdout
-        .split('\n')
-        .slice(0, -1)
-        .find((l) => l.startsWith('{'))
-      if (line === undefined) return
-      clearTimeout(timer)
-      resolve({ process: child, url: (JSON.parse(line) as { url: string }).url, stop })
-    })
-  })
+  const url = await urlLineOf(child, `the gateway (${mode})`, 30_000)
+  return { process: child, url, stop }
 }
 
 /** Start two servers together; each one that started is in `stops` even when the other failed. */

@@ -12,7 +12,9 @@ import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Pool } from 'undici'
 import type { ResponseCapture } from '../http/core/response-capture.js'
+import { headerPairs } from '../http/core/stored-response.js'
 import type { HttpResponse } from '../http/core/types.js'
+import { sendResponse } from '../http/node/capture-response.js'
 import type { GatewayConfig } from './config/schema.js'
 import { GatewayProblem, gatewayProblem } from './problems.js'
 
@@ -166,14 +168,9 @@ function upstreamProblem(error: unknown): { response: HttpResponse; failure: Ups
 
 /** Send a complete response the gateway decided (a replay or a problem). */
 export function sendProblem(res: ServerResponse, response: HttpResponse): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy()
-    return
-  }
-  res.statusCode = response.status
-  for (const [name, value] of response.headers) res.appendHeader(name, value)
-  res.setHeader('content-length', response.body.byteLength)
-  res.end(response.body)
+  // Too late for a status once the upstream's headers went out: cut the response instead.
+  if (res.headersSent || res.destroyed) res.destroy()
+  else sendResponse(res, response)
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -228,15 +225,6 @@ function responseHeaders(headers: Record<string, string | string[] | undefined>)
     out[name] = value
   }
   return out
-}
-
-function headerPairs(headers: Record<string, string | string[]>): Array<[string, string]> {
-  const pairs: Array<[string, string]> = []
-  for (const [name, value] of Object.entries(headers)) {
-    if (typeof value === 'string') pairs.push([name, value])
-    else for (const one of value) pairs.push([name, one])
-  }
-  return pairs
 }
 
 async function drained(res: ServerResponse): Promise<void> {

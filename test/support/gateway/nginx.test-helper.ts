@@ -7,11 +7,11 @@
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { reachable } from '../../reachable.js'
+import { freePort } from '../free-port.test-helper.js'
 
 export const NGINX = process.env.IDEM_NGINX ?? '/usr/sbin/nginx'
 
@@ -53,18 +53,6 @@ const started = new Set<ChildProcess>()
 process.once('exit', () => {
   for (const child of started) child.kill('SIGKILL')
 })
-
-/** A free port on 127.0.0.1, as the kernel hands out for port 0. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-  })
-}
 
 export function nginxConf(options: { dir: string; port: number; upstream: string; workers: number | 'auto' }): string {
   const { dir, port, upstream, workers } = options

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { urlLineOf } from '../url-line.test-helper.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const SCRIPT = join(HERE, 'upstream-server.ts')
@@ -59,31 +60,7 @@ export async function startUpstream(options: StartUpstreamOptions = {}): Promise
     stderr = (stderr + chunk.toString()).slice(-4000)
   })
 
-  const url = await new Promise<string>((resolve, reject) => {
-    let stdout = ''
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`the upstream did not print its url within ${options.timeoutMs ?? 20_000} ms\n${stderr}`))
-    }, options.timeoutMs ?? 20_000)
-    child.once('error', (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`the upstream exited (${signal ?? code}) before listening\n${stderr}`))
-    })
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const line = stdout
-        .split('\n')
-        .slice(0, -1)
-        .find((l) => l.startsWith('{'))
-      if (line === undefined) return
-      clearTimeout(timer)
-      resolve((JSON.parse(line) as { url: string }).url)
-    })
-  })
+  const url = await urlLineOf(child, 'the upstream', options.timeoutMs ?? 20_000, () => stderr)
   const pid = child.pid as number
 
   return {
