@@ -7,8 +7,8 @@ export type RedisArg = string | number
 
 /** A pipeline: commands queued locally, written together, answered in order by `exec`. */
 export interface RedisPipeline {
-  evalsha(sha1: string, numkeys: number, ...args: RedisArg[]): unknown
-  eval(script: string, numkeys: number, ...args: RedisArg[]): unknown
+  /** Any command by name. */
+  call(command: string, ...args: RedisArg[]): unknown
   get(key: string): unknown
   set(key: string, value: string, px: 'PX', ms: number): unknown
   exec(): Promise<[error: Error | null, result: unknown][] | null>
@@ -24,13 +24,13 @@ export interface RedisConnection {
 
 /** An ioredis `Redis` or `Cluster`, as the stores use it. */
 export interface RedisClient extends RedisConnection {
-  evalsha(sha1: string, numkeys: number, ...args: RedisArg[]): Promise<unknown>
-  eval(script: string, numkeys: number, ...args: RedisArg[]): Promise<unknown>
-  get(key: string): Promise<string | null>
-  del(key: string): Promise<number>
-  pipeline(): RedisPipeline
+  /** Any command by name, answered like the named method would be. */
+  call(command: string, ...args: RedisArg[]): Promise<unknown>
+  pipeline(): Pick<RedisPipeline, 'call' | 'exec'>
   /** ioredis' connection status: 'wait', 'connecting', 'connect', 'ready', 'reconnecting', 'close', 'end'… */
   readonly status: string
+  /** The connection's socket (a `Redis`, not a `Cluster`); corked to write a tick's commands at once. */
+  readonly stream?: unknown
   /** True on an ioredis `Cluster`. */
   readonly isCluster?: boolean
   /** Cluster only: for each of the 16384 slots, the node keys ("host:port") serving it, master first. */
@@ -38,7 +38,8 @@ export interface RedisClient extends RedisConnection {
 }
 
 /** An ioredis `Redis` or `Cluster`, as TieredStore's Redis cache uses it (one key per command). */
-export interface RedisCacheClient extends Pick<RedisClient, 'get' | 'quit'> {
+export interface RedisCacheClient extends Pick<RedisClient, 'quit'> {
+  get(key: string): Promise<string | null>
   del(key: string): Promise<unknown>
   pipeline(): Pick<RedisPipeline, 'get' | 'set' | 'exec'>
 }

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis'
 import type { Pool as MysqlPool } from 'mysql2/promise'
 import type { Pool as PgPool } from 'pg'
 import { RateLimiterMemory, RateLimiterMySQL, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible'
+import { linkTo } from '../drivers/redis-link.js'
 import { StoreUnavailableError } from '../errors.js'
 import { ScriptRunner } from '../stores/redis/redis-client.js'
 import type { RedisScript } from '../stores/redis/redis-scripts.js'
@@ -157,7 +158,7 @@ const CONSUME: RedisScript = {
 
 function redisLimiter(route: string, config: RateLimitConfig, client: Redis, prefix: string): RouteRateLimiter {
   // EVALSHA with the EVAL fallback (a restarted Redis forgets scripts), errors named with the server.
-  const runner = new ScriptRunner(client)
+  const runner = new ScriptRunner(linkTo(client))
   const windowMs = Math.ceil(config.per)
   return {
     route,

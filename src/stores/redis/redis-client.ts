@@ -1,7 +1,9 @@
-// Running RedisStore's scripts on a client: EVALSHA with a fallback to EVAL on NOSCRIPT, batches
-// grouped by Cluster slot, and driver errors turned into StoreUnavailableError naming the server.
+// Running RedisStore's commands and scripts on a client (ioredis or node-redis, through its link):
+// EVALSHA with a fallback to EVAL on NOSCRIPT, batches grouped by Cluster slot, and driver errors
+// turned into StoreUnavailableError naming the server.
 
-import type { RedisArg, RedisClient } from '../../drivers/ioredis.js'
+import type { RedisArg } from '../../drivers/ioredis.js'
+import type { PipelineReply, RedisLink } from '../../drivers/redis-link.js'
 import { StoreUnavailableError } from '../../errors.js'
 import { recordSlot } from './redis-keys.js'
 import type { RedisScript } from './redis-scripts.js'
@@ -13,11 +15,20 @@ interface BatchCall {
 }
 
 export class ScriptRunner {
-  readonly client: RedisClient
+  readonly link: RedisLink
   #where: string | undefined
 
-  constructor(client: RedisClient) {
-    this.client = client
+  constructor(link: RedisLink) {
+    this.link = link
+  }
+
+  /** One native command on `key`; a failure is a StoreUnavailableError. */
+  async command(key: string, args: RedisArg[]): Promise<unknown> {
+    try {
+      return await this.link.send(key, args)
+    } catch (error) {
+      throw this.unavailable(error)
+    }
   }
 
   /**
@@ -25,13 +36,14 @@ export class ScriptRunner {
    * SCRIPT FLUSH) gets it with EVAL, which runs it and caches it for the next EVALSHA.
    */
   async run(script: RedisScript, numKeys: number, args: RedisArg[]): Promise<unknown> {
+    const key = numKeys > 0 ? String(args[0]) : undefined
     try {
-      return await this.client.evalsha(script.sha, numKeys, ...args)
+      return await this.link.send(key, ['EVALSHA', script.sha, numKeys, ...args])
     } catch (error) {
       if (!isNoScript(error)) throw this.unavailable(error)
     }
     try {
-      return await this.client.eval(script.source, numKeys, ...args)
+      return await this.link.send(key, ['EVAL', script.source, numKeys, ...args])
     } catch (error) {
       throw this.unavailable(error)
     }
@@ -49,7 +61,7 @@ export class ScriptRunner {
     keys: readonly string[],
     argsFor: (indexes: readonly number[]) => RedisArg[],
   ): Promise<unknown[]> {
-    if (this.client.isCluster !== true) {
+    if (!this.link.isCluster) {
       const all = keys.map((_, i) => i)
       return (await this.run(script, keys.length, [...keys, ...argsFor(all)])) as unknown[]
     }
@@ -67,7 +79,7 @@ export class ScriptRunner {
     const byNode = new Map<string, BatchCall[]>()
     for (const [slot, call] of bySlot) {
       // Before the Cluster has its slot map, each slot's script goes alone (ioredis routes it).
-      const node = this.client.slots?.[slot]?.[0] ?? `slot ${slot}`
+      const node = this.link.nodeOf(slot) ?? `slot ${slot}`
       const calls = byNode.get(node)
       if (calls === undefined) byNode.set(node, [call])
       else calls.push(call)
@@ -112,7 +124,7 @@ export class ScriptRunner {
         true,
       )
       missing.forEach((i, j) => {
-        answers[i] = again[j] as [Error | null, unknown]
+        answers[i] = again[j] as PipelineReply
       })
     }
     return answers.map(([error, reply]) => {
@@ -121,24 +133,21 @@ export class ScriptRunner {
     })
   }
 
-  async #exec(script: RedisScript, calls: RedisArg[][], loadFirst: boolean): Promise<[Error | null, unknown][]> {
+  async #exec(script: RedisScript, calls: RedisArg[][], loadFirst: boolean): Promise<PipelineReply[]> {
     try {
-      const pipeline = this.client.pipeline()
-      calls.forEach(([numKeys, ...args], i) => {
-        if (loadFirst && i === 0) pipeline.eval(script.source, numKeys as number, ...args)
-        else pipeline.evalsha(script.sha, numKeys as number, ...args)
-      })
-      const answers = await pipeline.exec()
-      if (answers === null) throw new Error('the pipeline was discarded')
-      return answers
+      return await this.link.pipeline(
+        calls.map((call, i) =>
+          loadFirst && i === 0 ? ['EVAL', script.source, ...call] : ['EVALSHA', script.sha, ...call],
+        ),
+      )
     } catch (error) {
       // The slot map changed between grouping and sending: send the calls one by one instead.
       if (error instanceof Error && /same slots allocation group/.test(error.message)) {
         return Promise.all(
           calls.map(([numKeys, ...args]) =>
             this.run(script, numKeys as number, args).then(
-              (reply): [null, unknown] => [null, reply],
-              (failure: unknown): [Error, null] => [failure as Error, null],
+              (reply): PipelineReply => [null, reply],
+              (failure: unknown): PipelineReply => [failure as Error, null],
             ),
           ),
         )
@@ -149,7 +158,7 @@ export class ScriptRunner {
 
   /** The server, for messages: "Redis at 127.0.0.1:6379" or "Redis Cluster at 127.0.0.1:7101, …". */
   get where(): string {
-    this.#where ??= describeClient(this.client)
+    this.#where ??= this.link.describe()
     return this.#where
   }
 
@@ -159,7 +168,7 @@ export class ScriptRunner {
     const message = error instanceof Error ? error.message : String(error)
     // A ReplyError is the server answering with an error (OOM, CLUSTERDOWN, LOADING…); anything
     // else is the connection: refused, closed, timed out, or ioredis giving up its retries.
-    const answered = (error as { name?: unknown })?.name === 'ReplyError'
+    const answered = this.link.isReply(error)
     return new StoreUnavailableError(
       answered ? `${this.where} answered with an error: ${message}` : `${this.where} is unreachable: ${message}`,
       { cause: error },
@@ -169,25 +178,4 @@ export class ScriptRunner {
 
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT')
-}
-
-interface Address {
-  host?: unknown
-  port?: unknown
-  path?: unknown
-}
-
-/** Reads the address from ioredis' options (Redis) or startup nodes (Cluster), untyped on purpose. */
-export function describeClient(client: RedisClient): string {
-  const address = (a: Address | string | number | undefined): string => {
-    if (typeof a !== 'object' || a === null) return String(a)
-    if (typeof a.path === 'string' && a.path !== '') return a.path
-    return `${typeof a.host === 'string' ? a.host : 'localhost'}:${typeof a.port === 'number' || typeof a.port === 'string' ? a.port : 6379}`
-  }
-  if (client.isCluster === true) {
-    const nodes = (client as { startupNodes?: unknown }).startupNodes
-    const list = Array.isArray(nodes) ? nodes.map((n) => address(n as Address)).join(', ') : 'unknown nodes'
-    return `Redis Cluster at ${list}`
-  }
-  return `Redis at ${address((client as { options?: Address }).options ?? {})}`
 }

@@ -41,11 +41,12 @@ if (await requireRedisBinaries('Redis Cluster (3 masters on 127.0.0.1:7101-7103)
       leaseMs: LEASE_MS,
       ttlMs: TTL_MS,
       nativeExpiry: true,
+      acquiredLeaseToleranceMs: 100,
     },
     { describe, it },
   )
 
-  describeRedisRacers('a 3-master Cluster', connect)
+  describeRedisRacers('a 3-master Cluster', connect, connect)
 
   describe('RedisStore on a Cluster', () => {
     it('fails with STORE_UNAVAILABLE naming the startup nodes when no node is reachable', async () => {

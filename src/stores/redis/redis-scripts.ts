@@ -2,16 +2,27 @@
 // round trip. Scripts read the clock with TIME (Redis 7 replicates script effects, so TIME is
 // allowed) and let Redis expire keys natively: a key that is gone is an absent record.
 //
-// A record is one string value, packed:
+// A record is one string value, packed, in one of three forms:
 //
-//   <state><attempt>,<createdAt>,<updatedAt>,<leaseUntil>,<fingerprint length>,<fingerprint><tail>
-//   p1,1717000000123,1717000000123,1717000030123,43,kq3H…E1g0b6f1c2e-…     in progress: tail = token
-//   c1,1717000000123,1717000000456,,43,kq3H…E1g{"id":"ch_3PqK9x",…}        completed: tail = result
+//   q<leaseMs>,<keepMs>,<fingerprint length>,<fingerprint><token>              a claim made by SET NX
+//   p<attempt>,<createdAt>,<updatedAt>,<leaseUntil>,<fingerprint length>,<fingerprint><token>
+//   c<attempt>,<createdAt>,<updatedAt>,,<fingerprint length>,<fingerprint><result>
 //
-// Times are epoch ms by Redis' clock. The fingerprint is length-prefixed, so the tail may hold any
-// bytes. A string costs its length plus a fixed overhead, where a hash turns into a hashtable
-// (about 600 bytes) as soon as one value passes hash-max-listpack-value (64 bytes by default).
-// The record's expiry is the key's own: max(ttl, lease) from the claim, ttl from completion.
+//   q30000,86400000,43,kq3H…E1g0b6f1c2e-…                                   claimed, attempt 1
+//   p2,1717000000123,1717000031000,1717000061000,43,kq3H…E1g5d0e…           taken over: attempt 2
+//   c1,1717000000123,1717000000456,,43,kq3H…E1g{"id":"ch_3PqK9x",…}          completed: tail = result
+//
+// A new key is claimed without a script: `SET key q… PX keepMs NX GET` creates the claim, or
+// answers the existing record in the same round trip (see redis-store.ts). That command cannot
+// read Redis' clock, so a `q` claim holds durations, not times: Redis set its expiry to its own
+// now + keepMs (keepMs = max(ttl, lease)), so the scripts read createdAt = PEXPIRETIME - keepMs
+// and leaseUntil = createdAt + leaseMs, all on Redis' clock. Every later write (takeover, extend,
+// complete) stores times (`p`, `c`), read with TIME. Times are epoch ms by Redis' clock.
+//
+// The fingerprint is length-prefixed (in bytes), so the tail may hold any bytes. A string costs
+// its length plus a fixed overhead, where a hash turns into a hashtable (about 600 bytes) as soon
+// as one value passes hash-max-listpack-value (64 bytes by default). The record's expiry is the
+// key's own: max(ttl, lease) from the claim, ttl from completion.
 
 import { createHash } from 'node:crypto'
 
@@ -34,7 +45,24 @@ end
 `
 
 // Numbers go into records through string.format('%d'): tostring would print 15 digits and more
-// in exponent form. A header's numbers captured as strings are written back as they are (%s).
+// in exponent form.
+
+const READ = `
+-- A record's fields, whichever its form: state ('p' or 'c'), attempt, createdAt, updatedAt,
+-- leaseUntil (nil when completed), fingerprint, tail (token or result). A 'q' claim is in
+-- progress, attempt 1, its times read from the key's expiry (see the top of redis-scripts.ts).
+local function read(key, v)
+  if string.byte(v, 1) == 113 then
+    local lm, km, n, at = string.match(v, '^q(%d+),(%d+),(%d+),()')
+    local c = redis.call('PEXPIRETIME', key) - tonumber(km)
+    n = tonumber(n)
+    return 'p', 1, c, c, c + tonumber(lm), string.sub(v, at, at + n - 1), string.sub(v, at + n)
+  end
+  local s, a, c, u, l, n, at = string.match(v, '^([pc])(%d+),(%d+),(%d+),(%d*),(%d+),()')
+  n = tonumber(n)
+  return s, tonumber(a), tonumber(c), tonumber(u), tonumber(l), string.sub(v, at, at + n - 1), string.sub(v, at + n)
+end
+`
 
 const OWNER = `
 -- If token owns the claim (the key exists, so it has not expired; in progress; same token):
@@ -42,9 +70,9 @@ const OWNER = `
 local function owned(key, token)
   local v = redis.call('GET', key)
   if not v then return nil end
-  local s, a, c, n, at = string.match(v, '^([pc])(%d+),(%d+),%d+,%d*,(%d+),()')
-  if s ~= 'p' or string.sub(v, at + n) ~= token then return nil end
-  return a, c, string.sub(v, at, at + n - 1)
+  local s, a, c, u, l, f, tail = read(key, v)
+  if s ~= 'p' or tail ~= token then return nil end
+  return a, c, f
 end
 `
 
@@ -56,20 +84,19 @@ const BEGIN_FN = `
 local function begin(key, fp, token, lease_ms, ttl_ms, now)
   local v = redis.call('GET', key)
   if v then
-    local s, a, c, l, n, at = string.match(v, '^([pc])(%d+),(%d+),%d+,(%d*),(%d+),()')
+    local s, a, c, u, l, f = read(key, v)
     -- Another payload under the same key, whatever the state: misuse. Read-only.
-    if string.sub(v, at, at + n - 1) ~= fp then return {3, s} end
+    if f ~= fp then return {3, s} end
     -- Completed: replay. Read-only.
     if s == 'c' then return v end
     now = now or now_ms()
-    l = tonumber(l)
     -- In progress, lease live: the holder keeps it. Read-only.
-    if l > now then return {1, l, tonumber(a), l - now} end
+    if l > now then return {1, l, a, l - now} end
     -- In progress, lease lapsed: take over with the caller's token, attempt + 1. The expiry only
     -- grows (GT), so retention never ends before the new lease.
     a = a + 1
     local lease = now + lease_ms
-    redis.call('SET', key, string.format('p%d,%s,%d,%d,%d,', a, c, now, lease, #fp) .. fp .. token, 'KEEPTTL')
+    redis.call('SET', key, string.format('p%d,%d,%d,%d,%d,', a, c, now, lease, #fp) .. fp .. token, 'KEEPTTL')
     redis.call('PEXPIREAT', key, now + math.max(ttl_ms, lease_ms), 'GT')
     return {0, lease, a}
   end
@@ -88,14 +115,14 @@ const COMPLETE_FN = `
 local function complete(key, token, result, ttl_ms, now)
   local a, c, fp = owned(key, token)
   if not a then return 0 end
-  redis.call('SET', key, string.format('c%s,%s,%d,,%d,', a, c, now, #fp) .. fp .. result, 'PXAT', now + ttl_ms)
+  redis.call('SET', key, string.format('c%d,%d,%d,,%d,', a, c, now, #fp) .. fp .. result, 'PXAT', now + ttl_ms)
   return 1
 end
 `
 
 /** KEYS[1]; ARGV: fingerprint, token, leaseMs, ttlMs. */
 export const BEGIN = script(
-  [NOW, BEGIN_FN],
+  [NOW, READ, BEGIN_FN],
   `
 return begin(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), nil)
 `,
@@ -106,7 +133,7 @@ return begin(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ni
  * in order; a key named twice sees the first item's write (sequential begins).
  */
 export const BEGIN_MANY = script(
-  [NOW, BEGIN_FN],
+  [NOW, READ, BEGIN_FN],
   `
 local lease_ms, ttl_ms, now = tonumber(ARGV[1]), tonumber(ARGV[2]), now_ms()
 local out = {}
@@ -119,7 +146,7 @@ return out
 
 /** KEYS[1]; ARGV: token, result, ttlMs. Replies 1, or 0 for LEASE_LOST. */
 export const COMPLETE = script(
-  [NOW, OWNER, COMPLETE_FN],
+  [NOW, READ, OWNER, COMPLETE_FN],
   `
 return complete(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), now_ms())
 `,
@@ -131,7 +158,7 @@ return complete(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), now_ms())
  * 1 completed, 0 lease lost, 2 too large (only to the owner; nothing changes).
  */
 export const COMPLETE_MANY = script(
-  [NOW, OWNER, COMPLETE_FN],
+  [NOW, READ, OWNER, COMPLETE_FN],
   `
 local ttl_ms, flags, now = tonumber(ARGV[1]), ARGV[2], now_ms()
 local out = {}
@@ -149,7 +176,7 @@ return out
 
 /** KEYS[1]; ARGV: token. The owner deletes the record (1); anyone else changes nothing (0). */
 export const RELEASE = script(
-  [OWNER],
+  [READ, OWNER],
   `
 if not owned(KEYS[1], ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
@@ -162,13 +189,13 @@ return 1
  * grows to at least that (GT); replies the new deadline, or 0 when token does not own the claim.
  */
 export const EXTEND = script(
-  [NOW, OWNER],
+  [NOW, READ, OWNER],
   `
 local a, c, f = owned(KEYS[1], ARGV[1])
 if not a then return 0 end
 local now = now_ms()
 local lease = now + tonumber(ARGV[2])
-redis.call('SET', KEYS[1], string.format('p%s,%s,%d,%d,%d,', a, c, now, lease, #f) .. f .. ARGV[1], 'KEEPTTL')
+redis.call('SET', KEYS[1], string.format('p%d,%d,%d,%d,%d,', a, c, now, lease, #f) .. f .. ARGV[1], 'KEEPTTL')
 redis.call('PEXPIREAT', KEYS[1], lease, 'GT')
 return lease
 `,
@@ -179,12 +206,11 @@ return lease
  * ('' when completed), fingerprint, tail (token or result) and the key's expiry (PEXPIRETIME).
  */
 export const GET = script(
-  [],
+  [READ],
   `
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
-local s, a, c, u, l, n, at = string.match(v, '^([pc])(%d+),(%d+),(%d+),(%d*),(%d+),()')
-local tail = string.sub(v, at + n)
-return {s, tonumber(a), tonumber(c), tonumber(u), l, string.sub(v, at, at + n - 1), tail, redis.call('PEXPIRETIME', KEYS[1])}
+local s, a, c, u, l, f, tail = read(KEYS[1], v)
+return {s, a, c, u, l or '', f, tail, redis.call('PEXPIRETIME', KEYS[1])}
 `,
 )

@@ -1,12 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
-import { afterAll, describe, expect, it, vi } from 'vitest'
+import type { RedisClientType } from 'redis'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { requireService } from '../../../test/services.js'
 import {
   counting,
   deleteByPrefix,
   harnessOn,
   LEASE_MS,
+  nodeRedisClient,
   redisClient,
   TTL_MS,
   testPrefix,
@@ -27,11 +29,80 @@ if (await requireService('Redis', 6379)) {
       leaseMs: LEASE_MS,
       ttlMs: TTL_MS,
       nativeExpiry: true,
+      acquiredLeaseToleranceMs: 100,
     },
     { describe, it },
   )
 
-  describeRedisRacers('standalone Redis', () => redisClient())
+  describeRedisRacers(
+    'standalone Redis',
+    () => redisClient(),
+    () => redisClient(),
+  )
+  // Stores on both clients race on the same keys: they share one record format.
+  describeRedisRacers(
+    'standalone Redis, ioredis and node-redis mixed',
+    (i) => (i % 2 === 0 ? redisClient() : nodeRedisClient()),
+    () => redisClient(),
+  )
+
+  describe('RedisStore on node-redis', () => {
+    let client: RedisClientType
+    beforeAll(async () => {
+      client = await nodeRedisClient()
+    })
+    afterAll(() => client.close())
+
+    describeStoreConformance(
+      {
+        name: 'RedisStore (node-redis)',
+        create: () => harnessOn(shared, client),
+        leaseMs: LEASE_MS,
+        ttlMs: TTL_MS,
+        nativeExpiry: true,
+        acquiredLeaseToleranceMs: 100,
+      },
+      { describe, it },
+    )
+
+    it('claims a new key with one native command and replays with one', async () => {
+      const prefix = testPrefix()
+      const sent: string[][] = []
+      const spy = new Proxy(client, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target)
+          if (property !== 'sendCommand') return typeof value === 'function' ? value.bind(target) : value
+          return (args: string[]) => {
+            sent.push(args)
+            return target.sendCommand(args)
+          }
+        },
+      })
+      const store = new RedisStore({ client: spy, prefix })
+      try {
+        const begun = await store.begin('one', 'fp', LEASE_MS, TTL_MS)
+        if (begun.outcome !== 'acquired') throw new Error(begun.outcome)
+        await store.complete('one', begun.token, '"done"', TTL_MS)
+        expect(await store.begin('one', 'fp', LEASE_MS, TTL_MS)).toMatchObject({
+          outcome: 'completed',
+          result: '"done"',
+        })
+        expect(sent.map((args) => args[0])).toEqual(['SET', 'EVALSHA', 'SET'])
+        expect(sent[0]?.slice(3)).toEqual(['PX', String(TTL_MS), 'NX', 'GET'])
+      } finally {
+        await deleteByPrefix(shared, prefix)
+      }
+    })
+
+    it('names the server and the cause when node-redis is not connected', async () => {
+      const { createClient } = await import('redis')
+      const closed = createClient({ socket: { host: '127.0.0.1', port: 6379 } })
+      const store = new RedisStore({ client: closed, prefix: testPrefix() })
+      const failure = store.begin('x', 'fp', LEASE_MS, TTL_MS)
+      await expect(failure).rejects.toBeInstanceOf(StoreUnavailableError)
+      await expect(failure).rejects.toThrow(/Redis at 127\.0\.0\.1:6379 is unreachable: The client is closed/)
+    })
+  })
 
   describe('RedisStore (standalone)', () => {
     const withStore = (test: (store: RedisStore, prefix: string) => Promise<void>) => async () => {
@@ -54,12 +125,14 @@ if (await requireService('Redis', 6379)) {
         if (begun.outcome !== 'acquired') throw new Error(begun.outcome)
         const running = await store.get(id)
         expect(running).toMatchObject({ state: 'in_progress', fingerprint: 'fp', token: begun.token, attempt: 1 })
-        expect(await shared.get(key)).toBe(
-          `p1,${running?.createdAt},${running?.updatedAt},${begun.leaseUntil},2,fp${begun.token}`,
-        )
+        // Claimed by SET NX: durations (lease, kept), times read from the key's expiry on Redis' clock.
+        expect(await shared.get(key)).toBe(`q5000,5000,2,fp${begun.token}`)
+        expect(running?.updatedAt).toBe(running?.createdAt)
+        expect(running?.leaseUntil).toBe((running?.createdAt ?? 0) + 5000)
+        expect(Math.abs((running?.leaseUntil ?? 0) - begun.leaseUntil)).toBeLessThan(100)
         // In progress: kept max(ttl, lease), here the 5 s lease.
-        expect(Number(await shared.pexpiretime(key))).toBe(begun.leaseUntil)
-        expect(running?.expiresAt).toBe(begun.leaseUntil)
+        expect(Number(await shared.pexpiretime(key))).toBe(running?.leaseUntil)
+        expect(running?.expiresAt).toBe(running?.leaseUntil)
         await store.complete(id, begun.token, '{"ok":true}', 60_000)
         const done = await store.get(id)
         expect(await shared.get(key)).toBe(`c1,${done?.createdAt},${done?.updatedAt},,2,fp{"ok":true}`)
@@ -129,7 +202,7 @@ if (await requireService('Redis', 6379)) {
         const items = Array.from({ length: 20 }, (_, i) => ({ id: `batch-${i}`, fingerprint: 'fp' }))
         const begun = await store.beginMany([...items, items[0] as (typeof items)[0]], LEASE_MS, TTL_MS)
         expect(begun.map((r) => r.outcome)).toEqual([...items.map(() => 'acquired'), 'in_progress'])
-        expect(calls).toEqual({ evalsha: 1 })
+        expect(calls).toEqual({ call: 1 })
         const done = await store.completeMany(
           begun
             .slice(0, 20)
@@ -137,7 +210,7 @@ if (await requireService('Redis', 6379)) {
           TTL_MS,
         )
         expect(done).toEqual(items.map(() => 'completed'))
-        expect(calls).toEqual({ evalsha: 2 })
+        expect(calls).toEqual({ call: 2 })
       } finally {
         await deleteByPrefix(shared, prefix)
       }

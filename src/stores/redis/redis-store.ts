@@ -1,6 +1,9 @@
-// RedisStore: records in Redis (standalone or Cluster) through ioredis, an optional peer. Each
-// operation is one Lua script (redis-scripts.ts), so it is atomic on the server and one round trip;
-// records expire natively, so nothing needs sweeping.
+// RedisStore: records in Redis (standalone or Cluster) through ioredis or node-redis, optional
+// peers. A new key is claimed, and a completed one replayed, by one native command (`SET … NX
+// GET`); the other transitions (takeover, complete with fencing, extend, release) are Lua scripts
+// (redis-scripts.ts). Every operation is atomic on the server and one round trip, except a begin
+// that meets an in-progress claim: its lease is judged by a script, a second round trip. Records
+// expire natively, so nothing needs sweeping.
 
 import { randomUUID } from 'node:crypto'
 import { BaseStore } from '../../contract/base-store.js'
@@ -15,19 +18,24 @@ import type {
   IdempotencyRecord,
 } from '../../contract/types.js'
 import type { RedisClient } from '../../drivers/ioredis.js'
+import type { NodeRedisClient, NodeRedisCluster } from '../../drivers/node-redis.js'
+import { type AnyRedisClient, linkTo } from '../../drivers/redis-link.js'
 import { StoreUnavailableError } from '../../errors.js'
 import { ScriptRunner } from './redis-client.js'
 import { assertRedisPrefix, DEFAULT_REDIS_PREFIX, recordKey } from './redis-keys.js'
 import { BEGIN, BEGIN_MANY, COMPLETE, COMPLETE_MANY, EXTEND, GET, RELEASE } from './redis-scripts.js'
 
+/** The clients RedisStore accepts: ioredis `Redis` or `Cluster`, node-redis client or cluster (connected). */
+export type RedisStoreClient = RedisClient | NodeRedisClient | NodeRedisCluster
+
 export interface RedisStoreOptions {
   /**
-   * An ioredis `Redis` or `Cluster` you own (the store never closes it), or a factory for one,
-   * called on first use (the store owns that client and quits it on `close()`). Configure it to
-   * give up: ioredis retries forever by default, so set `maxRetriesPerRequest` (and, for a
-   * Cluster, `clusterRetryStrategy`), see docs/redis.md.
+   * An ioredis `Redis` or `Cluster`, or a connected node-redis client or cluster
+   * (`await createClient().connect()`), that you own (the store never closes it); or a factory
+   * for one, called on first use (the store owns that client and closes it on `close()`).
+   * Configure it to give up: both clients retry forever by default, see docs/redis.md.
    */
-  client: RedisClient | (() => RedisClient)
+  client: RedisStoreClient | (() => RedisStoreClient)
   /** Prepended to every key. Default `idem:`; no `{` or `}` (the key's hash tag follows it). */
   prefix?: string
   /** Largest result `complete` accepts, in UTF-8 bytes. Default 1 MiB. */
@@ -36,14 +44,15 @@ export interface RedisStoreOptions {
 
 const OPTIONS = {
   store: 'RedisStore',
-  client: 'an ioredis Redis or Cluster, or a factory () => redis',
+  client: 'an ioredis Redis or Cluster, a connected node-redis client or cluster, or a factory () => client',
   accepts: factoryOrClientWith([]),
   known: ['client', 'prefix', 'maxResultBytes'],
 }
 
 /**
- * Records in Redis (standalone or Cluster), through ioredis. Every operation is one Lua script:
- * atomic on the server, one round trip; records expire natively.
+ * Records in Redis (standalone or Cluster), through ioredis or node-redis. A new key costs one
+ * native `SET … NX GET` and the completion script; a duplicate one `SET … NX GET`. Records expire
+ * natively.
  *
  * @example
  * ```ts
@@ -57,7 +66,7 @@ const OPTIONS = {
  */
 export class RedisStore extends BaseStore {
   readonly prefix: string
-  readonly #client: StoreClient<RedisClient>
+  readonly #client: StoreClient<RedisStoreClient>
   #runner: ScriptRunner | undefined
 
   constructor(options: RedisStoreOptions) {
@@ -65,7 +74,7 @@ export class RedisStore extends BaseStore {
     super('RedisStore', o.maxResultBytes)
     this.prefix = o.prefix ?? DEFAULT_REDIS_PREFIX
     assertRedisPrefix(this.prefix)
-    this.#client = new StoreClient<RedisClient>(
+    this.#client = new StoreClient<RedisStoreClient>(
       o.client,
       (cause) =>
         new StoreUnavailableError(`RedisStore's client factory failed: ${(cause as Error)?.message ?? cause}`, {
@@ -75,10 +84,10 @@ export class RedisStore extends BaseStore {
     if (this.#client.current !== undefined) this.#runner = runnerFor(this.#client.current)
   }
 
-  /** The ioredis client, created by the factory on first use. */
-  get client(): RedisClient {
+  /** The client (ioredis or node-redis), created by the factory on first use. */
+  get client(): RedisStoreClient {
     if (this.closed) throw this.closedError()
-    return this.#run().client
+    return this.#run().link.client as RedisStoreClient
   }
 
   /** The Redis key a record id is stored under: `${prefix}{${id}}`, `%` and `}` escaped in the tag. */
@@ -86,10 +95,26 @@ export class RedisStore extends BaseStore {
     return recordKey(this.prefix, id)
   }
 
+  /**
+   * `SET key <claim> PX <keep> NX GET`: creates the claim when the key is absent (the reply is nil),
+   * and otherwise changes nothing and answers the record, from which a replay or a mismatch is
+   * read here. Only a record in progress under the same fingerprint goes on to the begin script,
+   * which judges its lease by Redis' clock (live: in progress; lapsed: taken over).
+   */
   protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
     const runner = this.#run()
+    const key = recordKey(this.prefix, id)
     const token = randomUUID()
-    const reply = await runner.run(BEGIN, 1, [recordKey(this.prefix, id), fingerprint, token, leaseMs, ttlMs])
+    const keepMs = Math.max(ttlMs, leaseMs)
+    const claim = `q${leaseMs},${keepMs},${Buffer.byteLength(fingerprint)},${fingerprint}${token}`
+    const record = await runner.command(key, ['SET', key, claim, 'PX', keepMs, 'NX', 'GET'])
+    if (record === null) {
+      // The lease runs on Redis' clock from the SET; this process can only report its own estimate.
+      return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: Date.now() + leaseMs }
+    }
+    const known = typeof record === 'string' ? settledBy(record, fingerprint) : undefined
+    if (known !== undefined) return known
+    const reply = await runner.run(BEGIN, 1, [key, fingerprint, token, leaseMs, ttlMs])
     return toBeginResult(reply, token, fingerprint)
   }
 
@@ -120,12 +145,8 @@ export class RedisStore extends BaseStore {
 
   /** One DEL: atomic on its own, so no script is needed. */
   protected async doDelete(id: string): Promise<boolean> {
-    const runner = this.#run()
-    try {
-      return (await runner.client.del(recordKey(this.prefix, id))) === 1
-    } catch (error) {
-      throw runner.unavailable(error)
-    }
+    const key = recordKey(this.prefix, id)
+    return Number(await this.#run().command(key, ['DEL', key])) === 1
   }
 
   protected async doBeginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
@@ -164,13 +185,7 @@ export class RedisStore extends BaseStore {
 
   /** Quit the client if the store made it (through a factory); one passed in is left alone. */
   protected async doClose(): Promise<void> {
-    await this.#client.close(async (client) => {
-      try {
-        await client.quit()
-      } catch {
-        client.disconnect()
-      }
-    })
+    await this.#client.close((client) => (this.#runner ?? runnerFor(client)).link.quit())
   }
 
   #keysOf(items: readonly { id: string }[]): [string[], string[]] {
@@ -187,13 +202,44 @@ export class RedisStore extends BaseStore {
   }
 }
 
-function runnerFor(client: RedisClient): ScriptRunner {
+function runnerFor(client: AnyRedisClient): ScriptRunner {
+  const link = linkTo(client)
   // ioredis' own keyPrefix goes in front of ours: with a brace in it, it would capture the hash tag.
-  const keyPrefix = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix
-  if (typeof keyPrefix === 'string' && /[{}]/.test(keyPrefix)) {
-    throw new TypeError(`RedisStore cannot use a client whose keyPrefix contains "{" or "}": ${keyPrefix}`)
+  if (link.keyPrefix !== undefined && /[{}]/.test(link.keyPrefix)) {
+    throw new TypeError(`RedisStore cannot use a client whose keyPrefix contains "{" or "}": ${link.keyPrefix}`)
   }
-  return new ScriptRunner(client)
+  return new ScriptRunner(link)
+}
+
+/**
+ * What the record `SET … NX GET` answered settles, without a script: a replay (completed, same
+ * fingerprint) or a mismatch (another fingerprint, any state). Undefined for a claim in progress
+ * under this fingerprint, whose lease only the begin script may judge, and for anything it cannot
+ * read (the script then answers, or fails, as for any record).
+ */
+function settledBy(record: string, fingerprint: string): BeginResult | undefined {
+  const state = record.charCodeAt(0)
+  // The header's comma-separated numbers: 'c' and 'p' have five (the fifth the fingerprint's
+  // length in bytes), 'q' three.
+  const fields = state === 113 /* q */ ? 3 : state === 99 /* c */ || state === 112 /* p */ ? 5 : 0
+  if (fields === 0) return undefined
+  const commas: number[] = []
+  let at = 0
+  for (let i = 0; i < fields; i++) {
+    at = record.indexOf(',', at + 1)
+    if (at < 0) return undefined
+    commas.push(at)
+  }
+  const bytes = Number(record.slice((commas[fields - 2] as number) + 1, at))
+  const same = bytes === Buffer.byteLength(fingerprint) && record.startsWith(fingerprint, at + 1)
+  if (!same) return { outcome: 'mismatch', state: state === 99 ? 'completed' : 'in_progress' }
+  if (state !== 99) return undefined
+  return {
+    outcome: 'completed',
+    result: record.slice(at + 1 + fingerprint.length),
+    attempt: Number(record.slice(1, commas[0])),
+    completedAt: Number(record.slice((commas[1] as number) + 1, commas[2])),
+  }
 }
 
 /** A begin reply (see redis-scripts.ts) as a BeginResult; `token` is the one this call proposed. */

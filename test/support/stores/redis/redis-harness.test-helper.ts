@@ -3,8 +3,9 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { createClient, type RedisClientType } from 'redis'
 import type { RedisClient } from '../../../../src/drivers/ioredis.js'
-import { RedisStore } from '../../../../src/stores/redis/redis-store.js'
+import { RedisStore, type RedisStoreClient } from '../../../../src/stores/redis/redis-store.js'
 import type { StoreHarness } from '../../../../src/testing/index.js'
 import { isolatedName } from '../../../services.js'
 
@@ -26,6 +27,17 @@ export function clusterClient(nodes: { host: string; port: number }[]): Cluster 
   return client
 }
 
+/** A connected node-redis client that gives up at once when Redis is down (no offline queue). */
+export async function nodeRedisClient(port = 6379): Promise<RedisClientType> {
+  const client = createClient({
+    socket: { host: '127.0.0.1', port, reconnectStrategy: false },
+    disableOfflineQueue: true,
+  })
+  client.on('error', () => {})
+  await client.connect()
+  return client as RedisClientType
+}
+
 /** A fresh key prefix, unique to this test. */
 export function testPrefix(): string {
   return `${isolatedName('idem_test')}:`
@@ -45,10 +57,13 @@ export async function deleteByPrefix(client: Redis | Cluster, prefix: string): P
   }
 }
 
-/** A conformance harness on `client`: a RedisStore with its own prefix, its keys deleted after. */
-export function harnessOn(client: Redis | Cluster): StoreHarness {
+/**
+ * A conformance harness on `client`: a RedisStore with its own prefix, its keys deleted after.
+ * `storeClient` is the client the store speaks through when it is not `client` (a node-redis one).
+ */
+export function harnessOn(client: Redis | Cluster, storeClient: RedisStoreClient = client): StoreHarness {
   const prefix = testPrefix()
-  const store = new RedisStore({ client, prefix })
+  const store = new RedisStore({ client: storeClient, prefix })
   return {
     store,
     // The clock is Redis' own: let it run a little past `ms`.

@@ -1,30 +1,40 @@
-// Racers across separate ioredis clients (separate connections, as separate processes would
-// have): claims on one key, a takeover of a lapsed lease, and whole runs with a counted effect.
+// Racers across separate clients (separate connections, as separate processes would have; ioredis,
+// node-redis or both mixed): claims on one key, a takeover of a lapsed lease, and whole runs with
+// a counted effect.
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BeginResult } from '../../../../src/contract/types.js'
 import { Idempotency } from '../../../../src/core/idempotency.js'
-import { RedisStore } from '../../../../src/stores/redis/redis-store.js'
+import { linkTo } from '../../../../src/drivers/redis-link.js'
+import { RedisStore, type RedisStoreClient } from '../../../../src/stores/redis/redis-store.js'
 import { deleteByPrefix, LEASE_MS, TTL_MS, testPrefix } from './redis-harness.test-helper.js'
 
 const CLIENTS = 5
 const PER_CLIENT = 10
 
-export function describeRedisRacers(name: string, connect: () => Redis | Cluster): void {
+/**
+ * `connect(i)` makes the i-th client; `cleaner` is an ioredis client (made and quit here) that
+ * deletes the test's keys.
+ */
+export function describeRedisRacers(
+  name: string,
+  connect: (i: number) => RedisStoreClient | Promise<RedisStoreClient>,
+  cleaner: () => Redis | Cluster,
+): void {
   describe(`RedisStore racers on ${name}, ${CLIENTS} clients`, () => {
     const prefix = testPrefix()
-    let clients: (Redis | Cluster)[] = []
+    let clients: RedisStoreClient[] = []
     let stores: RedisStore[] = []
-    beforeAll(() => {
-      clients = Array.from({ length: CLIENTS }, connect)
+    beforeAll(async () => {
+      clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connect(i)))
       stores = clients.map((client) => new RedisStore({ client, prefix }))
     })
     afterAll(async () => {
-      const [first] = clients
-      if (first !== undefined) await deleteByPrefix(first, prefix)
-      await Promise.all(clients.map((client) => client.quit()))
+      const cleaning = cleaner()
+      await deleteByPrefix(cleaning, prefix)
+      await Promise.all([...clients, cleaning].map((client) => linkTo(client).quit()))
     })
 
     /** Every store begins `id` PER_CLIENT times at once; the outcomes, all clients together. */
