@@ -7,28 +7,30 @@
 //                     row), then UPDATE t SET state = 'completed', result = ? WHERE id = ?
 //   SQL duplicate     SELECT state, fingerprint, result, expires_at FROM t WHERE id = ?
 //
-// And, to split a Redis run() into its parts, RedisStore's own scripts sent raw with EVALSHA.
+// And TieredStore's copy read as it does it today: a pipeline holding one GET.
 
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type mysql from 'mysql2/promise'
 import type pg from 'pg'
-import { BEGIN, COMPLETE } from '../../src/stores/redis/redis-scripts.js'
 import { LEASE_MS } from '../lib/fixtures.js'
 import type { Workload } from '../lib/measure.js'
 
 /**
- * Strings as long as RedisStore's records (redis-scripts.ts): an in-progress claim (with a
- * randomUUID token) and a completed record holding `result`. Only their size matters to the floor.
+ * Strings as long as RedisStore's records (redis-scripts.ts): a claim (with a randomUUID token)
+ * and a completed record holding `result`. Only their size matters to the floor.
  */
 export function redisRecordValues(fingerprint: string, result: string): { claim: string; done: string } {
   const now = Date.now()
   const head = `${fingerprint.length},${fingerprint}`
   return {
-    claim: `p1,${now},${now},${now + LEASE_MS},${head}${randomUUID()}`,
+    claim: `q${LEASE_MS},${SHARED_KEEP_MS},${head}${randomUUID()}`,
     done: `c1,${now},${now},,${head}${result}`,
   }
 }
+
+/** The retention the benchmarks give records (10 minutes), as a claim spells it. */
+const SHARED_KEEP_MS = 600_000
 
 export function redisNewFloor(
   redis: Redis,
@@ -141,35 +143,15 @@ export function mysqlSelectFloor(pool: mysql.Pool, table: string, pick: () => st
   }
 }
 
-/** RedisStore's own begin script, run raw (EVALSHA through the same client) on completed records. */
-export function evalBeginDup(redis: Redis, pick: () => string, fingerprint: string, ttlMs: number): Workload {
+/** How TieredStore's RedisResultCache reads one copy today: a pipeline holding one GET. */
+export function pipelineOfOneGet(redis: Redis, pick: () => string): Workload {
   return {
     sampleOps: 1_000,
     op: async () => {
-      const reply = await redis.evalsha(BEGIN.sha, 1, pick(), fingerprint, randomUUID(), LEASE_MS, ttlMs)
-      if (typeof reply !== 'string') throw new Error('bench: the raw begin script did not replay')
-    },
-  }
-}
-
-/** The store's begin then complete scripts, run raw on new keys. */
-export function evalBeginComplete(
-  redis: Redis,
-  keyOf: (n: number) => string,
-  fingerprint: string,
-  result: string,
-  ttlMs: number,
-): Workload {
-  let n = 0
-  return {
-    sampleOps: 1_000,
-    op: async () => {
-      const key = keyOf(n++)
-      const token = randomUUID()
-      await redis.evalsha(BEGIN.sha, 1, key, fingerprint, token, LEASE_MS, ttlMs)
-      if ((await redis.evalsha(COMPLETE.sha, 1, key, token, result, ttlMs)) !== 1) {
-        throw new Error('bench: the raw complete script did not complete')
-      }
+      const pipeline = redis.pipeline()
+      pipeline.get(pick())
+      const replies = await pipeline.exec()
+      if (typeof replies?.[0]?.[1] !== 'string') throw new Error('bench: the pipelined read found nothing')
     },
   }
 }

@@ -1,8 +1,9 @@
 // Section "peers": Idem's RedisStore run() against Powertools idempotency and @node-idempotency/core
-// on the same Redis, new keys and duplicates, and each library against the raw commands through its
-// own Redis client (so that a difference between clients is not read as one between libraries).
+// on the same Redis, new keys and duplicates, with Idem on ioredis and on node-redis (the peers'
+// client), and each library against the raw commands through its own Redis client (so that a
+// difference between clients is not read as one between libraries).
 
-import { Redis } from 'ioredis'
+import { createClient } from '@redis/client'
 import { fingerprintOf } from '../../src/core/fingerprint.js'
 import { Idempotency } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
@@ -12,7 +13,6 @@ import { measureBoth, printTable, type Row } from './compare.js'
 import { costTable } from './cost.js'
 import { redisGetFloor, redisNewFloor, redisRecordValues } from './floors.js'
 import { nodeIdempotency, type Peer, powertools, powertoolsValidationDuplicate, verifyPeer } from './peers.js'
-import { TickBatchingStore } from './prototypes.js'
 import { type BenchRun, SERVERS, SHARED_TTL_MS } from './run.js'
 import { type Servers, versionOf } from './servers.js'
 
@@ -20,19 +20,15 @@ type Name =
   | 'idemNew'
   | 'ptNew'
   | 'niNew'
-  | 'idemAutoNew'
-  | 'idemTickNew'
+  | 'nrNew'
   | 'idemDup'
-  | 'idemTickDup'
-  | 'idemAutoDup'
+  | 'nrDup'
   | 'ptDup'
   | 'niDup'
   | 'ioNew'
   | 'v6New'
   | 'v4New'
   | 'ioGet'
-  | 'ioAutoNew'
-  | 'ioAutoGet'
   | 'v6Get'
   | 'v4Get'
 
@@ -40,67 +36,62 @@ const ORDER: readonly Name[] = [
   'idemNew',
   'ptNew',
   'niNew',
-  'idemAutoNew',
-  'idemTickNew',
+  'nrNew',
   'ioNew',
   'v6New',
   'v4New',
-  'ioAutoNew',
   'idemDup',
   'ptDup',
   'niDup',
-  'idemAutoDup',
-  'idemTickDup',
+  'nrDup',
   'ioGet',
   'v6Get',
   'v4Get',
-  'ioAutoGet',
 ]
 
 const AT_64 = [64]
 const PEER_GOALS: Row<Name>[] = [
-  { label: 'new key: Idem vs Powertools', ours: 'idemNew', floor: 'ptNew', goal: 2.5, goalAt: AT_64 },
-  { label: 'new key: Idem vs @node-idempotency/core', ours: 'idemNew', floor: 'niNew', goal: 1.2, goalAt: AT_64 },
-  { label: 'duplicate: Idem vs Powertools', ours: 'idemDup', floor: 'ptDup', goal: 2.5, goalAt: AT_64 },
-  { label: 'duplicate: Idem vs @node-idempotency/core', ours: 'idemDup', floor: 'niDup', goal: 1.3, goalAt: AT_64 },
+  { label: 'new key: Idem vs Powertools', ours: 'idemNew', floor: 'ptNew', goal: 3, goalAt: AT_64 },
+  { label: 'new key: Idem vs @node-idempotency/core', ours: 'idemNew', floor: 'niNew', goal: 1.3, goalAt: AT_64 },
+  { label: 'duplicate: Idem vs Powertools', ours: 'idemDup', floor: 'ptDup', goal: 4, goalAt: AT_64 },
+  { label: 'duplicate: Idem vs @node-idempotency/core', ours: 'idemDup', floor: 'niDup', goal: 1.5, goalAt: AT_64 },
 ]
 const VS_PEERS: Row<Name>[] = [
   ...PEER_GOALS.map((row) => ({ ...row, goalText: `${row.label} >= ${row.goal}x` })),
-  // Informative: Idem on an ioredis client with enableAutoPipelining (commands of one tick share a write).
-  { label: 'new key: Idem (ioredis autopipelining) vs Powertools', ours: 'idemAutoNew', floor: 'ptNew' },
-  { label: 'new key: Idem (ioredis autopipelining) vs @node-idempotency/core', ours: 'idemAutoNew', floor: 'niNew' },
-  { label: 'duplicate: Idem (ioredis autopipelining) vs Powertools', ours: 'idemAutoDup', floor: 'ptDup' },
-  { label: 'duplicate: Idem (ioredis autopipelining) vs @node-idempotency/core', ours: 'idemAutoDup', floor: 'niDup' },
-  // Informative: a prototype of a suggested change (bench/stores/prototypes.ts), not Idem today.
-  { label: 'PROTOTYPE new key: Idem, tick-batched store vs Powertools', ours: 'idemTickNew', floor: 'ptNew' },
-  {
-    label: 'PROTOTYPE new key: Idem, tick-batched store vs @node-idempotency/core',
-    ours: 'idemTickNew',
-    floor: 'niNew',
-  },
-  { label: 'PROTOTYPE duplicate: Idem, tick-batched store vs Powertools', ours: 'idemTickDup', floor: 'ptDup' },
-  {
-    label: 'PROTOTYPE duplicate: Idem, tick-batched store vs @node-idempotency/core',
-    ours: 'idemTickDup',
-    floor: 'niDup',
-  },
+  // Informative: Idem on the peers' own client.
+  { label: 'new key: Idem on node-redis vs Powertools', ours: 'nrNew', floor: 'ptNew' },
+  { label: 'new key: Idem on node-redis vs @node-idempotency/core', ours: 'nrNew', floor: 'niNew' },
+  { label: 'duplicate: Idem on node-redis vs Powertools', ours: 'nrDup', floor: 'ptDup' },
+  { label: 'duplicate: Idem on node-redis vs @node-idempotency/core', ours: 'nrDup', floor: 'niDup' },
 ]
 
 const VS_OWN_CLIENT: readonly Row<Name>[] = [
   { label: 'Idem new key vs SET NX + SET (ioredis)', ours: 'idemNew', floor: 'ioNew' },
+  {
+    label: 'Idem on node-redis new key vs SET NX + SET (@redis/client 6)',
+    ours: 'nrNew',
+    floor: 'v6New',
+    goal: 0.9,
+    goalText: 'Idem on node-redis new keys >= 0.90 of the node-redis SET NX + SET floor',
+    goalAt: AT_64,
+  },
   { label: 'Powertools new key vs SET NX + SET (@redis/client 6)', ours: 'ptNew', floor: 'v6New' },
   { label: 'node-idem new key vs SET NX + SET (redis 4)', ours: 'niNew', floor: 'v4New' },
   { label: 'Idem duplicate vs GET (ioredis)', ours: 'idemDup', floor: 'ioGet' },
+  {
+    label: 'Idem on node-redis duplicate vs GET (@redis/client 6)',
+    ours: 'nrDup',
+    floor: 'v6Get',
+    goal: 0.9,
+    goalText: 'Idem on node-redis duplicates >= 0.90 of the node-redis GET floor',
+    goalAt: AT_64,
+  },
   { label: 'Powertools duplicate vs GET (@redis/client 6)', ours: 'ptDup', floor: 'v6Get' },
   { label: 'node-idem duplicate vs GET (redis 4)', ours: 'niDup', floor: 'v4Get' },
-  { label: 'Idem (autopipelining) new key vs SET NX + SET (same client)', ours: 'idemAutoNew', floor: 'ioAutoNew' },
-  { label: 'Idem (autopipelining) duplicate vs GET (same client)', ours: 'idemAutoDup', floor: 'ioAutoGet' },
   { label: 'clients: ioredis vs @redis/client 6, SET NX + SET', ours: 'ioNew', floor: 'v6New' },
   { label: 'clients: ioredis vs redis 4, SET NX + SET', ours: 'ioNew', floor: 'v4New' },
   { label: 'clients: ioredis vs @redis/client 6, GET', ours: 'ioGet', floor: 'v6Get' },
   { label: 'clients: ioredis vs redis 4, GET', ours: 'ioGet', floor: 'v4Get' },
-  { label: 'clients: ioredis autopipelining vs redis 4, SET NX + SET', ours: 'ioAutoNew', floor: 'v4New' },
-  { label: 'clients: ioredis autopipelining vs redis 4, GET', ours: 'ioAutoGet', floor: 'v4Get' },
 ]
 
 export async function peersSection(run: BenchRun, servers: Servers): Promise<void> {
@@ -123,23 +114,16 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
     run: async (key, fn, payload = PAYLOAD) => (await idem.run({ key, payload }, fn)).value,
     close: async () => {},
   }
-  const auto = new Redis({ ...SERVERS.redis, maxRetriesPerRequest: 2, enableAutoPipelining: true })
-  auto.on('error', () => {})
-  run.onCleanup('autopipelining client', () => auto.quit())
-  const autoIdem = new Idempotency({ store: new RedisStore({ client: auto, prefix: `${P}:auto:` }), scope: SCOPE, ttl })
-  const oursAuto: Peer = {
-    name: 'Idem (ioredis autopipelining)',
-    run: async (key, fn, payload = PAYLOAD) => (await autoIdem.run({ key, payload }, fn)).value,
-    close: async () => {},
-  }
-  const tickIdem = new Idempotency({
-    store: new TickBatchingStore(new RedisStore({ client: redis, prefix: `${P}:tick:` })),
+  const nodeRedis = await createClient({ url }).connect()
+  run.onCleanup('node-redis client', () => nodeRedis.close())
+  const nrIdem = new Idempotency({
+    store: new RedisStore({ client: nodeRedis, prefix: `${P}:nr:` }),
     scope: SCOPE,
     ttl,
   })
-  const oursTick: Peer = {
-    name: 'PROTOTYPE Idem (tick-batched store)',
-    run: async (key, fn, payload = PAYLOAD) => (await tickIdem.run({ key, payload }, fn)).value,
+  const oursNodeRedis: Peer = {
+    name: 'Idem on node-redis',
+    run: async (key, fn, payload = PAYLOAD) => (await nrIdem.run({ key, payload }, fn)).value,
     close: async () => {},
   }
   const pt = await powertools(url, `${P}:pt`, ttl)
@@ -150,11 +134,12 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
     `peers: @aws-lambda-powertools/idempotency ${versionOf('@aws-lambda-powertools/idempotency')} ` +
       `(CachePersistenceLayer, @redis/client ${versionOf('@redis/client')}, sha256, no local cache), ` +
       `@node-idempotency/core ${versionOf('@node-idempotency/core')} with storage-adapter-redis ` +
-      `${versionOf('@node-idempotency/storage-adapter-redis')} (redis ${versionOf('redis')}); ` +
-      `Idem: RedisStore on ioredis ${versionOf('ioredis')}, no local cache; all on the shared Redis`,
+      `${versionOf('@node-idempotency/storage-adapter-redis')} (its own redis 4 client); ` +
+      `Idem: RedisStore on ioredis ${versionOf('ioredis')} and on @redis/client ${versionOf('@redis/client')}, ` +
+      'no local cache; all on the shared Redis',
   )
   process.stderr.write('  verifying that each one deduplicates\n')
-  for (const peer of [ours, oursAuto, oursTick, pt, ni]) {
+  for (const peer of [ours, oursNodeRedis, pt, ni]) {
     const otherPayload = await verifyPeer(peer, 'verify')
     console.log(
       `checked: ${peer.name} runs its function once per key, replays the stored value, lets 1 of 8 concurrent calls run; same key with another payload: ${otherPayload}`,
@@ -163,7 +148,7 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
   const validation = await powertoolsValidationDuplicate(url, `${P}:ptv`, ttl)
   console.log(`checked: Powertools with payloadValidationJmesPath on CachePersistenceLayer, a duplicate ${validation}`)
 
-  for (const peer of [ours, oursAuto, oursTick, pt, ni]) {
+  for (const peer of [ours, oursNodeRedis, pt, ni]) {
     for (let i = 0; i < dupKeys.length; i += 64) {
       await Promise.all(dupKeys.slice(i, i + 64).map((key) => peer.run(key, produce)))
     }
@@ -190,12 +175,8 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
     ptNew: newOf(pt, 'n'),
     niNew: newOf(ni, 'n'),
     idemDup: dupOf(ours),
-    idemAutoNew: newOf(oursAuto, 'n'),
-    idemAutoDup: dupOf(oursAuto),
-    idemTickNew: newOf(oursTick, 'n'),
-    idemTickDup: dupOf(oursTick),
-    ioAutoNew: redisNewFloor(auto, (n) => `${P}:floor:{5:bench:ia${n}}`, values, ttl),
-    ioAutoGet: redisGetFloor(auto, cycle(floorKeys)),
+    nrNew: newOf(oursNodeRedis, 'n'),
+    nrDup: dupOf(oursNodeRedis),
     ptDup: dupOf(pt),
     niDup: dupOf(ni),
     ioNew: redisNewFloor(redis, (n) => `${P}:floor:{5:bench:io${n}}`, values, ttl),
@@ -237,18 +218,18 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
     `concurrency ${c}: cost per operation (one more pass of 0.5 s each, not interleaved)`,
     [
       cost('new key: Idem', 'idemNew'),
-      cost('new key: Idem (autopipelining)', 'idemAutoNew'),
-      cost('new key: PROTOTYPE Idem, tick-batched', 'idemTickNew'),
+      cost('new key: Idem on node-redis', 'nrNew'),
       cost('new key: Powertools', 'ptNew'),
       cost('new key: @node-idempotency/core', 'niNew'),
       cost('new key: SET NX + SET, ioredis', 'ioNew'),
+      cost('new key: SET NX + SET, @redis/client 6', 'v6New'),
       cost('new key: SET NX + SET, redis 4', 'v4New'),
       cost('duplicate: Idem', 'idemDup'),
-      cost('duplicate: Idem (autopipelining)', 'idemAutoDup'),
-      cost('duplicate: PROTOTYPE Idem, tick-batched', 'idemTickDup'),
+      cost('duplicate: Idem on node-redis', 'nrDup'),
       cost('duplicate: Powertools', 'ptDup'),
       cost('duplicate: @node-idempotency/core', 'niDup'),
       cost('duplicate: GET, ioredis', 'ioGet'),
+      cost('duplicate: GET, @redis/client 6', 'v6Get'),
       cost('duplicate: GET, redis 4', 'v4Get'),
     ],
     { seconds: run.settings.quick ? 0.1 : 0.5, concurrency: c, sampleScale: run.settings.sampleScale },

@@ -7,7 +7,7 @@ import { Idempotency, recordId } from '../../src/index.js'
 import { MysqlStore, mysqlDropSchema, mysqlTableSchema } from '../../src/stores/mysql/index.js'
 import { PostgresStore } from '../../src/stores/postgres/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
-import { BEGIN, COMPLETE } from '../../src/stores/redis/redis-scripts.js'
+import { COMPLETE } from '../../src/stores/redis/redis-scripts.js'
 import { RedisResultCache, TieredStore } from '../../src/stores/tiered/index.js'
 import { mustNotRun, PAYLOAD, produce, SCOPE, VALUE } from '../lib/fixtures.js'
 import { comparePair } from '../lib/interleave.js'
@@ -16,17 +16,15 @@ import { ratioText } from '../lib/report.js'
 import { measureBoth, printTable, type Row } from './compare.js'
 import { costTable } from './cost.js'
 import {
-  evalBeginComplete,
-  evalBeginDup,
   mysqlNewFloor,
   mysqlSelectFloor,
   pgNewFloor,
   pgSelectFloor,
+  pipelineOfOneGet,
   redisGetFloor,
   redisNewFloor,
   redisRecordValues,
 } from './floors.js'
-import { pipelineOfOneGet, setNxGetDup, setNxGetNew } from './prototypes.js'
 import { type BenchRun, SHARED_TTL_MS } from './run.js'
 import type { Servers } from './servers.js'
 import { completeKeys, countingBegins, verifyIdem } from './verify.js'
@@ -37,10 +35,6 @@ type Name =
   | 'redisDup'
   | 'redisFloorDup'
   | 'redisDupFp'
-  | 'redisEvalDup'
-  | 'redisEvalNew'
-  | 'protoNew'
-  | 'protoDup'
   | 'tieredPipeGet'
   | 'pgNew'
   | 'pgFloorNew'
@@ -58,13 +52,9 @@ const MYSQL: readonly Name[] = ['mysqlNew', 'mysqlFloorNew', 'mysqlDup', 'mysqlF
 const ORDER: readonly Name[] = [
   'redisNew',
   'redisFloorNew',
-  'redisEvalNew',
-  'protoNew',
   'redisDup',
   'redisFloorDup',
   'redisDupFp',
-  'redisEvalDup',
-  'protoDup',
   'pgNew',
   'pgFloorNew',
   'tieredNew',
@@ -83,7 +73,7 @@ const ROWS: readonly Row<Name>[] = [
     floor: 'redisFloorNew',
     goal: 0.9,
     goalText: 'Redis new keys >= 0.90 of the raw two-command floor',
-    goalAt: [1],
+    goalAt: [1, 64],
   },
   {
     label: 'redis duplicate (run vs GET)',
@@ -91,7 +81,7 @@ const ROWS: readonly Row<Name>[] = [
     floor: 'redisFloorDup',
     goal: 0.9,
     goalText: 'Redis duplicates >= 0.90 of the raw GET',
-    goalAt: [1],
+    goalAt: [1, 64],
   },
   { label: 'postgres new key (run vs INSERT ON CONFLICT + UPDATE)', ours: 'pgNew', floor: 'pgFloorNew' },
   { label: 'postgres duplicate (run vs SELECT by id)', ours: 'pgDup', floor: 'pgFloorDup' },
@@ -103,23 +93,7 @@ const ROWS: readonly Row<Name>[] = [
   { label: 'tiered new key vs PostgresStore new key (run vs run)', ours: 'tieredNew', floor: 'pgNew' },
   // Informative: where a Redis run() spends its time beyond the floor.
   { label: 'redis duplicate, fingerprint given (run vs GET)', ours: 'redisDupFp', floor: 'redisFloorDup' },
-  {
-    label: "redis raw EVALSHA of the store's begin script, completed key (vs GET)",
-    ours: 'redisEvalDup',
-    floor: 'redisFloorDup',
-  },
-  {
-    label: "redis raw EVALSHA of the store's begin + complete scripts (vs SET NX + SET)",
-    ours: 'redisEvalNew',
-    floor: 'redisFloorNew',
-  },
-  // Informative: prototypes of suggested changes (prototypes.ts), and the tiered read as it is done today.
-  { label: 'PROTOTYPE redis: SET NX GET answering a duplicate (vs GET)', ours: 'protoDup', floor: 'redisFloorDup' },
-  {
-    label: 'PROTOTYPE redis: SET NX GET claim + complete script (vs SET NX + SET)',
-    ours: 'protoNew',
-    floor: 'redisFloorNew',
-  },
+  // Informative: the tiered read as it is done today.
   { label: "tiered's copy read as today: a pipeline of one GET (vs GET)", ours: 'tieredPipeGet', floor: 'tieredGet' },
 ]
 
@@ -155,7 +129,7 @@ export async function storesSection(run: BenchRun, servers: Servers, mysqlSkippe
   const redisStore = new RedisStore({ client: redis, prefix: `${P}:` })
   const redisIdem = new Idempotency({ store: redisStore, scope: SCOPE, ttl })
   await completeKeys(redisIdem, dupKeys)
-  for (const script of [BEGIN, COMPLETE]) await redis.script('LOAD', script.source)
+  await redis.script('LOAD', COMPLETE.source)
   await verifyIdem('RedisStore', redisIdem, 'verify-new', 'd0')
 
   const schema = run.sqlName
@@ -190,15 +164,6 @@ export async function storesSection(run: BenchRun, servers: Servers, mysqlSkippe
       const pick = cycle(dupKeys)
       return { sampleOps: 1_000, op: () => redisIdem.run({ key: pick(), fingerprint }, mustNotRun) }
     })(),
-    redisEvalDup: evalBeginDup(redis, cycle(dupIds.map((id) => redisStore.key(id))), fingerprint, ttl),
-    redisEvalNew: evalBeginComplete(redis, (n) => redisStore.key(`5:bench:e${n}`), fingerprint, storedResult, ttl),
-    protoDup: setNxGetDup(
-      redis,
-      cycle(dupIds.map((id) => redisStore.key(id))),
-      redisRecordValues(fingerprint, storedResult).claim,
-      ttl,
-    ),
-    protoNew: setNxGetNew(redis, (n) => redisStore.key(`5:bench:s${n}`), fingerprint, storedResult, ttl),
     tieredPipeGet: pipelineOfOneGet(redis, cycle(dupIds.map((id) => `${P}:done:${id}`))),
     pgNew: runNew(pgIdem, 'p'),
     pgFloorNew: pgNewFloor(
@@ -268,11 +233,9 @@ export async function storesSection(run: BenchRun, servers: Servers, mysqlSkippe
       `concurrency ${concurrency}: cost per operation of the Redis cases (one more pass of ${COST_SECONDS} s each, not interleaved)`,
       [
         cost('redis new key: run()', 'redisNew'),
-        cost('redis new key: raw EVALSHA begin + complete', 'redisEvalNew'),
         cost('redis new key: floor SET NX PX + SET', 'redisFloorNew'),
         cost('redis duplicate: run()', 'redisDup'),
         cost('redis duplicate: run(), fingerprint given', 'redisDupFp'),
-        cost('redis duplicate: raw EVALSHA begin', 'redisEvalDup'),
         cost('redis duplicate: floor GET', 'redisFloorDup'),
         cost('tiered duplicate: run()', 'tieredDup'),
       ],
