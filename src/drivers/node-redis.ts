@@ -22,7 +22,7 @@ export interface NodeRedisClient {
 
 /** A connected node-redis Cluster (`createCluster()`): commands are routed by their first key. */
 export interface NodeRedisCluster {
-  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: readonly string[]): Promise<unknown>
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>
   readonly isOpen: boolean
   close?(): Promise<unknown>
   quit?(): Promise<unknown>

@@ -1,4 +1,5 @@
 import { Cluster } from 'ioredis'
+import { createCluster, type RedisClusterType } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireRedisBinaries } from '../../../test/services.js'
 import {
@@ -47,6 +48,46 @@ if (await requireRedisBinaries('Redis Cluster (3 masters on 127.0.0.1:7101-7103)
   )
 
   describeRedisRacers('a 3-master Cluster', connect, connect)
+
+  describe('RedisStore on a node-redis Cluster', () => {
+    const connectNodeRedis = async (): Promise<RedisClusterType> => {
+      const client = createCluster({
+        rootNodes: (cluster as RedisClusterProcess).nodes.map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
+      })
+      client.on('error', () => {})
+      return (await client.connect()) as RedisClusterType
+    }
+    let nodeRedis: RedisClusterType
+    beforeAll(async () => {
+      nodeRedis = await connectNodeRedis()
+    })
+    afterAll(() => nodeRedis?.close())
+
+    describeStoreConformance(
+      {
+        name: 'RedisStore (3-master Cluster, node-redis)',
+        create: () => harnessOn(shared, nodeRedis),
+        leaseMs: LEASE_MS,
+        ttlMs: TTL_MS,
+        nativeExpiry: true,
+        acquiredLeaseToleranceMs: 100,
+      },
+      { describe, it },
+    )
+  })
+
+  describeRedisRacers(
+    'a 3-master Cluster, ioredis and node-redis mixed',
+    async (i) => {
+      if (i % 2 === 0) return connect()
+      const client = createCluster({
+        rootNodes: (cluster as RedisClusterProcess).nodes.map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
+      })
+      client.on('error', () => {})
+      return (await client.connect()) as RedisClusterType
+    },
+    connect,
+  )
 
   describe('RedisStore on a Cluster', () => {
     it('fails with STORE_UNAVAILABLE naming the startup nodes when no node is reachable', async () => {
