@@ -5,6 +5,7 @@
 
 import { createClient } from '@redis/client'
 import { fingerprintOf } from '../../src/core/fingerprint.js'
+import { linkTo } from '../../src/drivers/redis-link.js'
 import { Idempotency } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis/index.js'
 import { PAYLOAD, produce, SCOPE, VALUE } from '../lib/fixtures.js'
@@ -31,6 +32,7 @@ type Name =
   | 'ioGet'
   | 'v6Get'
   | 'v4Get'
+  | 'ioLinkGet'
 
 const ORDER: readonly Name[] = [
   'idemNew',
@@ -47,6 +49,7 @@ const ORDER: readonly Name[] = [
   'ioGet',
   'v6Get',
   'v4Get',
+  'ioLinkGet',
 ]
 
 const AT_64 = [64]
@@ -92,6 +95,12 @@ const VS_OWN_CLIENT: readonly Row<Name>[] = [
   { label: 'clients: ioredis vs redis 4, SET NX + SET', ours: 'ioNew', floor: 'v4New' },
   { label: 'clients: ioredis vs @redis/client 6, GET', ours: 'ioGet', floor: 'v6Get' },
   { label: 'clients: ioredis vs redis 4, GET', ours: 'ioGet', floor: 'v4Get' },
+  // What the store's link adds to ioredis: one socket write per tick (src/drivers/redis-link.ts).
+  {
+    label: "clients: ioredis through Idem's link (one write per tick) vs plain ioredis, GET",
+    ours: 'ioLinkGet',
+    floor: 'ioGet',
+  },
 ]
 
 export async function peersSection(run: BenchRun, servers: Servers): Promise<void> {
@@ -197,6 +206,17 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
       },
     },
     ioGet: redisGetFloor(redis, cycle(floorKeys)),
+    ioLinkGet: (() => {
+      const link = linkTo(redis)
+      const pick = cycle(floorKeys)
+      return {
+        sampleOps: 1_000,
+        op: async () => {
+          const key = pick()
+          if ((await link.send(key, ['GET', key])) === null) throw new Error('bench: the linked read found nothing')
+        },
+      }
+    })(),
     v6Get: {
       sampleOps: 1_000,
       op: async () => {
