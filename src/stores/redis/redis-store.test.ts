@@ -216,6 +216,36 @@ if (await requireService('Redis', 6379)) {
       }
     })
 
+    it('merges the completions of one tick into one script; a stale token among them is LEASE_LOST alone', async () => {
+      const prefix = testPrefix()
+      const { client, calls } = counting(shared)
+      const store = new RedisStore({ client, prefix })
+      try {
+        const ids = Array.from({ length: 8 }, (_, i) => `tick-${i}`)
+        const begun = await Promise.all(ids.map((id) => store.begin(id, 'fp', LEASE_MS, TTL_MS)))
+        expect(calls).toEqual({ call: 8 })
+        const tokens = begun.map((r, i) => (r.outcome === 'acquired' && i !== 3 ? r.token : 'stale'))
+        const settled = await Promise.allSettled(
+          ids.map((id, i) => store.complete(id, tokens[i] as string, `"${i}"`, TTL_MS)),
+        )
+        // Eight begins, then one script for the eight completions.
+        expect(calls).toEqual({ call: 9 })
+        expect(settled.map((s) => s.status)).toEqual(ids.map((_, i) => (i === 3 ? 'rejected' : 'fulfilled')))
+        expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({ code: 'LEASE_LOST' })
+        expect(await store.begin('tick-0', 'fp', LEASE_MS, TTL_MS)).toMatchObject({
+          outcome: 'completed',
+          result: '"0"',
+        })
+        // A completion alone in its tick is the single-key script, and so is each retention's group.
+        const alone = await store.begin('tick-alone', 'fp', LEASE_MS, TTL_MS)
+        if (alone.outcome !== 'acquired') throw new Error(alone.outcome)
+        await store.complete('tick-alone', alone.token, '"alone"', TTL_MS)
+        expect(await store.get('tick-alone')).toMatchObject({ state: 'completed', result: '"alone"' })
+      } finally {
+        await deleteByPrefix(shared, prefix)
+      }
+    })
+
     it(
       'recovers from SCRIPT FLUSH (NOSCRIPT) by sending the script again',
       withStore(async (store) => {
