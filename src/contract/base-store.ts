@@ -4,6 +4,7 @@
 
 import { StoreUnavailableError } from '../errors.js'
 import { positiveInteger } from './duration.js'
+import { TickBatches, type TickBatching } from './tick-batches.js'
 import type {
   BeginItem,
   BeginResult,
@@ -45,6 +46,10 @@ export abstract class BaseStore implements IdempotencyStore {
   readonly maxResultBytes: number
   readonly #name: string
   #closed = false
+  /** Set by `batchPerTick`: the begins and completions a store merges per tick. */
+  #batches: TickBatches | undefined
+  #batchBegins = false
+  #batchCompletes = false
 
   /** `name` names the store in messages; `maxResultBytes` is the option as given (default 1 MiB). */
   protected constructor(name: string, maxResultBytes?: number) {
@@ -62,6 +67,7 @@ export abstract class BaseStore implements IdempotencyStore {
     try {
       if (this.#closed) throw this.closedError()
       assertBeginArgs(id, fingerprint, leaseMs, ttlMs)
+      if (this.#batchBegins) return (this.#batches as TickBatches).begin(id, fingerprint, leaseMs, ttlMs)
       return this.doBegin(id, fingerprint, leaseMs, ttlMs)
     } catch (error) {
       return Promise.reject(error)
@@ -74,6 +80,7 @@ export abstract class BaseStore implements IdempotencyStore {
       assertOwnerArgs(id, token)
       assertPositiveMs('ttlMs', ttlMs)
       assertResult(result, this.maxResultBytes, id)
+      if (this.#batchCompletes) return (this.#batches as TickBatches).complete(id, token, result, ttlMs)
       return this.doComplete(id, token, result, ttlMs)
     } catch (error) {
       return Promise.reject(error)
@@ -155,7 +162,25 @@ export abstract class BaseStore implements IdempotencyStore {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // What waits for the end of this tick goes out before the store lets go of its client.
+    this.#batches?.flush()
     await this.doClose()
+  }
+
+  /**
+   * Merge the `begin` (and/or `complete`) calls made in one tick into one `doBeginMany`
+   * (`doCompleteMany`), for a store whose batch costs about what one call does (tick-batches.ts).
+   * A call alone in its tick still goes to `doBegin` (`doComplete`). Call it from the constructor.
+   */
+  protected batchPerTick(batching: TickBatching): void {
+    this.#batchBegins = batching.begins
+    this.#batchCompletes = batching.completes
+    this.#batches ??= new TickBatches({
+      begin: (id, fingerprint, leaseMs, ttlMs) => this.doBegin(id, fingerprint, leaseMs, ttlMs),
+      beginMany: (items, leaseMs, ttlMs) => this.doBeginMany(items, leaseMs, ttlMs),
+      complete: (id, token, result, ttlMs) => this.doComplete(id, token, result, ttlMs),
+      completeMany: (items, ttlMs) => this.doCompleteMany(items, ttlMs),
+    })
   }
 
   /** The error every operation rejects with once the store is closed. */

@@ -20,7 +20,13 @@ const build =
 
 const pgPool = () => ({ query: async () => ({ rows: [], rowCount: 0 }), end: vi.fn(async () => {}) })
 const mysqlPool = () => ({ query: async () => [[], []] as [unknown, unknown], end: vi.fn(async () => {}) })
-const redisClient = () => ({ quit: vi.fn(async () => 'OK'), disconnect: vi.fn(), status: 'ready' })
+const redisClient = () => ({
+  call: vi.fn(async () => null),
+  pipeline: vi.fn(),
+  quit: vi.fn(async () => 'OK'),
+  disconnect: vi.fn(),
+  status: 'ready',
+})
 
 const stores: { name: string; build: Build; needs: RegExp }[] = [
   { name: 'SqliteStore', build: build(SqliteStore), needs: /a better-sqlite3 Database or a file name/ },

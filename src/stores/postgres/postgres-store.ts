@@ -104,6 +104,8 @@ export class PostgresStore extends BaseStore implements InboxStore {
           cause: error,
         }),
     )
+    // begin_many and complete_many are one statement each: the calls of a tick share one.
+    this.batchPerTick({ begins: true, completes: true })
   }
 
   /** Claim and completion as statements on a caller's transaction (`idem.transaction`). */

@@ -24,7 +24,6 @@ import { StoreUnavailableError } from '../../errors.js'
 import { ScriptRunner } from './redis-client.js'
 import { assertRedisPrefix, DEFAULT_REDIS_PREFIX, recordKey } from './redis-keys.js'
 import { BEGIN, BEGIN_MANY, COMPLETE, COMPLETE_MANY, EXTEND, GET, RELEASE } from './redis-scripts.js'
-import { TickCompletions } from './tick-completions.js'
 
 /** The clients RedisStore accepts: ioredis `Redis` or `Cluster`, node-redis client or cluster (connected). */
 export type RedisStoreClient = RedisClient | NodeRedisClient | NodeRedisCluster
@@ -69,11 +68,6 @@ export class RedisStore extends BaseStore {
   readonly prefix: string
   readonly #client: StoreClient<RedisStoreClient>
   #runner: ScriptRunner | undefined
-  readonly #completions = new TickCompletions({
-    one: async (id, token, result, ttlMs) =>
-      this.#run().run(COMPLETE, 1, [recordKey(this.prefix, id), token, result, ttlMs]),
-    many: async (items, ttlMs) => this.#completeMany(items, ttlMs),
-  })
 
   constructor(options: RedisStoreOptions) {
     const o = readStoreOptions<RedisStoreOptions>(options, OPTIONS)
@@ -88,6 +82,9 @@ export class RedisStore extends BaseStore {
         }),
     )
     if (this.#client.current !== undefined) this.#runner = runnerFor(this.#client.current)
+    // Begins are native commands, already one socket write per tick (the link); a completion is a
+    // script, and Redis spends more starting one than running the few commands inside.
+    this.batchPerTick({ begins: false, completes: true })
   }
 
   /** The client (ioredis or node-redis), created by the factory on first use. */
@@ -124,9 +121,10 @@ export class RedisStore extends BaseStore {
     return toBeginResult(reply, token, fingerprint)
   }
 
-  /** Merged with the other completions of this tick into one script (tick-completions.ts). */
-  protected doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
-    return this.#completions.complete(id, token, result, ttlMs)
+  protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+    const runner = this.#run()
+    const done = await runner.run(COMPLETE, 1, [recordKey(this.prefix, id), token, result, ttlMs])
+    if (Number(done) !== 1) throw leaseLost(id, 'complete')
   }
 
   protected async doRelease(id: string, token: string): Promise<void> {
@@ -168,7 +166,14 @@ export class RedisStore extends BaseStore {
   protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
     // An oversize result is not sent: the script only checks that the caller owns the claim.
     const tooLarge = items.map((item) => this.tooLarge(item.result))
-    const replies = await this.#completeMany(items, ttlMs, tooLarge)
+    const replies = await this.#run().batch(COMPLETE_MANY, ...this.#keysOf(items), (indexes) => {
+      const args: (string | number)[] = [ttlMs, indexes.map((i) => (tooLarge[i] ? '1' : '0')).join('')]
+      for (const i of indexes) {
+        const item = items[i] as CompleteItem
+        args.push(item.token, tooLarge[i] ? '' : item.result)
+      }
+      return args
+    })
     return replies.map((reply) => {
       const code = Number(reply)
       return code === 1 ? 'completed' : code === 2 ? 'too_large' : 'lease_lost'
@@ -182,25 +187,7 @@ export class RedisStore extends BaseStore {
 
   /** Quit the client if the store made it (through a factory); one passed in is left alone. */
   protected async doClose(): Promise<void> {
-    // Completions of this tick go out before the client is quit.
-    this.#completions.flush()
     await this.#client.close((client) => (this.#runner ?? runnerFor(client)).link.quit())
-  }
-
-  /** COMPLETE_MANY over `items`; `tooLarge[i]` marks a result not sent (the owner gets 2). */
-  #completeMany(
-    items: readonly { id: string; token: string; result: string }[],
-    ttlMs: number,
-    tooLarge?: readonly boolean[],
-  ): Promise<unknown[]> {
-    return this.#run().batch(COMPLETE_MANY, ...this.#keysOf(items), (indexes) => {
-      const args: (string | number)[] = [ttlMs, indexes.map((i) => (tooLarge?.[i] ? '1' : '0')).join('')]
-      for (const i of indexes) {
-        const item = items[i] as CompleteItem
-        args.push(item.token, tooLarge?.[i] ? '' : item.result)
-      }
-      return args
-    })
   }
 
   #keysOf(items: readonly { id: string }[]): [string[], string[]] {
