@@ -8,6 +8,7 @@ import {
   consumerHandle,
   resolveConsumer,
 } from '../../consumer/handle.js'
+import { streamClientOf } from './node-redis-stream-client.js'
 import { type RedisStreamOptions, resolveStreamOptions } from './redis-stream-options.js'
 import { StreamWorker } from './stream-worker.js'
 
@@ -39,7 +40,7 @@ export type RedisStreamConsumer<P = unknown, Tx = unknown> = RedisStreamHandle<P
  * import Redis from 'ioredis'
  * import { consumeRedisStream } from 'idem/redis-streams'
  *
- * const redis = new Redis()
+ * const redis = new Redis() // or, with node-redis: await createClient().connect()
  * const orders = await consumeRedisStream<Order>({
  *   client: redis,
  *   stream: 'orders',
@@ -55,16 +56,20 @@ export type RedisStreamConsumer<P = unknown, Tx = unknown> = RedisStreamHandle<P
 export async function consumeRedisStream<P = unknown, Tx = unknown>(
   options: ConsumeRedisStreamOptions<P, Tx>,
 ): Promise<RedisStreamHandle<P, Tx>> {
-  if (options?.client === undefined) throw new TypeError('consumeRedisStream needs client: an ioredis client')
+  if (options?.client === undefined) {
+    throw new TypeError('consumeRedisStream needs client: an ioredis client or a connected node-redis client')
+  }
   if (options.readClient !== undefined && options.readClient === options.client) {
     throw new TypeError('readClient must be another connection than client: XREADGROUP BLOCK holds its connection')
   }
+  // From here on both drivers look alike (node-redis is wrapped; ioredis is used as it is).
+  const client = streamClientOf(options.client)
   const { core, options: consumerOptions } = resolveConsumer(options, 'consumeRedisStream')
   // The broker's idle limit follows the Idem lease: both say when a silent worker counts as dead.
   const resolved = resolveStreamOptions(options, consumerOptions?.lease)
-  const reader = options.readClient ?? options.client.duplicate()
+  const reader = options.readClient === undefined ? client.duplicate() : streamClientOf(options.readClient)
   const stats: ConsumerStats = { rejected: 0 }
-  const worker = new StreamWorker(core, options.client, reader, options.readClient === undefined, resolved, stats)
+  const worker = new StreamWorker(core, client, reader, options.readClient === undefined, resolved, stats)
   try {
     await worker.start()
   } catch (error) {

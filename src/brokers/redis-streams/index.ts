@@ -1,5 +1,5 @@
 // idem/redis-streams: an idempotent consumer-group member and a confirming producer for Redis
-// Streams, on ioredis (an optional peer dependency, typed here by the part used).
+// Streams, on ioredis or node-redis (optional peer dependencies, typed here by the part used).
 
 export { decodeJson } from '../../consumer/decode-json.js'
 export type { ConsumerHandle } from '../../consumer/handle.js'
@@ -12,6 +12,7 @@ export {
   type RedisStreamConsumerOptions,
   type RedisStreamHandle,
 } from './consume-redis-stream.js'
+export type { AnyRedisStreamClient, NodeRedisStreamClient } from './node-redis-stream-client.js'
 export type { RedisStreamOptions } from './redis-stream-options.js'
 export {
   type RedisStreamProducer,

@@ -3,17 +3,21 @@
 import { hostname } from 'node:os'
 import { decodeJson } from '../../consumer/decode-json.js'
 import { type Duration, positiveInteger, toMs } from '../../contract/duration.js'
-import type { RedisStreamClient } from './redis-streams-driver.js'
+import type { AnyRedisStreamClient } from './node-redis-stream-client.js'
 import type { StreamEntry } from './stream-group.js'
 
 export interface RedisStreamOptions<P> {
-  /** Your ioredis client: acks, claims, dead-lettering. Not closed by `close()`. */
-  client: RedisStreamClient
+  /**
+   * Your client: acks, claims, dead-lettering. An ioredis `Redis`, or a node-redis client
+   * (`createClient()`) already connected. Not closed by `close()`.
+   */
+  client: AnyRedisStreamClient
   /**
    * The connection XREADGROUP BLOCK waits on (a blocked connection answers nothing else, so it
-   * cannot be `client`). Default `client.duplicate()`, closed by `close()`; yours is left open.
+   * cannot be `client`). Default `client.duplicate()` (a node-redis duplicate is connected on first
+   * use), closed by `close()`; yours is left open.
    */
-  readClient?: RedisStreamClient
+  readClient?: AnyRedisStreamClient
   stream: string
   group: string
   /** This worker's name in the group. Default `<hostname>-<pid>-<random>`; a stable name resumes its own pending entries at start. */
@@ -54,7 +58,7 @@ export interface RedisStreamOptions<P> {
   payloadField?: string
   /**
    * Entry to payload. Default: `decodeJson` of `payloadField` (JSON; the field arrives as a string
-   * ioredis already decoded). A throw dead-letters the entry with the reason.
+   * the client already decoded). A throw dead-letters the entry with the reason.
    */
   decode?: (entry: StreamEntry) => P
   /** Entries with the same ordering key are handled one at a time, in order. Default: the key. */

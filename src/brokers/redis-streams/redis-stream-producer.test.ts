@@ -25,7 +25,48 @@ function fakeRedis() {
   return client
 }
 
+/** What a connected node-redis client shows the producer: sendCommand with string arguments, close. */
+function fakeNodeRedis() {
+  const commands: string[][] = []
+  const client = {
+    commands,
+    closes: 0,
+    isOpen: true,
+    async sendCommand(args: readonly string[]) {
+      commands.push([...args])
+      return '1-0'
+    },
+    multi: () => ({ addCommand: () => {}, exec: async () => [] }),
+    duplicate: () => client,
+    connect: async () => client,
+    on: () => client,
+    emit: () => false,
+    listenerCount: () => 0,
+    async close() {
+      client.closes++
+    },
+  }
+  return client
+}
+
 describe('redisStreamProducer construction', () => {
+  it('takes a node-redis client too, sending XADD as strings, and never closes it', async () => {
+    const redis = fakeNodeRedis()
+    const producer = redisStreamProducer({ client: redis, stream: 'orders', maxLen: 10 })
+    await producer.publish({ id: 'n-1', payload: { n: 1 } })
+    await producer.close()
+    expect(redis.commands).toEqual([['XADD', 'orders', 'MAXLEN', '~', '10', '*', 'id', 'n-1', 'payload', '{"n":1}']])
+    expect(redis.closes).toBe(0)
+  })
+
+  it("awaits a factory's promise of a node-redis client (createClient().connect()) and closes that client", async () => {
+    const redis = fakeNodeRedis()
+    const producer = redisStreamProducer({ client: async () => redis, stream: 'orders' })
+    await producer.publish({ id: 'p-1', payload: 1 })
+    await producer.close()
+    expect([redis.commands.length, redis.closes]).toEqual([1, 1])
+  })
+
   it('takes the ioredis client as { client } and never quits it', async () => {
     const redis = fakeRedis()
     const producer = redisStreamProducer({ client: redis, stream: 'orders', maxLen: 10 })

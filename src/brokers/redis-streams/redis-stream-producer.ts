@@ -1,21 +1,23 @@
 // The confirming producer for Redis Streams: XADD with the message id in a field, resolved on
 // XADD's reply. Redis has no duplicate window of its own, so a retried XADD after a lost reply
 // (yours, or ioredis resending unanswered commands after a reconnect) adds a second entry with the
-// same id field, and the consumer recognises it by that id.
+// same id field, and the consumer recognises it by that id. Over ioredis or node-redis.
 
 import { warnDeprecated } from '../../contract/deprecation.js'
 import { positiveInteger } from '../../contract/duration.js'
 import { validateKey } from '../../core/key.js'
 import { type ClientOption, ProducerClient } from '../../producer/client.js'
 import type { OutgoingMessage, Producer } from '../../producer/types.js'
+import { type AnyRedisStreamClient, streamClientOf } from './node-redis-stream-client.js'
 import type { RedisStreamClient, StreamArg } from './redis-streams-driver.js'
 
 export interface RedisStreamProducerOptions {
   /**
-   * An ioredis client, yours: the producer never closes it. A function returning one hands it to
-   * the producer, which calls it on first publish and quits it in close().
+   * An ioredis client or a connected node-redis client, yours: the producer never closes it. A
+   * function returning one (or a promise of one: `() => createClient().connect()`) hands it to the
+   * producer, which calls it on first publish and quits it in close().
    */
-  client: ClientOption<RedisStreamClient>
+  client: ClientOption<AnyRedisStreamClient>
   /** The stream messages go to when a message names no `destination`. */
   stream: string
   /** The field that carries the message id; the consumer's `keyField`. Default 'id'. */
@@ -49,21 +51,25 @@ export interface RedisStreamProducer extends Producer {
 export function redisStreamProducer(options: RedisStreamProducerOptions): RedisStreamProducer
 /** @deprecated Pass one options object: `redisStreamProducer({ client, stream, ... })`. */
 export function redisStreamProducer(
-  client: RedisStreamClient,
+  client: AnyRedisStreamClient,
   options: Omit<RedisStreamProducerOptions, 'client'>,
 ): RedisStreamProducer
 export function redisStreamProducer(
-  first: RedisStreamProducerOptions | RedisStreamClient,
+  first: RedisStreamProducerOptions | AnyRedisStreamClient,
   second?: Omit<RedisStreamProducerOptions, 'client'>,
 ): RedisStreamProducer {
   let options: RedisStreamProducerOptions
-  if (typeof (first as Partial<RedisStreamClient> | undefined)?.call === 'function') {
+  if (isClient(first)) {
     warnDeprecated('redisStreamProducer(client, options)', 'redisStreamProducer({ client, ...options })')
-    options = { ...(second as Omit<RedisStreamProducerOptions, 'client'>), client: first as RedisStreamClient }
+    options = { ...(second as Omit<RedisStreamProducerOptions, 'client'>), client: first }
   } else {
     options = first as RedisStreamProducerOptions
   }
-  const source = new ProducerClient(options?.client, 'redisStreamProducer', 'an ioredis client')
+  const source = new ProducerClient<RedisStreamClient>(
+    asStreamClient(options?.client),
+    'redisStreamProducer',
+    'an ioredis client or a connected node-redis client',
+  )
   if (typeof options.stream !== 'string' || options.stream === '') {
     throw new TypeError('redisStreamProducer needs { stream }: the stream messages without a destination go to')
   }
@@ -89,4 +95,24 @@ export function redisStreamProducer(
     },
     close: () => source.close((client) => client.quit()),
   }
+}
+
+/** The old form's first argument: a client of either driver rather than an options object. */
+function isClient(value: unknown): value is AnyRedisStreamClient {
+  const v = value as Record<string, unknown> | null | undefined
+  return typeof v?.call === 'function' || (typeof v?.sendCommand === 'function' && 'isOpen' in (v as object))
+}
+
+/** The client option with both drivers as the adapter's client: an instance at once, a factory's on first publish. */
+function asStreamClient(
+  option: ClientOption<AnyRedisStreamClient> | undefined,
+): ClientOption<RedisStreamClient> | undefined {
+  if (typeof option === 'function') {
+    return () => {
+      const made = option()
+      return made instanceof Promise ? made.then(streamClientOf) : streamClientOf(made)
+    }
+  }
+  // Anything but an object is left for ProducerClient to refuse, with the message naming the option.
+  return option === null || typeof option !== 'object' ? option : streamClientOf(option)
 }

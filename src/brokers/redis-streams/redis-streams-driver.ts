@@ -1,5 +1,6 @@
 // The subset of ioredis that the Redis Streams adapter uses, so that importing idem/redis-streams
-// never loads ioredis: an ioredis `Redis` instance fits these types as it is.
+// never loads ioredis: an ioredis `Redis` instance fits these types as it is. A node-redis client is
+// wrapped into the same shape (node-redis-stream-client.ts).
 
 import type { RedisArg, RedisConnection } from '../../drivers/ioredis.js'
 

@@ -1,11 +1,16 @@
-// headers() and lag() of the Redis Streams adapter against the real Redis (127.0.0.1:6379).
+// headers() and lag() of the Redis Streams adapter against the real Redis (127.0.0.1:6379), once
+// per driver (ioredis, node-redis: XINFO GROUPS answers a map over node-redis' default RESP3).
 
 import type { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { requireService, SERVICES } from '../../../test/services.js'
 import {
   cleanup,
+  consumerClient,
+  type DriverClient,
+  destroyClient,
   idemFor,
+  REDIS_DRIVERS,
   streamClient,
   type TestStream,
   testStream,
@@ -24,13 +29,14 @@ function lagOf(handle: Pick<ConsumerHandle, 'lag'>): Promise<number | undefined>
 }
 
 if (await requireService('Redis', SERVICES.Redis.port)) {
-  describe('consumeRedisStream: headers() and lag()', () => {
+  describe.each(REDIS_DRIVERS)('consumeRedisStream: headers() and lag(), through %s', (driver) => {
     let admin: Redis
     let test: TestStream
     const opened: { close(): Promise<void> }[] = []
-    const clients: Redis[] = []
-    const client = (): Redis => {
-      const c = streamClient(SERVICES.Redis.port)
+    const clients: DriverClient[] = []
+    /** A client of the driver under test (closed after the test). */
+    const client = async (): Promise<DriverClient> => {
+      const c = await consumerClient(driver, SERVICES.Redis.port)
       clients.push(c)
       return c
     }
@@ -44,12 +50,12 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
     afterEach(async () => {
       for (const consumer of opened.splice(0)) await consumer.close()
-      for (const c of clients.splice(0)) c.disconnect()
+      for (const c of clients.splice(0)) destroyClient(c)
       await cleanup(admin, test)
     })
 
     it("gives the handler the entry's fields but the payload: the id and the producer's headers", async () => {
-      const producer = redisStreamProducer({ client: admin, stream: test.stream, payloadField: 'body' })
+      const producer = redisStreamProducer({ client: await client(), stream: test.stream, payloadField: 'body' })
       await producer.publish({
         id: 'order-1',
         payload: { n: 1 },
@@ -58,7 +64,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       const seen: Readonly<Record<string, string | undefined>>[] = []
       let sameRecord = false
       const consumer = await consumeRedisStream<{ n: number }>({
-        client: client(),
+        client: await client(),
         stream: test.stream,
         group: test.group,
         payloadField: 'body',
@@ -76,7 +82,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it("counts the group's undelivered entries (XINFO GROUPS lag) as lag, down to 0 once drained", async () => {
-      const producer = redisStreamProducer({ client: admin, stream: test.stream })
+      const producer = redisStreamProducer({ client: await client(), stream: test.stream })
       for (let i = 0; i < 5; i++) await producer.publish({ id: `order-${i}`, payload: { n: i } })
       let release!: () => void
       const held = new Promise<void>((resolve) => {
@@ -85,7 +91,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       let started = 0
       const settled: DeliveryResult[] = []
       const consumer = await consumeRedisStream<{ n: number }>({
-        client: client(),
+        client: await client(),
         stream: test.stream,
         group: test.group,
         concurrency: 1,
@@ -120,7 +126,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     it('rejects lag() with the server error when the stream key is not a stream, without stopping the consumer', async () => {
       const settled: DeliveryResult[] = []
       const consumer = await consumeRedisStream<{ n: number }>({
-        client: client(),
+        client: await client(),
         stream: test.stream,
         group: test.group,
         idem: idemFor(admin, test),
@@ -135,7 +141,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       await expect(lagOf(consumer)).rejects.toThrow(/WRONGTYPE/)
       await admin.del(test.stream)
       // The consumer re-creates its group (NOGROUP) and goes on.
-      const producer = redisStreamProducer({ client: admin, stream: test.stream })
+      const producer = redisStreamProducer({ client: await client(), stream: test.stream })
       await until(
         () => 'the group to be back',
         async () => (await lagOf(consumer).catch(() => -1)) === 0,

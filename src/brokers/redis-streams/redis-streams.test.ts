@@ -1,6 +1,8 @@
 // The Redis Streams adapter against the real Redis (127.0.0.1:6379): duplicate publishes, a dropped
 // connection, poison and undecodable entries, a handler outliving the lease and claimIdle, a
-// partly failing batch, and a graceful shutdown. Each test has its own stream, deleted after.
+// partly failing batch, and a graceful shutdown. Each test has its own stream, deleted after. The
+// suite runs once per driver (ioredis, node-redis) for the consumers and the producer; assertions
+// read Redis through an ioredis `admin`.
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
@@ -8,10 +10,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { requireService, SERVICES } from '../../../test/services.js'
 import {
   cleanup,
+  consumerClient,
+  type DriverClient,
+  destroyClient,
   Effects,
   entries,
   idemFor,
   pending,
+  REDIS_DRIVERS,
   streamClient,
   type TestStream,
   testStream,
@@ -28,14 +34,16 @@ interface Order {
 }
 
 if (await requireService('Redis', SERVICES.Redis.port)) {
-  describe('consumeRedisStream on Redis (127.0.0.1:6379)', () => {
+  describe.each(REDIS_DRIVERS)('consumeRedisStream on Redis (127.0.0.1:6379) through %s', (driver) => {
     let admin: Redis
+    /** The producers' client, of the driver under test. */
+    let publisher: DriverClient
     let test: TestStream
     const opened: { close(): Promise<void> }[] = []
-    const clients: Redis[] = []
-    /** A client for one consumer (closed after the test). */
-    const client = (name?: string): Redis => {
-      const c = streamClient(SERVICES.Redis.port, name === undefined ? {} : { connectionName: name })
+    const clients: DriverClient[] = []
+    /** A client of the driver under test for one consumer (closed after the test). */
+    const client = async (name?: string): Promise<DriverClient> => {
+      const c = await consumerClient(driver, SERVICES.Redis.port, name)
       clients.push(c)
       return c
     }
@@ -44,28 +52,32 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       return consumer
     }
 
-    beforeAll(() => {
+    beforeAll(async () => {
       admin = streamClient(SERVICES.Redis.port)
+      publisher = await consumerClient(driver, SERVICES.Redis.port)
     })
-    afterAll(() => admin.disconnect())
+    afterAll(() => {
+      admin.disconnect()
+      destroyClient(publisher)
+    })
     beforeEach(() => {
       test = testStream()
     })
     afterEach(async () => {
       for (const consumer of opened.splice(0)) await consumer.close()
-      for (const c of clients.splice(0)) c.disconnect()
+      for (const c of clients.splice(0)) destroyClient(c)
       await cleanup(admin, test)
     })
 
     it('runs a message published twice with the same id once, and acknowledges both entries', async () => {
-      const producer = redisStreamProducer({ client: admin, stream: test.stream })
+      const producer = redisStreamProducer({ client: publisher, stream: test.stream })
       await producer.publish({ id: 'order-1', payload: { n: 1 } })
       // The publisher's retry after a lost XADD reply: a second entry, the same id.
       await producer.publish({ id: 'order-1', payload: { n: 1 } })
       await producer.publish({ id: 'order-2', payload: { n: 2 } })
       const effects = new Effects()
       const results: DeliveryResult[] = []
-      const c = client()
+      const c = await client()
       const consumer = started(
         await consumeRedisStream<Order>({
           client: c,
@@ -88,9 +100,9 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
 
     it('resumes after Redis drops both of its connections, losing and doubling nothing', async () => {
       const name = `${test.prefix}-consumer`
-      const c = client(name)
+      const c = await client(name)
       const effects = new Effects()
-      const producer = redisStreamProducer({ client: admin, stream: test.stream })
+      const producer = redisStreamProducer({ client: publisher, stream: test.stream })
       const publish = (from: number, to: number) =>
         Promise.all(
           Array.from({ length: to - from }, (_, i) =>
@@ -127,10 +139,10 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('dead-letters a message that keeps failing after maxAttempts, with its reason, id and delivery count', async () => {
-      const producer = redisStreamProducer({ client: admin, stream: test.stream })
+      const producer = redisStreamProducer({ client: publisher, stream: test.stream })
       await producer.publish({ id: 'poison-1', payload: { n: 1 }, headers: { tenant: 'acme' } })
       let calls = 0
-      const c = client()
+      const c = await client()
       const results: DeliveryResult[] = []
       const consumer = started(
         await consumeRedisStream<Order>({
@@ -171,7 +183,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       await admin.xadd(test.stream, '*', 'id', 'bad-json', 'payload', '{not json')
       await admin.xadd(test.stream, '*', 'id', 'no-payload', 'amount', '10')
       const anonymous = (await admin.xadd(test.stream, '*', 'payload', '{"n":3}')) as string
-      const c = client()
+      const c = await client()
       const seen: { key: string; payload: Order }[] = []
       started(
         await consumeRedisStream<Order>({
@@ -199,13 +211,13 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('runs a handler longer than the lease and claimIdle once, without the group redelivering it meanwhile', async () => {
-      await redisStreamProducer({ client: admin, stream: test.stream }).publish({ id: 'slow-1', payload: { n: 1 } })
+      await redisStreamProducer({ client: publisher, stream: test.stream }).publish({ id: 'slow-1', payload: { n: 1 } })
       const effects = new Effects()
       const received: string[] = []
       const counts: number[] = []
       // Two members of the group, each sweeping for stale entries every 100 ms.
       for (const name of ['a', 'b']) {
-        const c = client()
+        const c = await client()
         const consumer = started(
           await consumeRedisStream<Order>({
             client: c,
@@ -243,11 +255,11 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('retries only the failed message of a batch; the others are acknowledged once and never redone', async () => {
-      const producer = redisStreamProducer({ client: admin, stream: test.stream })
+      const producer = redisStreamProducer({ client: publisher, stream: test.stream })
       for (let i = 1; i <= 5; i++) await producer.publish({ id: `item-${i}`, payload: { n: i } })
       const calls = new Effects()
       const effects = new Effects()
-      const c = client()
+      const c = await client()
       const core = new IdempotentConsumer<Order>({
         idem: idemFor(c, test),
         backoff: () => 20,
@@ -294,9 +306,12 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('hands unfinished work back on close without acknowledging it, and another member then runs it once', async () => {
-      await redisStreamProducer({ client: admin, stream: test.stream }).publish({ id: 'stuck-1', payload: { n: 1 } })
+      await redisStreamProducer({ client: publisher, stream: test.stream }).publish({
+        id: 'stuck-1',
+        payload: { n: 1 },
+      })
       const effects = new Effects()
-      const c1 = client()
+      const c1 = await client()
       let running!: () => void
       const isRunning = new Promise<void>((resolve) => {
         running = resolve
@@ -318,7 +333,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       expect(effects.total).toBe(0)
       const [row] = (await admin.call('XPENDING', test.stream, test.group, '-', '+', 1)) as [string, string][]
       expect(row?.[1]).toBe('first') // still pending: not acknowledged
-      const c2 = client()
+      const c2 = await client()
       started(
         await consumeRedisStream<Order>({
           client: c2,
@@ -339,12 +354,12 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
     })
 
     it('trims the stream to about maxLen entries on publish', async () => {
-      const producer = redisStreamProducer({ client: admin, stream: test.stream, maxLen: 100 })
+      const producer = redisStreamProducer({ client: publisher, stream: test.stream, maxLen: 100 })
       await Promise.all(Array.from({ length: 600 }, (_, i) => producer.publish({ id: `m-${i}`, payload: i })))
       const length = await admin.xlen(test.stream)
       expect(length).toBeGreaterThanOrEqual(100)
       expect(length).toBeLessThan(600)
-      expect(() => redisStreamProducer({ client: admin, stream: test.stream, maxLen: 0 })).toThrow(RangeError)
+      expect(() => redisStreamProducer({ client: publisher, stream: test.stream, maxLen: 0 })).toThrow(RangeError)
     })
   })
 }

@@ -3,10 +3,11 @@
 // so that the parent can SIGKILL it mid-handler.
 
 import { parseArgs } from 'node:util'
-import { Redis } from 'ioredis'
 import { consumeRedisStream } from '../../../../src/brokers/redis-streams/consume-redis-stream.js'
 import { Idempotency } from '../../../../src/core/idempotency.js'
+import { linkTo } from '../../../../src/drivers/redis-link.js'
 import { RedisStore } from '../../../../src/stores/redis/redis-store.js'
+import { driverClient, type RedisDriver } from '../../redis-clients.test-helper.js'
 
 const { values } = parseArgs({
   options: {
@@ -15,15 +16,20 @@ const { values } = parseArgs({
     prefix: { type: 'string' },
     'hang-on': { type: 'string' },
     port: { type: 'string', default: '6379' },
+    driver: { type: 'string', default: 'ioredis' },
   },
 })
 const { stream, group, prefix } = values
 const hangOn = values['hang-on']
 if (stream === undefined || group === undefined || prefix === undefined || hangOn === undefined) {
-  throw new Error('usage: redis-streams-crash.worker.ts --stream S --group G --prefix P --hang-on KEY [--port N]')
+  throw new Error(
+    'usage: redis-streams-crash.worker.ts --stream S --group G --prefix P --hang-on KEY [--port N] [--driver ioredis|node-redis]',
+  )
 }
 
-const client = new Redis({ host: '127.0.0.1', port: Number(values.port) })
+const client = await driverClient(values.driver as RedisDriver, Number(values.port))
+// The handler's own writes, through either driver.
+const redis = linkTo(client)
 const idem = new Idempotency({ store: new RedisStore({ client, prefix: `${prefix}:idem:` }), scope: 'billing' })
 await consumeRedisStream<{ n: number }>({
   client,
@@ -35,10 +41,10 @@ await consumeRedisStream<{ n: number }>({
   concurrency: 4,
   handler: async (_order, ctx) => {
     if (ctx.key === hangOn) {
-      await client.set(`${prefix}:hung`, ctx.key)
+      await redis.send(undefined, ['SET', `${prefix}:hung`, ctx.key])
       await new Promise(() => {}) // until SIGKILL
     }
-    await client.hincrby(`${prefix}:effects`, ctx.key, 1)
+    await redis.send(undefined, ['HINCRBY', `${prefix}:effects`, ctx.key, 1])
   },
 })
 console.log('consuming')

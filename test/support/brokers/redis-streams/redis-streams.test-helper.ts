@@ -5,12 +5,23 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { Idempotency } from '../../../../src/core/idempotency.js'
 import { RedisStore } from '../../../../src/stores/redis/redis-store.js'
 import { isolatedName } from '../../../services.js'
+import { type DriverClient, driverClient, type RedisDriver } from '../../redis-clients.test-helper.js'
+
+export { type DriverClient, destroyClient, REDIS_DRIVERS, type RedisDriver } from '../../redis-clients.test-helper.js'
 
 /** A client that keeps reconnecting (ioredis' defaults), as a consumer in production would. */
 export function streamClient(port = 6379, options: RedisOptions = {}): Redis {
   const client = new Redis({ host: '127.0.0.1', port, ...options })
   client.on('error', () => {})
   return client
+}
+
+/**
+ * A consumer's client on `driver`: keeps reconnecting and queues commands meanwhile (both drivers'
+ * defaults), named `name` on every connection when given.
+ */
+export function consumerClient(driver: RedisDriver, port = 6379, name?: string): Promise<DriverClient> {
+  return driverClient(driver, port, name === undefined ? {} : { name })
 }
 
 export interface TestStream {
@@ -27,7 +38,7 @@ export function testStream(): TestStream {
 }
 
 /** An Idempotency on a RedisStore under the test's prefix (short leases in tests). */
-export function idemFor(client: Redis, test: TestStream, lease: string | number = '30s'): Idempotency {
+export function idemFor(client: DriverClient, test: TestStream, lease: string | number = '30s'): Idempotency {
   return new Idempotency({ store: new RedisStore({ client, prefix: `${test.prefix}:idem:` }), scope: 'billing', lease })
 }
 
