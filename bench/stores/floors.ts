@@ -6,8 +6,6 @@
 //   SQL new key       INSERT (10 columns) ON CONFLICT (id) DO NOTHING / INSERT IGNORE (must insert 1
 //                     row), then UPDATE t SET state = 'completed', result = ? WHERE id = ?
 //   SQL duplicate     SELECT state, fingerprint, result, expires_at FROM t WHERE id = ?
-//
-// And TieredStore's copy read as it does it today: a pipeline holding one GET.
 
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -139,19 +137,6 @@ export function mysqlSelectFloor(pool: mysql.Pool, table: string, pick: () => st
       const id = pick()
       const [rows] = await pool.query({ sql: select, values: [Buffer.from(id, 'utf8')] })
       if ((rows as unknown[]).length !== 1) throw new Error(`bench: the raw read found no ${id}`)
-    },
-  }
-}
-
-/** How TieredStore's RedisResultCache reads one copy today: a pipeline holding one GET. */
-export function pipelineOfOneGet(redis: Redis, pick: () => string): Workload {
-  return {
-    sampleOps: 1_000,
-    op: async () => {
-      const pipeline = redis.pipeline()
-      pipeline.get(pick())
-      const replies = await pipeline.exec()
-      if (typeof replies?.[0]?.[1] !== 'string') throw new Error('bench: the pipelined read found nothing')
     },
   }
 }

@@ -20,7 +20,6 @@ import {
   mysqlSelectFloor,
   pgNewFloor,
   pgSelectFloor,
-  pipelineOfOneGet,
   redisGetFloor,
   redisNewFloor,
   redisRecordValues,
@@ -35,7 +34,6 @@ type Name =
   | 'redisDup'
   | 'redisFloorDup'
   | 'redisDupFp'
-  | 'tieredPipeGet'
   | 'pgNew'
   | 'pgFloorNew'
   | 'tieredNew'
@@ -62,7 +60,6 @@ const ORDER: readonly Name[] = [
   'pgFloorDup',
   'tieredDup',
   'tieredGet',
-  'tieredPipeGet',
   ...MYSQL,
 ]
 
@@ -93,8 +90,6 @@ const ROWS: readonly Row<Name>[] = [
   { label: 'tiered new key vs PostgresStore new key (run vs run)', ours: 'tieredNew', floor: 'pgNew' },
   // Informative: where a Redis run() spends its time beyond the floor.
   { label: 'redis duplicate, fingerprint given (run vs GET)', ours: 'redisDupFp', floor: 'redisFloorDup' },
-  // Informative: the tiered read as it is done today.
-  { label: "tiered's copy read as today: a pipeline of one GET (vs GET)", ours: 'tieredPipeGet', floor: 'tieredGet' },
 ]
 
 const COST_SECONDS = 0.5
@@ -164,7 +159,6 @@ export async function storesSection(run: BenchRun, servers: Servers, mysqlSkippe
       const pick = cycle(dupKeys)
       return { sampleOps: 1_000, op: () => redisIdem.run({ key: pick(), fingerprint }, mustNotRun) }
     })(),
-    tieredPipeGet: pipelineOfOneGet(redis, cycle(dupIds.map((id) => `${P}:done:${id}`))),
     pgNew: runNew(pgIdem, 'p'),
     pgFloorNew: pgNewFloor(
       pool,

@@ -36,10 +36,3 @@ export interface RedisClient extends RedisConnection {
   /** Cluster only: for each of the 16384 slots, the node keys ("host:port") serving it, master first. */
   readonly slots?: readonly (readonly string[])[]
 }
-
-/** An ioredis `Redis` or `Cluster`, as TieredStore's Redis cache uses it (one key per command). */
-export interface RedisCacheClient extends Pick<RedisClient, 'quit'> {
-  get(key: string): Promise<string | null>
-  del(key: string): Promise<unknown>
-  pipeline(): Pick<RedisPipeline, 'get' | 'set' | 'exec'>
-}
