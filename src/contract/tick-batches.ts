@@ -1,8 +1,10 @@
 // The begins and completions of one tick, sent to the store as one batch. Concurrent run()s begin
 // and complete in the same tick (their replies arrive in one socket read and resume together), so
 // a store whose batch costs about one call (one SQL statement, one Lua script) does N calls' work
-// for the price of one. A call alone in its tick goes on its own, at the end of the tick: nothing
-// waits for a timer or for other calls.
+// for the price of one. Only while the store is busy (calls of its own in flight) do calls wait
+// for the end of their tick (process.nextTick, no timer); a call made while it is idle goes at
+// once, as it would without batching: at concurrency 1 there is nothing to merge with, and
+// deferring cost latency.
 
 import { StoreUnavailableError } from '../errors.js'
 import { leaseLost } from './transitions.js'
@@ -43,12 +45,18 @@ export class TickBatches {
   /** Completions waiting for the end of this tick, by ttlMs. */
   #completes = new Map<number, WaitingComplete[]>()
   #scheduled = false
+  /** Primitive calls sent and not yet settled: while there are any, calls wait to be merged. */
+  #inFlight = 0
+  readonly #settled = (): void => {
+    this.#inFlight--
+  }
 
   constructor(store: BatchPrimitives) {
     this.#store = store
   }
 
   begin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
+    if (this.#inFlight === 0) return this.#track(call(() => this.#store.begin(id, fingerprint, leaseMs, ttlMs)))
     return new Promise((resolve, reject) => {
       const name = `${leaseMs}/${ttlMs}`
       const item: WaitingBegin = { id, fingerprint, resolve, reject }
@@ -60,6 +68,7 @@ export class TickBatches {
   }
 
   complete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
+    if (this.#inFlight === 0) return this.#track(call(() => this.#store.complete(id, token, result, ttlMs)))
     return new Promise((resolve, reject) => {
       const item: WaitingComplete = { id, token, result, resolve, reject }
       const waiting = this.#completes.get(ttlMs)
@@ -67,6 +76,13 @@ export class TickBatches {
       else waiting.push(item)
       this.#schedule()
     })
+  }
+
+  /** Counts `sent` in flight until it settles, and returns it. */
+  #track<T>(sent: Promise<T>): Promise<T> {
+    this.#inFlight++
+    sent.then(this.#settled, this.#settled)
+    return sent
   }
 
   #schedule(): void {
@@ -93,10 +109,13 @@ export class TickBatches {
   #sendBegins({ leaseMs, ttlMs, items }: BeginGroup): void {
     const first = items[0] as WaitingBegin
     if (items.length === 1) {
-      call(() => this.#store.begin(first.id, first.fingerprint, leaseMs, ttlMs)).then(first.resolve, first.reject)
+      this.#track(call(() => this.#store.begin(first.id, first.fingerprint, leaseMs, ttlMs))).then(
+        first.resolve,
+        first.reject,
+      )
       return
     }
-    call(() => this.#store.beginMany(items, leaseMs, ttlMs)).then(
+    this.#track(call(() => this.#store.beginMany(items, leaseMs, ttlMs))).then(
       (results) => {
         items.forEach((item, i) => {
           item.resolve(results[i] as BeginResult)
@@ -111,10 +130,13 @@ export class TickBatches {
   #sendCompletes(items: WaitingComplete[], ttlMs: number): void {
     const first = items[0] as WaitingComplete
     if (items.length === 1) {
-      call(() => this.#store.complete(first.id, first.token, first.result, ttlMs)).then(first.resolve, first.reject)
+      this.#track(call(() => this.#store.complete(first.id, first.token, first.result, ttlMs))).then(
+        first.resolve,
+        first.reject,
+      )
       return
     }
-    call(() => this.#store.completeMany(items, ttlMs)).then(
+    this.#track(call(() => this.#store.completeMany(items, ttlMs))).then(
       (outcomes) => {
         items.forEach((item, i) => {
           const outcome = outcomes[i]

@@ -31,6 +31,8 @@ export interface RedisClient extends RedisConnection {
   readonly status: string
   /** The connection's socket (a `Redis`, not a `Cluster`); corked to write a tick's commands at once. */
   readonly stream?: unknown
+  /** Commands written and waiting for their reply (a `Redis`): a busy connection is worth corking. */
+  readonly commandQueue?: { readonly length: number }
   /** True on an ioredis `Cluster`. */
   readonly isCluster?: boolean
   /** Cluster only: for each of the 16384 slots, the node keys ("host:port") serving it, master first. */
