@@ -6,14 +6,13 @@
 
 import { randomUUID } from 'node:crypto'
 import type Database from 'better-sqlite3'
-import pg from 'pg'
 import { encodeValue } from '../../src/core/codec.js'
 import { fingerprintOf } from '../../src/core/fingerprint.js'
+import type { TransactionEdges } from '../../src/sql/core/executor.js'
 import type { Inbox } from '../../src/sql/core/inbox.js'
 import { NOW_MS } from '../../src/stores/mysql/mysql-procedures.js'
 import { COLUMNS, fingerprintToBytes, idToBytes } from '../../src/stores/mysql/mysql-rows.js'
 import { NOW_MS as PG_NOW_MS } from '../../src/stores/postgres/postgres-schema.js'
-import { postgresStatements } from '../../src/stores/postgres/postgres-sql.js'
 import type { PostgresStore } from '../../src/stores/postgres/postgres-store.js'
 import { sqliteInbox } from '../../src/stores/sqlite/sqlite-inbox.js'
 import { sqliteSchema } from '../../src/stores/sqlite/sqlite-schema.js'
@@ -27,6 +26,8 @@ type Column = (typeof COLUMNS_SHOWN)[number]
 
 interface Ctx {
   s: Session
+  /** The transaction's edges, as the pool adapters give them (unused on SQLite). */
+  edges: TransactionEdges
   id: string
   token: string
   fingerprint: string
@@ -44,30 +45,51 @@ interface Variant {
 const begin: Step = ['begin', (c) => c.s.begin()]
 const commit: Step = ['commit', (c) => c.s.commit()]
 
+/**
+ * The bare transaction, then Idem's statements as idem.transaction sends them over a pool: on the
+ * servers BEGIN travels with the claim (its time under claim) and COMMIT with the completion (its
+ * time under COMMIT), so a new key costs the bare transaction's round trips plus none; then the
+ * same with BEGIN and COMMIT on their own, as before that change.
+ */
 function commonVariants(target: Target, inbox: Inbox): Variant[] {
-  const claim: Step = ['claim', (c) => inbox.claim(c.s.sql, c.id, c.fingerprint, c.token, LEASE_MS, TTL_MS)]
   const business: Step = ['business', (c) => target.business(c.s.sql, c.sub)]
+  const claim: Step = ['claim', (c) => inbox.claim(c.s.sql, c.id, c.fingerprint, c.token, LEASE_MS, TTL_MS)]
   const complete: Step = ['complete', (c) => inbox.complete(c.s.sql, c.id, c.token, c.stored, TTL_MS)]
-  const claimTrips = target.store.inbox.dialect === 'mysql' ? 2 : 1
+  const bare: Variant = { label: 'bare: BEGIN, UPDATE+INSERT, COMMIT', trips: 4, steps: [begin, business, commit] }
+  if (inbox.dialect === 'sqlite') {
+    return [
+      bare,
+      { label: "Idem's statements by hand", trips: 6, steps: [begin, claim, business, complete, commit] },
+      { label: '  without the completion UPDATE', trips: 5, steps: [begin, claim, business, commit] },
+    ]
+  }
+  const fusedClaim: Step = [
+    'claim',
+    (c) => inbox.claim(c.s.sql, c.id, c.fingerprint, c.token, LEASE_MS, TTL_MS, c.edges),
+  ]
+  const fusedComplete: Step = [
+    'commit',
+    async (c) => {
+      if (!(await inbox.complete(c.s.sql, c.id, c.token, c.stored, TTL_MS, c.edges))) {
+        throw new Error('bench: the completion found the claim gone')
+      }
+    },
+  ]
+  const claimTrips = inbox.dialect === 'mysql' ? 2 : 1
   return [
-    { label: 'bare: BEGIN, UPDATE+INSERT, COMMIT', trips: 4, steps: [begin, business, commit] },
+    bare,
     {
-      label: "Idem's statements by hand",
+      label: "Idem's statements by hand (BEGIN+claim, complete+COMMIT)",
+      trips: 4,
+      steps: [fusedClaim, business, fusedComplete],
+    },
+    { label: '  without the completion UPDATE', trips: 4, steps: [fusedClaim, business, commit] },
+    {
+      label: '  with BEGIN and COMMIT on their own (before)',
       trips: 5 + claimTrips,
       steps: [begin, claim, business, complete, commit],
     },
-    { label: '  without the completion UPDATE', trips: 4 + claimTrips, steps: [begin, claim, business, commit] },
   ]
-}
-
-/** PostgreSQL: parameters inlined as literals, so that two statements share one round trip. */
-function inline(statement: string, params: readonly unknown[]): string {
-  return statement.replace(/\$(\d+)/g, (_, n: string) => {
-    const value = params[Number(n) - 1]
-    if (typeof value === 'number') return String(value)
-    if (Buffer.isBuffer(value)) return `decode('${value.toString('hex')}', 'hex')`
-    return pg.escapeLiteral(String(value))
-  })
 }
 
 /**
@@ -118,7 +140,6 @@ function oneChange(target: Target): Variant[] {
   const business: Step = ['business', (c) => target.business(c.s.sql, c.sub)]
   switch (target.store.inbox.dialect) {
     case 'postgres': {
-      const statements = postgresStatements((target.store as PostgresStore).names)
       // A new key claimed by a plain INSERT (1 row = new): the begin function only when it existed.
       const table = (target.store as PostgresStore).names.qualifiedTable
       const now = PG_NOW_MS
@@ -143,22 +164,6 @@ function oneChange(target: Target): Variant[] {
             business,
             ['complete', (c) => inbox.complete(c.s.sql, c.id, c.token, c.stored, TTL_MS)],
             commit,
-          ],
-        },
-        {
-          label: 'what if BEGIN+claim and complete+COMMIT went as one round trip each',
-          trips: 4,
-          steps: [
-            [
-              'claim',
-              (c) => c.s.script(`BEGIN; ${inline(statements.begin, [c.id, c.fingerprint, c.token, LEASE_MS, TTL_MS])}`),
-            ],
-            business,
-            [
-              'commit',
-              (c) =>
-                c.s.script(`${inline(statements.complete, [c.id, c.token, Buffer.from(c.stored), TTL_MS])}; COMMIT`),
-            ],
           ],
         },
       ]
@@ -251,7 +256,7 @@ export async function profile(target: Target, iterations: number): Promise<strin
       // From the pool checkout on, as idem.transaction's time is (its adapter checks out too).
       const startedAt = performance.now()
       const session = await target.session()
-      const ctx: Ctx = { s: session, ...values }
+      const ctx: Ctx = { s: session, edges: session.edges(), ...values }
       let last = performance.now()
       try {
         for (const [column, step] of (variants[v] as Variant).steps) {

@@ -10,10 +10,11 @@ import mysql from 'mysql2/promise'
 import pg from 'pg'
 import { Idempotency } from '../../src/core/idempotency.js'
 import { betterSqlite3Executor, fromBetterSqlite3 } from '../../src/sql/better-sqlite3/better-sqlite3-database.js'
-import type { SqlDatabase, SqlExecutor } from '../../src/sql/core/executor.js'
+import type { SqlDatabase, SqlExecutor, SqlResult, TransactionEdges } from '../../src/sql/core/executor.js'
 import type { InboxStore } from '../../src/sql/core/inbox.js'
 import { fromMysql2, mysql2Executor } from '../../src/sql/mysql2/mysql2-database.js'
 import { fromPg, pgExecutor } from '../../src/sql/pg/pg-database.js'
+import { pgLiteral } from '../../src/sql/pg/pg-literal.js'
 import { mysqlDropSchema } from '../../src/stores/mysql/mysql-schema.js'
 import { MysqlStore } from '../../src/stores/mysql/mysql-store.js'
 import { PostgresStore } from '../../src/stores/postgres/postgres-store.js'
@@ -34,7 +35,25 @@ export interface Session {
   commit(): Promise<unknown>
   /** Statements without parameters in one round trip (several at once on PostgreSQL only). */
   script(text: string): Promise<unknown>
+  /** Fresh edges of a transaction not begun yet on this connection, as the pool adapters give them. */
+  edges(): TransactionEdges
   release(): void
+}
+
+/** TransactionEdges over a held connection: what fromPg(pool) and fromMysql2(pool) hand the inbox. */
+function edgesOn(raw: SqlExecutor, multi?: (text: string) => Promise<SqlResult[]>): TransactionEdges {
+  let pending = true
+  return {
+    raw,
+    get pending() {
+      return pending
+    },
+    begun: () => {
+      pending = false
+    },
+    committed: () => {},
+    ...(multi === undefined ? {} : { multi, literal: pgLiteral }),
+  }
 }
 
 /** What a database gives the benchmark: the business statements, run either way. */
@@ -103,6 +122,14 @@ export async function postgresTarget(): Promise<Target> {
         begin: () => client.query('BEGIN'),
         commit: () => client.query('COMMIT'),
         script: (text) => client.query(text),
+        edges: () =>
+          edgesOn(pgExecutor(client), async (text) => {
+            const results = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[]
+            return (Array.isArray(results) ? results : [results]).map((r) => ({
+              rows: r.rows ?? [],
+              affectedRows: r.rowCount ?? 0,
+            }))
+          }),
         release: () => client.release(),
       }
     },
@@ -161,6 +188,7 @@ export async function mysqlTarget(): Promise<Target> {
         begin: () => connection.beginTransaction(),
         commit: () => connection.commit(),
         script: (text) => connection.query(text),
+        edges: () => edgesOn(mysql2Executor(connection)),
         release: () => connection.release(),
       }
     },
@@ -219,6 +247,7 @@ export async function sqliteTarget(): Promise<Target & { connection: Database.Da
         begin: async () => db.exec('BEGIN IMMEDIATE'),
         commit: async () => db.exec('COMMIT'),
         script: async (text) => db.exec(text),
+        edges: () => edgesOn(betterSqlite3Executor(db)),
         release: () => {},
       }
     },

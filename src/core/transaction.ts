@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { BeginResult, IdempotencyStore } from '../contract/types.js'
 import { FingerprintMismatchError, LeaseLostError } from '../errors.js'
-import type { SqlDatabase, SqlExecutor } from '../sql/core/executor.js'
+import type { SqlDatabase, SqlExecutor, TransactionEdges } from '../sql/core/executor.js'
 import { hasInbox, type Inbox } from '../sql/core/inbox.js'
 import { insideCallerTransaction } from '../sql/core/savepoint.js'
 import { encodeError, encodeValue } from './codec.js'
@@ -83,11 +83,11 @@ async function runPrepared<Tx, T>(
     let claimed = false
     let joined = false
     try {
-      outcome = await db.transaction(async (tx, sql): Promise<Attempt<T>> => {
+      outcome = await inTransaction(db, async (tx, sql, edges): Promise<Attempt<T>> => {
         joined = insideCallerTransaction()
         const token = randomUUID()
         const begun: BeginResult = await timed(core.activeProbe(), 'begin', () =>
-          inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs),
+          inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges),
         )
         claimed = true
         // A mismatch is thrown inside, so the transaction rolls back; a replay is settled (and
@@ -116,7 +116,9 @@ async function runPrepared<Tx, T>(
         // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
         const stored = encodeValue(value, core.maxResultBytes, id)
         if (
-          !(await timed(core.activeProbe(), 'complete', () => inbox.complete(sql, id, token, stored, policy.ttlMs)))
+          !(await timed(core.activeProbe(), 'complete', () =>
+            inbox.complete(sql, id, token, stored, policy.ttlMs, edges),
+          ))
         ) {
           // Only if the record expired while the function ran (a ttl shorter than the work).
           throw new LeaseLostError(`"${key}" outlived its record's ttl inside the transaction; nothing was committed`, {
@@ -155,6 +157,18 @@ async function runPrepared<Tx, T>(
 }
 
 /**
+ * `db.transaction`, or where the adapter offers it the transaction whose BEGIN can travel with
+ * the claim and COMMIT with the completion (one round trip each instead of two).
+ */
+function inTransaction<Tx, R>(
+  db: SqlDatabase<Tx>,
+  fn: (tx: Tx, sql: SqlExecutor, edges: TransactionEdges | undefined) => Promise<R>,
+): Promise<R> {
+  if (db.transactionWithEdges !== undefined) return db.transactionWithEdges(fn)
+  return db.transaction((tx, sql) => fn(tx, sql, undefined))
+}
+
+/**
  * An `isFinal` error: the function's writes are already rolled back; record the error in a
  * transaction of its own, so that duplicates replay it instead of running the function again.
  */
@@ -167,11 +181,11 @@ async function storeFinalError(
 ): Promise<void> {
   const { base, policy, fingerprint } = p
   const stored = encodeError(error, core.maxResultBytes, base.id)
-  const recorded = await db.transaction(async (_tx, sql) => {
+  const recorded = await inTransaction(db, async (_tx, sql, edges) => {
     const token = randomUUID()
-    const begun = await inbox.claim(sql, base.id, fingerprint, token, policy.leaseMs, policy.ttlMs)
+    const begun = await inbox.claim(sql, base.id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges)
     if (begun.outcome !== 'acquired') return false
-    return inbox.complete(sql, base.id, token, stored, policy.ttlMs)
+    return inbox.complete(sql, base.id, token, stored, policy.ttlMs, edges)
   })
   if (recorded) {
     core.stored(p, stored)

@@ -6,7 +6,14 @@ export {
   betterSqlite3Executor,
   fromBetterSqlite3,
 } from './better-sqlite3/better-sqlite3-database.js'
-export { placeholder, type SqlDatabase, type SqlDialect, type SqlExecutor, type SqlResult } from './core/executor.js'
+export {
+  placeholder,
+  type SqlDatabase,
+  type SqlDialect,
+  type SqlExecutor,
+  type SqlResult,
+  type TransactionEdges,
+} from './core/executor.js'
 export { hasInbox, type Inbox, type InboxStore } from './core/inbox.js'
 export { inSavepoint } from './core/savepoint.js'
 export { fromMysql2, type Mysql2ConnectionLike, type Mysql2PoolLike, mysql2Executor } from './mysql2/mysql2-database.js'

@@ -36,6 +36,42 @@ export interface SqlDatabase<Tx> {
    * stays the caller's.
    */
   transaction<R>(fn: (tx: Tx, sql: SqlExecutor) => Promise<R>): Promise<R>
+  /**
+   * Optional, offered by adapters that open the transaction themselves (a pg Pool, a mysql2
+   * Pool): the same as `transaction`, but BEGIN is not sent up front and COMMIT not at the end
+   * when `fn`'s first statement carried BEGIN and its last carried COMMIT (`edges`), each in
+   * the round trip of a statement that had to be sent anyway. A statement sent on `sql` before
+   * anything began sends BEGIN first, so `fn` stays in one transaction either way; `fn` must
+   * not use `tx` before its first statement on `sql` or `edges`. When `fn` throws before a
+   * COMMIT went through, the adapter rolls back (harmless when nothing began).
+   */
+  transactionWithEdges?<R>(fn: (tx: Tx, sql: SqlExecutor, edges: TransactionEdges) => Promise<R>): Promise<R>
+}
+
+/** The ends of a transaction that `SqlDatabase.transactionWithEdges` leaves to its function. */
+export interface TransactionEdges {
+  /** True until the transaction has begun: the next statement must begin it. */
+  readonly pending: boolean
+  /**
+   * The connection's executor without the BEGIN that `sql` sends first while pending: for a
+   * statement that begins the transaction itself (a procedure that runs START TRANSACTION).
+   */
+  readonly raw: SqlExecutor
+  /** A statement just sent carried BEGIN: the adapter must not send its own. */
+  begun(): void
+  /** A statement just sent carried COMMIT, and it succeeded: nothing is left to commit. */
+  committed(): void
+  /**
+   * Several statements separated by `;`, without parameters, in one round trip (PostgreSQL's
+   * simple query protocol): one result per statement. If one fails the rest do not run and the
+   * error is thrown. Absent where the connection cannot do it.
+   */
+  multi?(text: string): Promise<SqlResult[]>
+  /**
+   * `value` as a literal of the dialect for `multi`'s text, or undefined when it cannot be
+   * inlined exactly (then send it as a parameter instead). Present with `multi`.
+   */
+  literal?(value: unknown): string | undefined
 }
 
 /** Placeholder `n` (1-based) in `dialect`'s own syntax. */

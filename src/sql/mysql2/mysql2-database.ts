@@ -1,8 +1,9 @@
-// fromMysql2: transaction mode on a mysql2 promise Pool (Idem opens each transaction) or on a
-// connection where the caller already ran START TRANSACTION (Idem joins it under a savepoint).
+// fromMysql2: transaction mode on a mysql2 promise Pool (Idem opens each transaction, and its
+// procedures can start and commit it with the claim and the completion) or on a connection where
+// the caller already ran START TRANSACTION (Idem joins it under a savepoint).
 
 import type { Mysql2ConnectionLike, Mysql2PoolLike } from '../../drivers/mysql2.js'
-import type { SqlDatabase, SqlExecutor } from '../core/executor.js'
+import type { SqlDatabase, SqlExecutor, TransactionEdges } from '../core/executor.js'
 import { inSavepoint } from '../core/savepoint.js'
 import { assertMysql2InTransaction } from './mysql2-in-transaction.js'
 
@@ -44,25 +45,9 @@ export function fromMysql2<C extends Mysql2ConnectionLike>(poolOrConnection: Mys
     const pool = poolOrConnection as Mysql2PoolLike
     return {
       dialect: 'mysql',
-      async transaction(fn) {
-        const connection = await pool.getConnection()
-        let broken = false
-        try {
-          await connection.beginTransaction()
-          const result = await fn(connection as unknown as C, mysql2Executor(connection))
-          await connection.commit()
-          return result
-        } catch (error) {
-          await connection.rollback().catch(() => {
-            broken = true
-          })
-          throw error
-        } finally {
-          // A connection whose rollback failed may still be mid-transaction: never reuse it.
-          if (broken) connection.destroy()
-          else connection.release()
-        }
-      },
+      transaction: (fn) => onPooledConnection(pool, true, (connection, sql) => fn(connection as unknown as C, sql)),
+      transactionWithEdges: (fn) =>
+        onPooledConnection(pool, false, (connection, sql, edges) => fn(connection as unknown as C, sql, edges)),
     }
   }
   const connection = poolOrConnection as C
@@ -75,5 +60,70 @@ export function fromMysql2<C extends Mysql2ConnectionLike>(poolOrConnection: Mys
       await assertMysql2InTransaction(connection, 'fromMysql2')
       return inSavepoint(sql, () => fn(connection, sql), 'fromMysql2')
     },
+  }
+}
+
+type PooledConnection = Awaited<ReturnType<Mysql2PoolLike['getConnection']>>
+
+/**
+ * One transaction on a connection taken from `pool`. With `eager`, START TRANSACTION goes first,
+ * on its own; otherwise it waits for the first statement (a procedure that starts it, see
+ * TransactionEdges), and COMMIT is skipped when a statement committed. No `multi`: several
+ * statements in one text need the connection option multipleStatements, which is the pool
+ * owner's choice (and widens what an injected string could do), so it is never relied on.
+ */
+async function onPooledConnection<R>(
+  pool: Mysql2PoolLike,
+  eager: boolean,
+  fn: (connection: PooledConnection, sql: SqlExecutor, edges: TransactionEdges) => Promise<R>,
+): Promise<R> {
+  const connection = await pool.getConnection()
+  const plain = mysql2Executor(connection)
+  // In an object, so that TypeScript does not narrow it across the callbacks that change it.
+  const at: { state: 'pending' | 'open' | 'committed' } = { state: 'pending' }
+  let broken = false
+  const sql: SqlExecutor = {
+    dialect: 'mysql',
+    async execute(text, params) {
+      if (at.state === 'pending') {
+        await connection.beginTransaction()
+        at.state = 'open'
+      }
+      return plain.execute(text, params)
+    },
+  }
+  const edges: TransactionEdges = {
+    raw: plain,
+    get pending() {
+      return at.state === 'pending'
+    },
+    begun: () => {
+      at.state = 'open'
+    },
+    committed: () => {
+      at.state = 'committed'
+    },
+  }
+  try {
+    if (eager) {
+      await connection.beginTransaction()
+      at.state = 'open'
+    }
+    const result = await fn(connection, sql, edges)
+    if (at.state === 'open') await connection.commit()
+    return result
+  } catch (error) {
+    // Also when nothing began as far as we know: a procedure that started the transaction may
+    // have failed after it. ROLLBACK outside a transaction does nothing.
+    if (at.state !== 'committed') {
+      await connection.rollback().catch(() => {
+        broken = true
+      })
+    }
+    throw error
+  } finally {
+    // A connection whose rollback failed may still be mid-transaction: never reuse it.
+    if (broken) connection.destroy()
+    else connection.release()
   }
 }

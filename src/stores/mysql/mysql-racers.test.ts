@@ -190,5 +190,68 @@ if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
       )
       expect(rows).toEqual([])
     })
+
+    it('runs overlapping batches from every connection at once, each id acquired once and completed once', async () => {
+      // Every connection claims a shuffled 20 of 30 shared ids in one beginMany: the batches
+      // overlap in every order, and each runs in one transaction (rows locked in id order).
+      const ids = Array.from({ length: 30 }, (_, k) => `batch-${k}`)
+      const shuffled = () =>
+        ids
+          .map((id) => ({ id, at: Math.random() }))
+          .sort((a, b) => a.at - b.at)
+          .slice(0, 20)
+          .map(({ id }) => ({ id, fingerprint: 'fp' }))
+      const batches = stores.map(() => shuffled())
+      const begun = await Promise.all(stores.map((store, i) => store.beginMany(batches[i] ?? [], 60_000, TTL)))
+      const acquired = begun.flatMap((results, i) =>
+        results.flatMap((r, j) =>
+          r.outcome === 'acquired' ? [{ store: i, id: batches[i]?.[j]?.id, token: r.token }] : [],
+        ),
+      )
+      const claimedIds = new Set(batches.flat().map((item) => item.id))
+      expect(acquired.map((a) => a.id).sort()).toEqual([...claimedIds].sort())
+      for (const results of begun) for (const r of results) expect(['acquired', 'in_progress']).toContain(r.outcome)
+      const completions = await Promise.all(
+        stores.map((store, i) => {
+          const mine = acquired.filter((a) => a.store === i).reverse()
+          return store.completeMany(
+            mine.map((a) => ({ id: a.id as string, token: a.token, result: `"${a.id}"` })),
+            TTL,
+          )
+        }),
+      )
+      expect(completions.flat().every((o) => o === 'completed')).toBe(true)
+      expect(completions.flat()).toHaveLength(claimedIds.size)
+      const again = await stores[0]?.beginMany(
+        [...claimedIds].map((id) => ({ id, fingerprint: 'fp' })),
+        60_000,
+        TTL,
+      )
+      expect(again?.map((r) => r.outcome === 'completed' && r.result)).toEqual([...claimedIds].map((id) => `"${id}"`))
+    })
+
+    it('writes nothing of a batch whose claim fails midway (one transaction per batch)', async () => {
+      const [holder, batcher] = [connections[1], connections[2]]
+      const store = stores[2]
+      if (holder === undefined || batcher === undefined || store === undefined) throw new Error('no connections')
+      expect((await stores[0]?.begin('held', 'fp', 60_000, TTL))?.outcome).toBe('acquired')
+      await holder.query('START TRANSACTION')
+      await holder.query(`SELECT id FROM \`${table}\` WHERE id = ? FOR UPDATE`, [Buffer.from('held')])
+      await batcher.query('SET SESSION innodb_lock_wait_timeout = 1')
+      try {
+        // Claimed in id order: 'a-first' before 'held', whose lock wait times out.
+        const items = ['z-last', 'held', 'a-first'].map((id) => ({ id, fingerprint: 'fp' }))
+        await expect(store.beginMany(items, 60_000, TTL)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+      } finally {
+        await batcher.query('SET SESSION innodb_lock_wait_timeout = DEFAULT')
+        await holder.query('ROLLBACK')
+      }
+      expect(await store.get('a-first')).toBeNull()
+      expect(await store.get('z-last')).toBeNull()
+      // The connection is out of any transaction: the next batch commits.
+      const items = ['a-first', 'z-last'].map((id) => ({ id, fingerprint: 'fp' }))
+      expect((await store.beginMany(items, 60_000, TTL)).map((r) => r.outcome)).toEqual(['acquired', 'acquired'])
+      expect(await stores[0]?.get('a-first')).toMatchObject({ state: 'in_progress' })
+    })
   })
 }

@@ -5,7 +5,7 @@ import { mysqlProcedures, procedureNames } from './mysql-procedures.js'
 
 export const DEFAULT_MYSQL_TABLE = 'idem_records'
 
-// 47 characters leave room for the longest procedure suffix (`_complete_many_v2`) in MySQL's
+// 47 characters leave room for the longest procedure suffix (`_complete_many_v3`) in MySQL's
 // 64-character identifier limit.
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,46}$/
 
@@ -17,7 +17,7 @@ export function assertMysqlIdentifier(name: string): string {
 }
 
 export interface MysqlSchemaOptions {
-  /** Default `idem_records`. The procedures are named after it (`<table>_begin_v2`, …). */
+  /** Default `idem_records`. The procedures are named after it (`<table>_begin_v3`, …). */
   table?: string
 }
 

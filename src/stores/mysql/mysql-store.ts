@@ -58,9 +58,21 @@ const OPTIONS = {
 
 /** The sweep procedure's limit is an INT. */
 const MAX_SWEEP_LIMIT = 2_147_483_647
-/** Operations on one record, safe to run again after InnoDB rolled them back. */
-const SINGLE_RECORD = new Set(['begin', 'complete', 'release', 'extend', 'delete'])
-const ROLLED_BACK_ATTEMPTS = 3
+/**
+ * Operations safe to run again after InnoDB rolled them back, as often as said: those on one
+ * record, and the batches (each one transaction, so a rollback leaves nothing of them written).
+ * A batch holds more locks for longer, so it meets more of the purged-gap deadlocks begin's
+ * comment describes under racing claims of deleted ids.
+ */
+const ROLLED_BACK_ATTEMPTS: Record<string, number> = {
+  begin: 3,
+  complete: 3,
+  release: 3,
+  extend: 3,
+  delete: 3,
+  beginMany: 10,
+  completeMany: 10,
+}
 /** ER_SP_ALREADY_EXISTS: another ensureSchema() (or an earlier one) created the procedure. */
 const PROCEDURE_EXISTS = 1304
 
@@ -163,7 +175,15 @@ export class MysqlStore extends BaseStore implements InboxStore {
       })),
     )
     const sets = await this.#call('beginMany', this.#sql.beginMany, [json, leaseMs, ttlMs])
-    return tokens.map((token, i) => toBeginResult(firstRow(sets, i), token))
+    // One result set, a row per item in input order, each naming its position n.
+    const rows = sets[0] ?? []
+    return tokens.map((token, i) => {
+      const row = rows[i]
+      if (row === undefined || Number(row.n) !== i + 1) {
+        throw new StoreUnavailableError(`MysqlStore: beginMany answered no item ${i + 1}`)
+      }
+      return toBeginResult(row, token)
+    })
   }
 
   protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
@@ -213,10 +233,9 @@ export class MysqlStore extends BaseStore implements InboxStore {
         const [result] = await client.query({ sql, values, rowsAsArray: false, nestTables: false })
         return result
       } catch (error) {
-        // InnoDB rolled the transaction back entirely (a deadlock victim, or a snapshot conflict).
-        // For an operation on one record nothing was written, so it runs again. (A batch may have
-        // committed its first items; the begin procedure already re-runs what it can catch.)
-        if (isRolledBack(error) && SINGLE_RECORD.has(operation) && attempt < ROLLED_BACK_ATTEMPTS) continue
+        // InnoDB rolled the transaction back entirely (a deadlock victim, or a snapshot conflict):
+        // nothing of the operation was written, so it runs again.
+        if (isRolledBack(error) && attempt < (ROLLED_BACK_ATTEMPTS[operation] ?? 0)) continue
         throw storeError(error, operation, client, this.table)
       }
     }

@@ -1,23 +1,77 @@
 // PostgresStore's claim and completion on the caller's transaction. The begin function needs no
 // change: it is a plpgsql function (no COMMIT of its own), and under READ COMMITTED each of its
 // statements sees what committed before it, so a racer's claim is waited for, then read.
+//
+// When Idem opened the transaction on a pool (TransactionEdges with `multi`), BEGIN goes in the
+// claim's round trip and COMMIT in the completion's: one simple-protocol text each, the values
+// inlined as literals (that protocol takes no parameters). A value that cannot be inlined exactly
+// (a large result, a string holding U+0000) takes the parameter path, one round trip more.
 
+import type { SqlResult, TransactionEdges } from '../../sql/core/executor.js'
 import type { Inbox } from '../../sql/core/inbox.js'
 import type { PostgresNames } from './postgres-names.js'
 import { type BeginRow, toBeginResult } from './postgres-rows.js'
-import type { PostgresStatements } from './postgres-sql.js'
+import { NOT_OWNED, type PostgresStatements } from './postgres-sql.js'
 
 export function postgresInbox(names: PostgresNames, statements: PostgresStatements): Inbox {
   return {
     dialect: 'postgres',
     table: names.qualifiedTable,
-    async claim(sql, id, fingerprint, token, leaseMs, ttlMs) {
-      const { rows } = await sql.execute(statements.begin, [id, fingerprint, token, leaseMs, ttlMs])
+    async claim(sql, id, fingerprint, token, leaseMs, ttlMs, edges) {
+      const params = [id, fingerprint, token, leaseMs, ttlMs]
+      const fused = edges?.pending ? inline(statements.begin, params, edges) : undefined
+      if (fused !== undefined && edges !== undefined) {
+        const answer = await lastOf(edges, `BEGIN; ${fused}`)
+        edges.begun()
+        return toBeginResult(answer.rows[0] as unknown as BeginRow)
+      }
+      const { rows } = await sql.execute(statements.begin, params)
       return toBeginResult(rows[0] as unknown as BeginRow)
     },
-    async complete(sql, id, token, result, ttlMs) {
-      const done = await sql.execute(statements.complete, [id, token, Buffer.from(result, 'utf8'), ttlMs])
+    async complete(sql, id, token, result, ttlMs, edges) {
+      const params = [id, token, Buffer.from(result, 'utf8'), ttlMs]
+      const fused = edges !== undefined && !edges.pending ? inline(statements.completeOrFail, params, edges) : undefined
+      if (fused !== undefined && edges !== undefined) {
+        try {
+          // The statement fails when the claim is not ours, so that COMMIT never runs then.
+          await lastOf(edges, `${fused}; COMMIT`)
+        } catch (error) {
+          if (isNotOwned(error)) return false
+          throw error
+        }
+        edges.committed()
+        return true
+      }
+      const done = await sql.execute(statements.complete, params)
       return done.affectedRows === 1
     },
   }
+}
+
+/** `statement` with `$n` replaced by the literals of `params`, or undefined if one cannot be inlined. */
+function inline(statement: string, params: readonly unknown[], edges: TransactionEdges): string | undefined {
+  if (edges.multi === undefined || edges.literal === undefined) return undefined
+  const literals: string[] = []
+  for (const value of params) {
+    const literal = edges.literal(value)
+    if (literal === undefined) return undefined
+    literals.push(literal)
+  }
+  return statement.replace(/\$(\d+)/g, (_, n: string) => literals[Number(n) - 1] as string)
+}
+
+/**
+ * Run `text` and return its last statement's result (a driver that answers a text of several
+ * statements with only the last one's result is read the same way).
+ */
+async function lastOf(edges: TransactionEdges, text: string): Promise<SqlResult> {
+  const results = await (edges.multi as (text: string) => Promise<SqlResult[]>)(text)
+  const last = results[results.length - 1]
+  if (last === undefined) throw new Error('PostgresStore inbox: the statements returned no result')
+  return last
+}
+
+function isNotOwned(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null
+  return e?.code === '22P02' && typeof e.message === 'string' && e.message.includes(NOT_OWNED)
 }

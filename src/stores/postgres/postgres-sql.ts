@@ -5,6 +5,9 @@
 import { POSTGRES_NOW_MS as NOW_MS } from '../../sql/core/clock.js'
 import type { PostgresNames } from './postgres-names.js'
 
+/** In the error completeOrFail raises when the claim is no longer the caller's. */
+export const NOT_OWNED = 'idem_claim_not_owned'
+
 const COLUMNS = 'id, state, fingerprint, token, lease_until, attempt, result, created_at, updated_at, expires_at'
 
 export function postgresStatements(n: PostgresNames) {
@@ -25,6 +28,16 @@ export function postgresStatements(n: PostgresNames) {
       UPDATE ${t} AS x SET state = 'completed', token = NULL, lease_until = NULL, result = $3,
         updated_at = clock.now, expires_at = clock.now + $4::bigint
       FROM clock WHERE ${owned}`,
+    // ($1 id, $2 token, $3 result, $4 ttl_ms): complete, failing when it matches no row, for
+    // transaction mode to send with COMMIT in one text (a failed statement stops the text before
+    // COMMIT). Plain SQL cannot raise, so a cast of a string that is not a number does, in the
+    // CASE branch taken only then (not constant, so never folded while planning).
+    completeOrFail: `${clock}, done AS (
+        UPDATE ${t} AS x SET state = 'completed', token = NULL, lease_until = NULL, result = $3,
+          updated_at = clock.now, expires_at = clock.now + $4::bigint
+        FROM clock WHERE ${owned} RETURNING 1
+      )
+      SELECT CASE WHEN count(*) = 1 THEN 1 ELSE ('${NOT_OWNED} ' || count(*))::integer END AS owned FROM done`,
     // ($1 id, $2 token): drop the claim so that the next begin executes afresh.
     release: `${clock} DELETE FROM ${t} AS x USING clock WHERE ${owned}`,
     // ($1 id, $2 token, $3 lease_ms): retention never ends before the lease.

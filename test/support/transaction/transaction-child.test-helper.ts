@@ -85,7 +85,8 @@ export async function attach(target: Target, options: AttachOptions): Promise<At
               const client = await pool.connect()
               return {
                 query(text: string, values?: unknown[]) {
-                  if (text === 'COMMIT') beforeCommit()
+                  // COMMIT alone, or at the end of the completion's text (one round trip).
+                  if (/(^|;\s*)COMMIT$/.test(text)) beforeCommit()
                   return client.query(text, values)
                 },
                 release: (destroy?: boolean | Error) => client.release(destroy),
@@ -119,7 +120,11 @@ export async function attach(target: Target, options: AttachOptions): Promise<At
             async getConnection() {
               const connection = await pool.getConnection()
               return {
-                query: (sql: string, values?: unknown[]) => connection.query(sql, values),
+                query(sql: string, values?: unknown[]) {
+                  // The completion procedure commits with the completion (one round trip).
+                  if (/^CALL `[^`]+_complete_v\d+`\(/.test(sql)) beforeCommit()
+                  return connection.query(sql, values)
+                },
                 beginTransaction: () => connection.beginTransaction(),
                 commit() {
                   beforeCommit()

@@ -1,0 +1,257 @@
+// Transaction mode over a pool on PostgreSQL and MariaDB: BEGIN travels with the claim and COMMIT
+// with the completion (one round trip each), and every path around that stays whole: a claim that
+// outlived its record commits nothing, a value that cannot be inlined takes the parameter path,
+// and a MariaDB schema without the transaction-mode procedures falls back to plain statements.
+
+import type mysql from 'mysql2/promise'
+import type pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isolatedName, requireService, SERVICES } from '../../test/services.js'
+import { createTestPool, dropSchema as dropMysqlSchema } from '../../test/support/stores/mysql/mysql.test-helper.js'
+import { dropSchema as dropPgSchema, newPool } from '../../test/support/stores/postgres/postgres.test-helper.js'
+import type { PgPoolLike } from '../drivers/pg.js'
+import type { SqlDatabase, SqlExecutor } from '../sql/core/executor.js'
+import { fromMysql2 } from '../sql/mysql2/mysql2-database.js'
+import { fromPg } from '../sql/pg/pg-database.js'
+import { MAX_INLINED_BYTES } from '../sql/pg/pg-literal.js'
+import { procedureNames } from '../stores/mysql/mysql-procedures.js'
+import { MysqlStore } from '../stores/mysql/mysql-store.js'
+import { PostgresStore } from '../stores/postgres/postgres-store.js'
+import { encodeValue } from './codec.js'
+import { Idempotency } from './idempotency.js'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
+  describe('idem.transaction on a pg Pool: BEGIN with the claim, COMMIT with the completion', () => {
+    let pool: pg.Pool
+    let store: PostgresStore
+    const schema = isolatedName('idem_tx_edges')
+    const effects = `"${schema}"."effects"`
+    /** What went out on the connections, one entry per round trip (client.query call). */
+    let sent: string[] = []
+    let db: SqlDatabase<pg.PoolClient>
+
+    beforeAll(async () => {
+      pool = newPool(4)
+      store = new PostgresStore({ client: pool, schema })
+      await store.ensureSchema()
+      await pool.query(`CREATE TABLE ${effects} (id text PRIMARY KEY, n integer NOT NULL)`)
+      // Typed as the pool fromPg expects; at run time it also has the query method a pool has.
+      const recording: PgPoolLike = {
+        get totalCount() {
+          return pool.totalCount
+        },
+        query: (text: string, values?: unknown[]) => pool.query(text, values),
+        async connect() {
+          const client = await pool.connect()
+          return {
+            query(text: string, values?: unknown[]) {
+              sent.push(text)
+              return client.query(text, values)
+            },
+            release: (destroy?: boolean | Error) => client.release(destroy),
+          }
+        },
+      } as PgPoolLike
+      db = fromPg<pg.PoolClient>(recording)
+    })
+    afterAll(async () => {
+      await dropPgSchema(pool, schema)
+      await pool.end()
+    })
+
+    const write = (key: string) => async (_tx: unknown, ctx: { sql: SqlExecutor }) => {
+      await ctx.sql.execute(`INSERT INTO ${effects} (id, n) VALUES ($1, 1)`, [key])
+      return { key }
+    }
+    const effect = async (id: string) => (await pool.query(`SELECT n FROM ${effects} WHERE id = $1`, [id])).rowCount
+
+    it('sends a new key in three round trips and a replay in two, BEGIN and COMMIT never alone', async () => {
+      const idem = new Idempotency({ store })
+      sent = []
+      expect(await idem.transaction(db, { key: 'rt' }, write('rt'))).toEqual({
+        status: 'executed',
+        value: { key: 'rt' },
+      })
+      expect(sent).toHaveLength(3)
+      expect(sent[0]).toMatch(/^BEGIN; SELECT \* FROM /)
+      expect(sent[1]).toMatch(/^INSERT INTO /)
+      expect(sent[2]).toMatch(/; COMMIT$/)
+      sent = []
+      expect(await idem.transaction(db, { key: 'rt' }, write('rt'))).toEqual({
+        status: 'replayed',
+        value: { key: 'rt' },
+      })
+      expect(sent).toEqual([expect.stringMatching(/^BEGIN; SELECT \* FROM /), 'COMMIT'])
+      expect(await effect('rt')).toBe(1)
+    })
+
+    it('replays byte for byte what it inlined: quotes, backslashes and non-ASCII in scope, fingerprint and value', async () => {
+      const idem = new Idempotency({ store, scope: `o'neil\\tenant` })
+      const value = { text: `it's a \\ back\\slash, ünïcödé, "quoted", \\x00 and 'E'` }
+      const run = () => idem.transaction(db, { key: `k'\\1`, fingerprint: `fp'\\"` }, () => value)
+      expect(await run()).toEqual({ status: 'executed', value })
+      expect(await run()).toEqual({ status: 'replayed', value })
+      const record = await store.get(idem.recordId(`k'\\1`))
+      expect(record).toMatchObject({ state: 'completed', fingerprint: `fp'\\"` })
+      expect(record?.result).toBe(encodeValue(value, 1 << 20, record?.id ?? ''))
+    })
+
+    it('stores a value too large to inline through a parameter, in one round trip more', async () => {
+      const idem = new Idempotency({ store })
+      const value = 'x'.repeat(MAX_INLINED_BYTES + 10)
+      sent = []
+      expect(await idem.transaction(db, { key: 'large' }, () => value)).toEqual({ status: 'executed', value })
+      expect(sent).toEqual([expect.stringMatching(/^BEGIN; SELECT/), expect.stringMatching(/UPDATE/), 'COMMIT'])
+      expect(await idem.transaction(db, { key: 'large' }, () => 'other')).toEqual({ status: 'replayed', value })
+    })
+
+    it('commits nothing when the record expired while the function ran, and the connection stays usable', async () => {
+      const idem = new Idempotency({ store, ttl: 30, lease: 30 })
+      await expect(
+        idem.transaction(db, { key: 'expired' }, async (tx, ctx) => {
+          const result = await write('expired')(tx, ctx)
+          await sleep(80)
+          return result
+        }),
+      ).rejects.toMatchObject({ code: 'LEASE_LOST' })
+      expect(await effect('expired')).toBe(0)
+      expect(await store.get(idem.recordId('expired'))).toBeNull()
+      const again = new Idempotency({ store })
+      for (let i = 0; i < 4; i++) {
+        expect((await again.transaction(db, { key: 'expired' }, write(`after-${i}`))).status).toBe(
+          i === 0 ? 'executed' : 'replayed',
+        )
+      }
+    })
+  })
+}
+
+if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
+  describe('idem.transaction on a mysql2 Pool: the claim procedure begins, the completion procedure commits', () => {
+    let pool: mysql.Pool
+    const table = isolatedName('idem_tx_edges')
+    const effects = `\`${table}_effects\``
+    let sent: string[] = []
+    let db: SqlDatabase<unknown>
+
+    beforeAll(async () => {
+      pool = createTestPool(4)
+      await new MysqlStore({ client: pool, table }).ensureSchema()
+      await pool.query(`CREATE TABLE ${effects} (id VARCHAR(255) PRIMARY KEY, n INT NOT NULL) ENGINE=InnoDB`)
+      db = fromMysql2({
+        query: (sql: string, values?: unknown[]) => pool.query(sql, values),
+        async getConnection() {
+          const connection = await pool.getConnection()
+          return {
+            query(sql: string, values?: unknown[]) {
+              sent.push(sql)
+              return connection.query(sql, values)
+            },
+            beginTransaction() {
+              sent.push('START TRANSACTION')
+              return connection.beginTransaction()
+            },
+            commit() {
+              sent.push('COMMIT')
+              return connection.commit()
+            },
+            rollback() {
+              sent.push('ROLLBACK')
+              return connection.rollback()
+            },
+            release: () => connection.release(),
+            destroy: () => connection.destroy(),
+          }
+        },
+      })
+    })
+    afterAll(async () => {
+      await pool.query(`DROP TABLE IF EXISTS ${effects}`)
+      await dropMysqlSchema(pool, table)
+      await pool.end()
+    })
+
+    const write = (key: string) => async (_tx: unknown, ctx: { sql: SqlExecutor }) => {
+      await ctx.sql.execute(`INSERT INTO ${effects} (id, n) VALUES (?, 1)`, [key])
+      return { key }
+    }
+    const effect = async (id: string) => {
+      const [rows] = (await pool.query(`SELECT n FROM ${effects} WHERE id = ?`, [id])) as unknown as [unknown[]]
+      return rows.length
+    }
+
+    it('sends a new key in three round trips and a replay in one, without START TRANSACTION or COMMIT of their own', async () => {
+      const idem = new Idempotency({ store: new MysqlStore({ client: pool, table }) })
+      sent = []
+      expect(await idem.transaction(db, { key: 'rt' }, write('rt'))).toEqual({
+        status: 'executed',
+        value: { key: 'rt' },
+      })
+      const p = procedureNames(table)
+      expect(sent).toEqual([
+        `CALL \`${p.claim}\`(?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO ${effects} (id, n) VALUES (?, 1)`,
+        `CALL \`${p.complete}\`(?, ?, ?, ?, ?)`,
+      ])
+      sent = []
+      expect(await idem.transaction(db, { key: 'rt' }, write('rt'))).toEqual({
+        status: 'replayed',
+        value: { key: 'rt' },
+      })
+      // A duplicate writes nothing, and the claim procedure commits its empty transaction itself.
+      expect(sent).toEqual([`CALL \`${p.claim}\`(?, ?, ?, ?, ?, ?)`])
+      expect(await effect('rt')).toBe(1)
+    })
+
+    it('commits nothing when the record expired while the function ran, and the connection stays usable', async () => {
+      const store = new MysqlStore({ client: pool, table })
+      const idem = new Idempotency({ store, ttl: 30, lease: 30 })
+      sent = []
+      await expect(
+        idem.transaction(db, { key: 'expired' }, async (tx, ctx) => {
+          const result = await write('expired')(tx, ctx)
+          await sleep(80)
+          return result
+        }),
+      ).rejects.toMatchObject({ code: 'LEASE_LOST' })
+      expect(sent.at(-1)).toBe('ROLLBACK')
+      expect(await effect('expired')).toBe(0)
+      expect(await store.get(idem.recordId('expired'))).toBeNull()
+      const again = new Idempotency({ store })
+      for (let i = 0; i < 4; i++) {
+        expect((await again.transaction(db, { key: 'expired' }, write(`after-${i}`))).status).toBe(
+          i === 0 ? 'executed' : 'replayed',
+        )
+      }
+    })
+
+    it('claims and completes with plain statements where the procedures are missing (schema not yet updated)', async () => {
+      const old = isolatedName('idem_tx_old')
+      const store = new MysqlStore({ client: pool, table: old })
+      await store.ensureSchema()
+      const p = procedureNames(old)
+      for (const name of [p.claim, p.complete]) await pool.query(`DROP PROCEDURE \`${name}\``)
+      try {
+        const idem = new Idempotency({ store })
+        sent = []
+        expect(await idem.transaction(db, { key: 'old' }, write('old'))).toEqual({
+          status: 'executed',
+          value: { key: 'old' },
+        })
+        expect(sent[0]).toBe(`CALL \`${p.claim}\`(?, ?, ?, ?, ?, ?)`)
+        expect(sent[1]).toBe('START TRANSACTION')
+        expect(sent.at(-1)).toBe('COMMIT')
+        expect(sent.some((s) => s.startsWith(`CALL \`${p.complete}\``))).toBe(false)
+        expect(await idem.transaction(db, { key: 'old' }, write('old'))).toEqual({
+          status: 'replayed',
+          value: { key: 'old' },
+        })
+        expect(await effect('old')).toBe(1)
+      } finally {
+        await dropMysqlSchema(pool, old)
+      }
+    })
+  })
+}
