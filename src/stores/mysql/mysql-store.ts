@@ -106,6 +106,8 @@ export class MysqlStore extends BaseStore implements InboxStore {
       storeError(error, 'connect', undefined, this.table),
     )
     this.#sql = statements(this.table)
+    // begin_many and complete_many are one transaction each: the calls of a tick share one.
+    this.batchPerTick({ begins: true, completes: true })
   }
 
   /** Claim and completion as statements on a caller's transaction (`idem.transaction`). */
