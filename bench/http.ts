@@ -1,137 +1,59 @@
-// HTTP benchmark: requests/s and p99 of one Express and one Fastify endpoint, bare, with Idem
-// (RedisStore) and, on Express, with the peers on the same Redis (express-idempotency with its
-// Redis adapter, @node-idempotency/core with its Redis adapter). A new Idempotency-Key per request.
-// Each server is a child process on 127.0.0.1; autocannon drives them from this process, in
-// interleaved rounds. See bench/docs/http.md.
+// HTTP benchmark: requests/s and p99 of one Express and one Fastify endpoint, bare, by hand over
+// Redis (the floor: the same two round trips, no Idem code), with Idem (RedisStore) and, on
+// Express, with the peers on the same Redis (express-idempotency with its Redis adapter,
+// @node-idempotency/core with its Redis adapter). A new Idempotency-Key per request, then the
+// same key again (replays) for the floor and Idem. Each server is a child process on 127.0.0.1
+// (bench/http/servers.ts); autocannon drives them from this process, in interleaved rounds. See
+// bench/docs/http.md.
 //
-//   npx tsx bench/http.ts            full run (about 2 minutes)
+//   npx tsx bench/http.ts            full run (about 4 minutes)
 //   npx tsx bench/http.ts --quick    smoke run for CI (figures indicative only)
 //   add --strict to exit 1 when a goal fails
+//   add --only express (or fastify) to measure that framework's rows alone (while profiling)
+//   IDEM_BENCH_CPU_PROF=<dir>: the servers write V8 CPU profiles there (node --cpu-prof)
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
-import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { REDIS_URL, serve, VARIANTS, type Variant } from './http/servers.js'
 import { machineLine } from './lib/machine.js'
 
-const REDIS_URL = process.env.IDEM_REDIS_URL ?? 'redis://127.0.0.1:6379'
-const VARIANTS = [
-  'express bare',
-  'express + idem',
-  'express + express-idempotency',
-  'express + @node-idempotency/core',
-  'fastify bare',
-  'fastify + idem',
-] as const
-type Variant = (typeof VARIANTS)[number]
+/** What each variant is compared with: the bare endpoint, and for the idempotent ones the floor. */
 const BARE: Record<Variant, Variant> = {
   'express bare': 'express bare',
+  'express floor': 'express bare',
   'express + idem': 'express bare',
   'express + express-idempotency': 'express bare',
   'express + @node-idempotency/core': 'express bare',
   'fastify bare': 'fastify bare',
+  'fastify floor': 'fastify bare',
   'fastify + idem': 'fastify bare',
 }
+const FLOOR: Partial<Record<Variant, Variant>> = {
+  'express + idem': 'express floor',
+  'fastify + idem': 'fastify floor',
+}
+const PEERS: readonly Variant[] = ['express + express-idempotency', 'express + @node-idempotency/core']
+/** Goal: Idem at this fraction of its floor's req/s at least. */
+const FLOOR_GOAL = 0.9
 const PAYLOAD = JSON.stringify({ amount: 4200, currency: 'EUR', customer: 'cus_42' })
 
-// ---------------------------------------------------------------- the servers (child processes)
-
-async function serve(variant: Variant, prefix: string): Promise<void> {
-  const require = createRequire(import.meta.url)
-  let executed = 0
-  const order = (body: { amount: number }) => ({ id: `ord_${++executed}`, status: 'paid', amount: body.amount })
-  const closers: Array<() => Promise<unknown>> = []
-  let server: Server
-
-  if (variant.startsWith('fastify')) {
-    const { default: Fastify } = await import('fastify')
-    const app = Fastify()
-    if (variant === 'fastify + idem') {
-      const { fastifyIdempotency } = await import('../src/http/fastify/index.js')
-      await app.register(fastifyIdempotency, { store: await redisStore(prefix, closers), required: true })
-    }
-    app.post<{ Body: { amount: number } }>('/orders', async (request, reply) =>
-      reply.code(201).send(order(request.body)),
-    )
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    server = app.server
-  } else {
-    const { default: express } = await import('express')
-    const app = express()
-    app.use(express.json())
-    let isHit = (_req: unknown) => false
-    if (variant === 'express + idem') {
-      const { expressIdempotency } = await import('../src/http/express/index.js')
-      app.use(expressIdempotency({ store: await redisStore(prefix, closers), required: true }))
-    } else if (variant === 'express + express-idempotency') {
-      // Its README: the middleware, a Redis data adapter, and isHit() checked in the handler.
-      const { idempotency, getSharedIdempotencyService } = await import('express-idempotency')
-      const RedisAdapter = require('express-idempotency-redis-adapter').default
-      const adapter = new RedisAdapter({ connectionConfig: { url: REDIS_URL } })
-      await adapter.connect()
-      closers.push(() => adapter.disconnect())
-      app.use(idempotency({ dataAdapter: adapter }))
-      isHit = (req) => getSharedIdempotencyService().isHit(req as never)
-    } else if (variant === 'express + @node-idempotency/core') {
-      // Its README: onRequest before the handler (a replay or undefined), onResponse with the
-      // response before it is sent; errors carry a code that maps to a status, as its Express
-      // package does.
-      const { Idempotency } = await import('@node-idempotency/core')
-      const { RedisStorageAdapter } = await import('@node-idempotency/storage-adapter-redis')
-      const adapter = new RedisStorageAdapter({ url: REDIS_URL })
-      await adapter.connect()
-      closers.push(() => adapter.disconnect())
-      const idem = new Idempotency(adapter, { enforceIdempotency: true, cacheKeyPrefix: prefix })
-      app.use(async (req, res, next) => {
-        const request = { method: req.method, headers: req.headers, body: req.body, path: req.path }
-        try {
-          const stored = await idem.onRequest<unknown, unknown>(request)
-          if (stored !== undefined) {
-            res.status(Number(stored.additional?.status ?? 200)).json(stored.body)
-            return
-          }
-        } catch (error) {
-          const code = (error as { code?: string }).code
-          res.status(code === 'CONFLICT' ? 409 : code === 'FINGERPRINT_MISMATCH' ? 422 : 400).end()
-          return
-        }
-        const json = res.json.bind(res)
-        res.json = (body: unknown) => {
-          void idem.onResponse(request, { body, additional: { status: res.statusCode } }).finally(() => json(body))
-          return res
-        }
-        next()
-      })
-    }
-    app.post('/orders', (req, res) => {
-      if (isHit(req)) return
-      res.status(201).json(order(req.body))
-    })
-    const { createServer } = await import('node:http')
-    server = createServer(app)
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  }
-  process.stdout.write(`READY ${(server.address() as AddressInfo).port}\n`)
-  process.once('SIGTERM', () => {
-    server.close()
-    void Promise.allSettled(closers.map((close) => close())).finally(() => process.exit(0))
-  })
+/** A measured row: a server, sent a new key per request or one key again and again (replays). */
+interface Case {
+  name: string
+  variant: Variant
+  replay: boolean
 }
-
-async function redisStore(prefix: string, closers: Array<() => Promise<unknown>>) {
-  const { Redis } = await import('ioredis')
-  const { RedisStore } = await import('../src/stores/redis/index.js')
-  // Auto-pipelining sends the commands of one tick in one write, as node-redis (the peers'
-  // client) does by default; without it each command is its own write(2). Measured both ways:
-  // no difference in req/s or CPU here (bench/docs/http.md).
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, enableAutoPipelining: true })
-  closers.push(() => client.quit())
-  return new RedisStore({ client, prefix: `${prefix}:` })
-}
+const REPLAYED: readonly Variant[] = ['express floor', 'express + idem', 'fastify floor', 'fastify + idem']
+const CASES: readonly Case[] = [
+  ...VARIANTS.map((variant) => ({ name: variant, variant, replay: false })),
+  ...REPLAYED.map((variant) => ({ name: `${variant}, replay`, variant, replay: true })),
+]
+const caseOf = (variant: Variant, replay: boolean) =>
+  CASES.find((c) => c.variant === variant && c.replay === replay) as Case
 
 // ---------------------------------------------------------------- the driver
 
@@ -161,7 +83,9 @@ interface Child {
 
 function start(variant: Variant, prefix: string): Promise<Child> {
   const script = fileURLToPath(import.meta.url)
-  const child = spawn(process.execPath, ['--import', 'tsx', script, '--serve', variant, prefix], {
+  const profileDir = process.env.IDEM_BENCH_CPU_PROF
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script, '--serve', variant, prefix], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   return new Promise((resolve, reject) => {
@@ -173,13 +97,17 @@ function start(variant: Variant, prefix: string): Promise<Child> {
   })
 }
 
-async function post(url: string, key: string): Promise<{ status: number; body: string }> {
-  const headers = { 'content-type': 'application/json', 'idempotency-key': key }
+async function post(url: string, key: string | undefined): Promise<{ status: number; body: string }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (key !== undefined) headers['idempotency-key'] = key
   const response = await fetch(url, { method: 'POST', headers, body: PAYLOAD })
   return { status: response.status, body: await response.text() }
 }
 
-/** Before measuring: a new key executes; for the idempotent variants, its retry is a replay. */
+/**
+ * Before measuring: a new key executes; for the idempotent variants its retry is a replay, and for
+ * the floor and Idem a request without a key is refused with 400.
+ */
 async function verify(child: Child, runId: string): Promise<void> {
   const key = `${runId}-verify-${randomUUID()}`
   const first = await post(child.url, key)
@@ -188,28 +116,38 @@ async function verify(child: Child, runId: string): Promise<void> {
   const idempotent = child.variant !== BARE[child.variant]
   if (idempotent && second.body !== first.body) throw new Error(`${child.variant}: the retry was not a replay`)
   if (!idempotent && second.body === first.body) throw new Error(`${child.variant}: the bare endpoint replayed`)
+  if (REPLAYED.includes(child.variant)) {
+    const keyless = await post(child.url, undefined)
+    if (keyless.status !== 400) throw new Error(`${child.variant}: a request without a key answered ${keyless.status}`)
+  }
 }
 
-async function measure(cannon: Cannon, child: Child, seconds: number, connections: number, tag: string) {
+/** The key every replay of `child` sends: stored once before the replays are measured. */
+const replayKey = (runId: string, child: Child) => `${runId}-replay-${VARIANTS.indexOf(child.variant)}`
+
+async function measure(cannon: Cannon, child: Child, c: Case, seconds: number, connections: number, tag: string) {
   let n = 0
+  const fixed = { 'content-type': 'application/json', 'idempotency-key': tag }
   const result = await cannon({
     url: child.url,
     method: 'POST',
     connections,
     duration: seconds,
-    headers: { 'content-type': 'application/json' },
+    headers: c.replay ? fixed : { 'content-type': 'application/json' },
     body: PAYLOAD,
-    requests: [
-      {
-        setupRequest: (request: { headers: Record<string, string> }) => ({
-          ...request,
-          headers: { ...request.headers, 'idempotency-key': `${tag}-${n++}` },
-        }),
-      },
-    ],
+    requests: c.replay
+      ? undefined
+      : [
+          {
+            setupRequest: (request: { headers: Record<string, string> }) => ({
+              ...request,
+              headers: { ...request.headers, 'idempotency-key': `${tag}-${n++}` },
+            }),
+          },
+        ],
   })
   const failed = result.non2xx + result.errors + result.timeouts
-  if (failed > 0) console.warn(`  ${child.variant}: ${failed} failed requests in a round`)
+  if (failed > 0) console.warn(`  ${c.name}: ${failed} failed requests in a round`)
   return { rps: result.requests.average, p99: result.latency.p99, total: result.requests.total }
 }
 
@@ -236,9 +174,19 @@ const median = (values: number[]) => {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
+const loadLine = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2)
   const settings = argv.includes('--quick') ? QUICK : FULL
+  const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined
+  const variants = VARIANTS.filter((v) => only === undefined || v.startsWith(`${only} `))
+  const cases = CASES.filter((c) => variants.includes(c.variant))
+  if (variants.length === 0) throw new Error(`--only ${only}: no variant starts with it (express, fastify)`)
   const strict = argv.includes('--strict')
   const require = createRequire(import.meta.url)
   const cannon = require('autocannon') as Cannon
@@ -246,46 +194,49 @@ async function main(): Promise<void> {
   const runId = `bh${process.pid}x${Date.now().toString(36)}`
 
   console.log(machineLine())
+  console.log(`load average at start: ${loadLine()}`)
   console.log(
-    `load average at start: ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
+    `versions: express ${version('express')}, fastify ${version('fastify')}, ioredis ${version('ioredis')}, express-idempotency ${version('express-idempotency')}, express-idempotency-redis-adapter ${version('express-idempotency-redis-adapter')}, @node-idempotency/core ${version('@node-idempotency/core')}, autocannon ${version('autocannon')}`,
   )
   console.log(
-    `versions: express ${version('express')}, fastify ${version('fastify')}, express-idempotency ${version('express-idempotency')}, express-idempotency-redis-adapter ${version('express-idempotency-redis-adapter')}, @node-idempotency/core ${version('@node-idempotency/core')}, autocannon ${version('autocannon')}`,
-  )
-  console.log(
-    `method: POST /orders with a JSON body, a new key per request; one server per variant (child process), autocannon ${settings.connections} connections; warm-up ${settings.warmupS} s, then ${settings.rounds} round(s) x ${settings.roundS} s per variant, order reversed every round; medians`,
+    `method: POST /orders with a JSON body, a new key per request (replays: one stored key again); one server per variant (child process), autocannon ${settings.connections} connections; warm-up ${settings.warmupS} s, then ${settings.rounds} round(s) x ${settings.roundS} s per row, order reversed every round; medians, ratios are medians of per-round ratios`,
   )
 
-  const children = await Promise.all(VARIANTS.map((variant, i) => start(variant, `${runId}v${i}`)))
+  const children = await Promise.all(variants.map((variant) => start(variant, `${runId}v${VARIANTS.indexOf(variant)}`)))
+  const childOf = (variant: Variant) => children.find((c) => c.variant === variant) as Child
   const { Redis } = await import('ioredis')
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
   try {
     for (const child of children) await verify(child, runId)
-    for (const child of children) await measure(cannon, child, settings.warmupS, settings.connections, `${runId}-w`)
-    const samples = new Map<Variant, Samples>(VARIANTS.map((v) => [v, { rps: [], p99: [], serverUs: [], redisUs: [] }]))
+    for (const variant of REPLAYED.filter((v) => variants.includes(v))) {
+      const child = childOf(variant)
+      const stored = await post(child.url, replayKey(runId, child))
+      if (stored.status !== 201) throw new Error(`${variant}: storing the replayed key answered ${stored.status}`)
+    }
+    const tagOf = (c: Case, phase: string) => (c.replay ? replayKey(runId, childOf(c.variant)) : `${runId}-${phase}`)
+    for (const c of cases) {
+      await measure(cannon, childOf(c.variant), c, settings.warmupS, settings.connections, tagOf(c, 'w'))
+    }
+    const samples = new Map<string, Samples>(
+      cases.map((c) => [c.name, { rps: [], p99: [], serverUs: [], redisUs: [] }]),
+    )
     for (let round = 0; round < settings.rounds; round++) {
-      const order = round % 2 === 0 ? children : [...children].reverse()
-      for (const child of order) {
+      const order = round % 2 === 0 ? cases : [...cases].reverse()
+      for (const c of order) {
+        const child = childOf(c.variant)
         const [server0, redis0] = [processCpuS(child.process.pid), await redisCpuS(redis)]
-        const { rps, p99, total } = await measure(
-          cannon,
-          child,
-          settings.roundS,
-          settings.connections,
-          `${runId}-r${round}`,
-        )
+        const tag = tagOf(c, `r${round}`)
+        const { rps, p99, total } = await measure(cannon, child, c, settings.roundS, settings.connections, tag)
         const [server1, redis1] = [processCpuS(child.process.pid), await redisCpuS(redis)]
-        const sample = samples.get(child.variant) as Samples
+        const sample = samples.get(c.name) as Samples
         sample.rps.push(rps)
         sample.p99.push(p99)
         sample.serverUs.push(((server1 - server0) * 1e6) / total)
         sample.redisUs.push(((redis1 - redis0) * 1e6) / total)
       }
     }
-    report(samples, strict)
+    console.log(`load average at end: ${loadLine()}`)
+    report(cases, samples, strict)
   } finally {
     for (const child of children) child.process.kill('SIGTERM')
     await redis.quit()
@@ -302,35 +253,40 @@ interface Samples {
   redisUs: number[]
 }
 
-function report(samples: Map<Variant, Samples>, strict: boolean): void {
-  const rps = (v: Variant) => median(samples.get(v)?.rps ?? [])
-  const cpu = (v: Variant, field: 'serverUs' | 'redisUs') => median(samples.get(v)?.[field] ?? []).toFixed(0)
+function report(cases: readonly Case[], samples: Map<string, Samples>, strict: boolean): void {
+  const of = (c: Case) => samples.get(c.name) as Samples
+  // Ratios round by round: both sides of a ratio were measured within one round, minutes apart at most.
+  const ratio = (a: Case, b: Case) => median(of(a).rps.map((rps, i) => rps / (of(b).rps[i] as number)))
+  const fixed = (values: number[], digits: number) => median(values).toFixed(digits)
   const goals: string[] = []
   console.log(
-    `\n${'variant'.padEnd(36)}${'req/s'.padStart(10)}${'p99 ms'.padStart(9)}${'vs bare'.padStart(9)}${'server µs/req'.padStart(15)}${'redis µs/req'.padStart(14)}   goal`,
+    `\n${'row'.padEnd(40)}${'req/s'.padStart(9)}${'p99 ms'.padStart(8)}${'vs bare'.padStart(9)}${'vs floor'.padStart(10)}${'server µs/req'.padStart(15)}${'redis µs/req'.padStart(14)}   goal`,
   )
-  for (const variant of VARIANTS) {
-    const ratio = rps(variant) / rps(BARE[variant])
+  for (const c of cases) {
+    const s = of(c)
+    const floor = FLOOR[c.variant]
+    const vsFloor = floor === undefined ? undefined : ratio(c, caseOf(floor, c.replay))
     let goal = '-'
-    if (variant.endsWith('+ idem')) {
-      const peers = VARIANTS.filter((v) => v.startsWith('express +') && !v.endsWith('idem'))
-      const beats = variant.startsWith('express') ? peers.every((p) => rps(variant) > rps(p)) : true
-      goal = `>= 0.85 of bare ${ratio >= 0.85 ? 'PASS' : 'FAIL'}`
-      if (variant.startsWith('express')) goal += `; beats every peer ${beats ? 'PASS' : 'FAIL'}`
+    if (vsFloor !== undefined && !c.replay) {
+      goal = `>= ${FLOOR_GOAL.toFixed(2)} of floor ${vsFloor >= FLOOR_GOAL ? 'PASS' : 'FAIL'}`
       goals.push(goal)
     }
-    const p99 = median(samples.get(variant)?.p99 ?? [])
+    const vsBare = c.replay ? '' : ratio(c, caseOf(BARE[c.variant], false)).toFixed(2)
     console.log(
-      `${variant.padEnd(36)}${Math.round(rps(variant)).toLocaleString('en-US').padStart(10)}${p99.toFixed(0).padStart(9)}${ratio.toFixed(2).padStart(9)}${cpu(variant, 'serverUs').padStart(15)}${cpu(variant, 'redisUs').padStart(14)}   ${goal}`,
+      `${c.name.padEnd(40)}${Math.round(median(s.rps)).toLocaleString('en-US').padStart(9)}${fixed(s.p99, 0).padStart(8)}${vsBare.padStart(9)}${(vsFloor?.toFixed(2) ?? '').padStart(10)}${fixed(s.serverUs, 0).padStart(15)}${fixed(s.redisUs, 0).padStart(14)}   ${goal}`,
     )
   }
-  for (const peer of ['express + express-idempotency', 'express + @node-idempotency/core'] as const) {
-    console.log(`idem / ${peer.slice(10)}: ${(rps('express + idem') / rps(peer)).toFixed(2)}x`)
+  const idem = caseOf('express + idem', false)
+  for (const peer of PEERS.filter(() => cases.includes(idem))) {
+    const r = ratio(idem, caseOf(peer, false))
+    const goal = `> 1.00 ${r > 1 ? 'PASS' : 'FAIL'}`
+    goals.push(goal)
+    console.log(`idem / ${peer.slice('express + '.length)}: ${r.toFixed(2)}x   goal ${goal}`)
   }
   if (strict && goals.some((g) => g.includes('FAIL'))) process.exitCode = 1
 }
 
-/** Delete every key this run left in Redis (ours and the peers' alike carry the run id). */
+/** Delete every key this run left in Redis (ours, the floor's and the peers' alike carry the run id). */
 async function cleanup(runId: string): Promise<void> {
   const { Redis } = await import('ioredis')
   const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })

@@ -39,6 +39,8 @@ import type { Decision, HeaderRecord, HttpRequest, HttpResponse } from './types.
 export type HttpAdapterOptions = HttpIdempotencyOptions | HttpIdempotency
 
 const PASS: Decision = { action: 'pass' }
+/** One settled promise for every request that passes: nothing to allocate for them. */
+const PASSED: Promise<Decision> = Promise.resolve(PASS)
 /** Longest Retry-After a 409 suggests, in seconds. */
 const MAX_RETRY_AFTER_S = 5
 
@@ -161,73 +163,98 @@ export class HttpIdempotency {
     this.#events.emit('response', event)
   }
 
-  async #decide(request: HttpRequest, reporting: boolean): Promise<Decision> {
-    if (!this.#methods.has(request.method)) return PASS
-    const parsed = parseKeyHeader(request.headers[this.header])
-    if (parsed === undefined) {
-      if (!this.#required) return PASS
-      return this.#answer(
-        new IdempotencyError(ErrorCode.MISSING_KEY, `This operation requires an ${this.header} header.`),
-      )
-    }
-    if (!parsed.ok)
-      return this.#answer(new InvalidKeyError(`The ${this.header} header is malformed: ${parsed.reason}.`))
-
-    let body = request.body
-    if (body === undefined && request.readBody !== undefined) {
-      try {
-        body = await request.readBody()
-      } catch (error) {
-        if (!(error instanceof RequestTooLargeError)) throw error
-        return this.#answer(error, `The request body is over ${error.limit} bytes.`)
+  // Not async, and no closure bound to a name per request: an async function adds promises and
+  // microtask turns to every request, and a named closure costs a defineProperty under tsx
+  // (esbuild's keepNames). Whatever throws becomes a rejection, as it would in an async function.
+  #decide(request: HttpRequest, reporting: boolean): Promise<Decision> {
+    try {
+      if (!this.#methods.has(request.method)) return PASSED
+      const parsed = parseKeyHeader(request.headers[this.header])
+      if (parsed === undefined) {
+        if (!this.#required) return PASSED
+        return Promise.resolve(
+          this.#answer(
+            new IdempotencyError(ErrorCode.MISSING_KEY, `This operation requires an ${this.header} header.`),
+          ),
+        )
       }
+      if (!parsed.ok) {
+        return Promise.resolve(
+          this.#answer(new InvalidKeyError(`The ${this.header} header is malformed: ${parsed.reason}.`)),
+        )
+      }
+      const reported = reporting ? request : undefined
+      if (request.body !== undefined || request.readBody === undefined) {
+        return this.#claim(request, parsed.key, request.body, reported)
+      }
+      let reading: Promise<Uint8Array | undefined>
+      try {
+        reading = request.readBody()
+      } catch (error) {
+        reading = Promise.reject(error)
+      }
+      return reading.then(
+        (body) => this.#claim(request, parsed.key, body, reported),
+        (error: unknown) => {
+          if (!(error instanceof RequestTooLargeError)) throw error
+          return this.#answer(error, `The request body is over ${error.limit} bytes.`)
+        },
+      )
+    } catch (error) {
+      return Promise.reject(error)
     }
+  }
+
+  #claim(request: HttpRequest, key: string, body: unknown, reported: HttpRequest | undefined): Promise<Decision> {
     const scope = scopeOf(this.#scope, this.#principal(request), request.method, request.route)
     const fingerprint = requestFingerprint(request, body, this.#fingerprintHeaders)
     const origin = new RequestOrigin(request.headers)
-    return this.#run({ ...this.#policy, key: parsed.key, scope, fingerprint, origin }, reporting ? request : undefined)
+    return this.#run({ ...this.#policy, key, scope, fingerprint, origin }, reported)
   }
 
   /** `reported`: the request whose captured response is reported (when someone listens). */
   #run(input: RunInput, reported: HttpRequest | undefined): Promise<Decision> {
     return new Promise<Decision>((resolve, reject) => {
-      let decided = false
-      const decide = (decision: Decision) => {
-        decided = true
-        resolve(decision)
-      }
+      const exchange: Exchange = { resolve, reject, reported, decided: false, finished: undefined }
       // run() calls its function only after the store answered, by which time `finished` is set.
-      const finished: Promise<unknown> = this.idem
-        .run(input, () => {
-          return new Promise<StoredResponse>((store, release) => {
-            const settle = (outcome: CaptureOutcome): Promise<void> => {
-              if (reported !== undefined) this.#reportCaptured(reported, outcome)
-              if (!outcome.ok) release(new ReleaseSignal(outcome.reason))
-              else if (outcome.response.status >= 500) release(new ReleaseSignal(outcome.response.status))
-              else store(this.#toStored(outcome.response))
-              // Resolve once run() has stored or released the key, whatever happened to it.
-              return finished.then(noop, noop)
-            }
-            decide({
-              action: 'proceed',
-              capture: new ResponseCapture(this.maxResponseBytes, this.abandonAfterMs, settle),
-            })
-          })
-        })
+      exchange.finished = this.idem
+        .run(input, () => new Promise<StoredResponse>((store, release) => this.#proceed(exchange, store, release)))
         .then(
           (result) => {
-            if (result.status === 'replayed') decide(this.#replay(result.value))
+            if (result.status === 'replayed') this.#decided(exchange, this.#replay(result.value))
           },
           (error: unknown) => {
             // After "proceed", the response is the handler's: a release or a store failure is
             // reported by run()'s events, never to the client twice.
-            if (decided) return
+            if (exchange.decided) return
             const problem = this.#problemFor(error)
-            if (problem !== undefined) decide(problem)
+            if (problem !== undefined) this.#decided(exchange, problem)
             else reject(error)
           },
         )
     })
+  }
+
+  #decided(exchange: Exchange, decision: Decision): void {
+    exchange.decided = true
+    exchange.resolve(decision)
+  }
+
+  /** Inside run(): the key is claimed, so the handler runs and its captured response settles the key. */
+  #proceed(
+    exchange: Exchange,
+    store: (stored: StoredResponse) => void,
+    release: (signal: ReleaseSignal) => void,
+  ): void {
+    const capture = new ResponseCapture(this.maxResponseBytes, this.abandonAfterMs, (outcome) => {
+      if (exchange.reported !== undefined) this.#reportCaptured(exchange.reported, outcome)
+      if (!outcome.ok) release(new ReleaseSignal(outcome.reason))
+      else if (outcome.response.status >= 500) release(new ReleaseSignal(outcome.response.status))
+      else store(this.#toStored(outcome.response))
+      // Resolve once run() has stored or released the key, whatever happened to it.
+      return (exchange.finished as Promise<unknown>).then(noop, noop)
+    })
+    this.#decided(exchange, { action: 'proceed', capture })
   }
 
   #reportCaptured(request: HttpRequest, outcome: CaptureOutcome): void {
@@ -300,6 +327,18 @@ export class HttpIdempotency {
 }
 
 function noop(): void {}
+
+/** One request's way through run(): the adapter's decision, then its response settling the key. */
+interface Exchange {
+  readonly resolve: (decision: Decision) => void
+  readonly reject: (error: unknown) => void
+  /** The request whose captured response is reported (when someone listens). */
+  readonly reported: HttpRequest | undefined
+  /** True once the adapter has its decision: later errors are run()'s events, not the client's. */
+  decided: boolean
+  /** run() and its answer handled: set before run() calls its function. */
+  finished: Promise<unknown> | undefined
+}
 
 /** A request as the origin of its run: its headers, as strings, read only when a probe asks. */
 class RequestOrigin implements CallOrigin {

@@ -68,6 +68,8 @@ function sha256Bytes(bytes: Uint8Array): string {
 
 function isJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false
+  // The usual value, without splitting, trimming and lower-casing copies of it.
+  if (contentType === 'application/json') return true
   const type = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? ''
   return type === 'application/json' || type.endsWith('+json')
 }

@@ -51,11 +51,16 @@ export function decodeResponse(stored: StoredResponse): HttpResponse | undefined
  */
 export function storedSize(stored: StoredResponse, limit: number): number {
   if ('x' in stored) return 32
+  // A UTF-16 unit takes at most 6 bytes in JSON (\u0000): that bound costs no copy of any string,
+  // and only near the limit is it worth measuring exactly, escapes and all. Within the limit the
+  // bound gives the answer the exact size would.
+  let loose = 32
+  for (const [name, value] of stored.h) loose += (name.length + value.length) * 6 + 8
+  loose += 't' in stored ? stored.t.length * 6 + 2 : stored.b.length + 2
+  if (loose <= limit) return loose
   let size = 32
   for (const [name, value] of stored.h) size += Buffer.byteLength(JSON.stringify(name) + JSON.stringify(value)) + 4
   if ('b' in stored) return size + stored.b.length + 2
-  // A UTF-16 unit takes at most 6 bytes in JSON (\u0000); only near the limit is it worth measuring
-  // exactly, escapes and all.
   if (size + stored.t.length * 6 + 2 <= limit) return size + stored.t.length * 6 + 2
   return size + Buffer.byteLength(JSON.stringify(stored.t))
 }
@@ -70,4 +75,29 @@ export function headerPairs(headers: Readonly<Record<string, unknown>>): Array<[
     else pairs.push([lower, String(value)])
   }
   return pairs
+}
+
+/**
+ * Hand each header name once to `set`, with its value, or its values in order when the name
+ * repeats (Set-Cookie): what setHeader and Fastify's reply.header take. Names come in the order
+ * they first appear. Without the Map and arrays of grouping every name: responses have few headers.
+ */
+export function setHeaderValues(
+  headers: ReadonlyArray<readonly [string, string]>,
+  set: (name: string, value: string | string[]) => void,
+): void {
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i] as readonly [string, string]
+    let seen = false
+    for (let j = 0; j < i && !seen; j++) seen = (headers[j] as readonly [string, string])[0] === name
+    if (seen) continue
+    let values: string[] | undefined
+    for (let j = i + 1; j < headers.length; j++) {
+      const later = headers[j] as readonly [string, string]
+      if (later[0] !== name) continue
+      if (values === undefined) values = [value]
+      values.push(later[1])
+    }
+    set(name, values ?? value)
+  }
 }

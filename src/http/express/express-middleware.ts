@@ -2,8 +2,9 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { type HttpAdapterOptions, HttpIdempotency } from '../core/http-idempotency.js'
-import { captureResponse, sendResponse } from '../node/capture-response.js'
+import { sendResponse } from '../node/capture-response.js'
 import { readBody } from '../node/read-body.js'
+import { captureExpressResponse } from './express-capture.js'
 
 /**
  * Idempotency-Key middleware for Express 5 and 4. `options` are the HTTP options (`{ store }` or
@@ -42,7 +43,7 @@ export function expressIdempotency(options: HttpAdapterOptions): RequestHandler 
       })
       .then((decision) => {
         if (decision.action === 'respond') return sendResponse(res, decision.response)
-        if (decision.action === 'proceed') captureResponse(res, decision.capture)
+        if (decision.action === 'proceed') captureExpressResponse(res, decision.capture)
         next()
       }, next)
   }

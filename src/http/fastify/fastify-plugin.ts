@@ -6,7 +6,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { warnDeprecated } from '../../contract/deprecation.js'
 import { type HttpAdapterOptions, HttpIdempotency } from '../core/http-idempotency.js'
 import type { ResponseCapture } from '../core/response-capture.js'
-import { headerPairs } from '../core/stored-response.js'
+import { headerPairs, setHeaderValues } from '../core/stored-response.js'
 import type { HttpResponse } from '../core/types.js'
 
 /**
@@ -30,43 +30,69 @@ function coreOf(options: FastifyIdempotencyOptions): HttpIdempotency {
 
 const plugin: FastifyPluginAsync<FastifyIdempotencyOptions> = async (fastify, options) => {
   const core = coreOf(options)
-  const captures = new WeakMap<FastifyRequest, ResponseCapture>()
+  // Each request's capture, in a field every request is built with (a decorator, under a symbol
+  // of this registration): no WeakMap, whose entries the garbage collector traces as ephemerons.
+  const kCapture = Symbol('idem capture')
+  fastify.decorateRequest(kCapture, null)
+  const captureOf = (request: FastifyRequest) => (request as unknown as Captured)[kCapture] ?? undefined
 
-  fastify.addHook('preHandler', async (request, reply) => {
-    if (!core.covers(request.method)) return
-    const decision = await core.decide({
-      method: request.method,
-      url: request.url,
-      route: request.routeOptions.url ?? request.url.split('?', 1)[0] ?? '/',
-      headers: request.headers,
-      body: request.body,
-    })
-    if (decision.action === 'proceed') {
-      captures.set(request, decision.capture)
-      // The connection closed before onSend: a crash, or a client that left while the handler works.
-      reply.raw.once('close', () => {
-        // 'close' also follows every complete response: only then is there nothing to do.
-        if (!decision.capture.done) decision.capture.abandon(new Error('the connection closed before the response'))
+  // Callback-style hooks: an async hook costs a promise and microtask turns on every request.
+  fastify.addHook('preHandler', (request, reply, done) => {
+    if (!core.covers(request.method)) return done()
+    core
+      .decide({
+        method: request.method,
+        url: request.url,
+        route: request.routeOptions.url ?? request.url.split('?', 1)[0] ?? '/',
+        headers: request.headers,
+        body: request.body,
       })
-    } else if (decision.action === 'respond') return send(reply, decision.response)
+      .then((decision) => {
+        if (decision.action === 'respond') {
+          // A reply sent from a callback hook ends the request there: done() is not called.
+          try {
+            send(reply, decision.response)
+          } catch (error) {
+            done(error as Error)
+          }
+          return
+        }
+        if (decision.action === 'proceed') watch(request, reply, decision.capture)
+        done()
+      }, done)
   })
 
-  fastify.addHook('onSend', async (request, reply, payload) => {
-    const capture = captures.get(request)
-    if (capture === undefined) return payload
+  function watch(request: FastifyRequest, reply: FastifyReply, capture: ResponseCapture): void {
+    ;(request as unknown as Captured)[kCapture] = capture
+    // The connection closed before onSend: a crash, or a client that left while the handler works.
+    // 'close' comes once per response: on() spares once()'s wrapper and its removal.
+    reply.raw.on('close', () => {
+      // 'close' also follows every complete response: only then is there nothing to do.
+      if (!capture.done) capture.abandon(new Error('the connection closed before the response'))
+    })
+  }
+
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    const capture = captureOf(request)
+    if (capture === undefined) return done(null, payload)
     const status = reply.statusCode
     const headers = headerPairs(reply.getHeaders())
-    if (payload instanceof Readable) return tee(payload, capture, status, headers)
+    if (payload instanceof Readable) return done(null, tee(payload, capture, status, headers))
     if (typeof payload === 'string' || payload instanceof Uint8Array) capture.write(payload)
-    await capture.end(status, headers)
-    return payload
+    // end() never rejects: it resolves once the key is stored or released.
+    capture.end(status, headers).then(() => done(null, payload))
   })
 
   // A response finished without onSend (a hijacked reply): nothing was captured, release the key.
-  fastify.addHook('onResponse', async (request) => {
-    await captures.get(request)?.abort(new Error('the response bypassed onSend'))
+  fastify.addHook('onResponse', (request, _reply, done) => {
+    const capture = captureOf(request)
+    // Every captured response ends here: the error (and its stack) only for one that bypassed onSend.
+    if (capture === undefined || capture.done) return done()
+    capture.abort(new Error('the response bypassed onSend')).then(() => done())
   })
 }
+
+type Captured = Record<symbol, ResponseCapture | null>
 
 // Hooks apply to the routes of the application that registers the plugin, not only to its own
 // encapsulated context: the effect of the fastify-plugin wrapper, without depending on it.
@@ -91,10 +117,8 @@ Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastif
 export const fastifyIdempotency = plugin
 
 function send(reply: FastifyReply, response: HttpResponse): FastifyReply {
-  const grouped = new Map<string, string[]>()
-  for (const [name, value] of response.headers) grouped.set(name, [...(grouped.get(name) ?? []), value])
   reply.code(response.status)
-  for (const [name, values] of grouped) reply.header(name, values.length === 1 ? values[0] : values)
+  setHeaderValues(response.headers, (name, value) => reply.header(name, value))
   return reply.send(Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength))
 }
 
