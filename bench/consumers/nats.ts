@@ -133,11 +133,17 @@ async function idemDrain(
 async function rawDrain(nc: NatsConnection, stream: string, n: number): Promise<number> {
   const consumer = await nc.jetstream().consumers.get(stream, 'bench')
   const handler = async (_payload: unknown) => undefined
+  // One decoder for every message, as Idem's decodeJson has: a TextDecoder per message would
+  // slow the floor down by work Idem does not do.
+  const utf8 = new TextDecoder()
   let acked = 0
   let received = 0
   let inFlight = 0
   let wake: (() => void) | undefined
   const startedAt = performance.now()
+  // The clock stops at the last ack, as the Idem drains' stops at the last settlement: not after a
+  // pull that finds nothing left and waits for its expiry.
+  let elapsed: number | undefined
   while (acked < n) {
     while (inFlight >= CONCURRENCY) {
       await new Promise<void>((resolve) => {
@@ -150,17 +156,16 @@ async function rawDrain(nc: NatsConnection, stream: string, n: number): Promise<
       if (++received === n) messages.stop()
       inFlight++
       void (async () => {
-        await handler(JSON.parse(new TextDecoder().decode(msg.data)))
+        await handler(JSON.parse(utf8.decode(msg.data)))
         msg.ack()
-        acked++
+        if (++acked === n) elapsed = performance.now() - startedAt
         inFlight--
         wake?.()
       })()
     }
   }
-  const elapsed = performance.now() - startedAt
   await nc.flush()
-  return n / (elapsed / 1000)
+  return n / ((elapsed ?? performance.now() - startedAt) / 1000)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

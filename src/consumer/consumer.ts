@@ -8,7 +8,7 @@ import { Emitter, type Listener } from '../core/emitter.js'
 import { type Decision, SHUTDOWN } from './decide.js'
 import { Lanes } from './lanes.js'
 import { Runner } from './runner.js'
-import { Task } from './task.js'
+import { BatchResults, Task } from './task.js'
 import type { ConsumerEvents, ConsumerListeners, ConsumerOptions, Delivery, DeliveryResult } from './types.js'
 
 const DEFAULT_CONCURRENCY = 8
@@ -41,7 +41,10 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
   readonly #active = new Set<Task<P>>()
   /** Aborted when `close()` stops waiting for running handlers. */
   readonly #shutdown = new AbortController()
-  #capacityWaiters: (() => void)[] = []
+  #capacityWaiters: { wanted: number; resolve: () => void }[] = []
+  /** The promise the last broker call returned, and the tasks waiting on it (see #report). */
+  #telling: Promise<void> | undefined = undefined
+  #tellingTasks: Task<P>[] = []
   #closed: Promise<void> | undefined
 
   constructor(options: ConsumerOptions<P, Tx>) {
@@ -51,7 +54,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
       options.shutdownTimeout === undefined
         ? DEFAULT_SHUTDOWN_TIMEOUT_MS
         : toMs(options.shutdownTimeout, 'shutdownTimeout')
-    this.#lanes = new Lanes<Task<P>>(this.#concurrency, (task) => void this.#process(task))
+    this.#lanes = new Lanes<Task<P>>(this.#concurrency, (task) => this.#process(task))
     if (options.on !== undefined) this.listen(options.on)
   }
 
@@ -70,10 +73,15 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     return Math.max(0, this.#concurrency - this.#active.size)
   }
 
-  /** Resolves when `capacity > 0`. */
-  whenCapacity(): Promise<void> {
-    if (this.capacity > 0) return Promise.resolve()
-    return new Promise((resolve) => this.#capacityWaiters.push(resolve))
+  /**
+   * Resolves when `capacity >= atLeast` (default 1; at most `concurrency` is waited for). Pull
+   * adapters wait here for room worth a pull, rather than listen to every `settled` event (which
+   * the consumer then has to build for each message).
+   */
+  whenCapacity(atLeast = 1): Promise<void> {
+    const wanted = Math.max(1, Math.min(atLeast, this.#concurrency))
+    if (this.capacity >= wanted) return Promise.resolve()
+    return new Promise((resolve) => this.#capacityWaiters.push({ wanted, resolve }))
   }
 
   /** True once `close()` was called: new deliveries are handed back unhandled. */
@@ -136,20 +144,24 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     if (this.#closed !== undefined || !this.#runner.batches || deliveries.length < 2) {
       return Promise.all(deliveries.map((delivery) => this.handle(delivery)))
     }
+    const batch = new BatchResults(deliveries.length)
     const claimed: Task<P>[] = []
     const keys = new Set<string>()
-    const results = deliveries.map((delivery) => {
-      const lane = laneOf(delivery)
-      if (keys.has(delivery.key)) return this.handle(delivery)
+    for (let i = 0; i < deliveries.length; i++) {
+      const delivery = deliveries[i] as Delivery<P>
+      if (keys.has(delivery.key)) {
+        void this.handle(delivery).then((result) => batch.set(i, result))
+        continue
+      }
       keys.add(delivery.key)
-      const task = this.#accept(delivery, lane, true)
+      const task = this.#accept(delivery, laneOf(delivery), true)
+      task.batch = batch
+      task.index = i
       claimed.push(task)
       this.#lanes.push(task)
-      return task.done
-    })
-    const decisions = this.#runner.runBatch(claimed)
-    for (let i = 0; i < claimed.length; i++) (claimed[i] as Task<P>).decision = decisions[i]
-    return Promise.all(results)
+    }
+    this.#runner.runBatch(claimed, this.#decided)
+    return batch.promise
   }
 
   /**
@@ -166,7 +178,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     const queued = this.#lanes.drain()
     // A batch member whose claim is held: its run releases the claim without running the handler.
     for (const task of queued) if (task.batched) task.cancel(SHUTDOWN_ERROR)
-    await Promise.all(queued.map((task) => this.#settle(task, SHUTDOWN)))
+    await Promise.all(queued.map((task) => this.#settleAndWait(task, SHUTDOWN)))
     if (this.#active.size === 0) return
     const timer = new AbortController()
     const finished = Promise.all([...this.#active].map((task) => task.done)).then(() => true)
@@ -177,7 +189,7 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     this.#shutdown.abort(SHUTDOWN_ERROR)
     // Hand back now rather than wait for handlers that may ignore the signal: their claim is
     // released by run()'s failure path, or lapses with the process.
-    await Promise.all([...this.#active].map((task) => this.#settle(task, SHUTDOWN)))
+    await Promise.all([...this.#active].map((task) => this.#settleAndWait(task, SHUTDOWN)))
   }
 
   #accept(delivery: Delivery<P>, lane: string, batched: boolean): Task<P> {
@@ -187,50 +199,95 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     return task
   }
 
-  /** A job's turn in the lanes: run (or, in a batch, let run) the delivery, then settle it. Never rejects. */
-  async #process(task: Task<P>): Promise<void> {
+  /**
+   * A job's turn in the lanes: run (or, in a batch, let run) the delivery, then settle it. Promise
+   * reactions rather than an async function: this runs once per message.
+   */
+  #process(task: Task<P>): void {
     task.running = true
     if (!task.batched) {
-      if (task.settled) return this.#lanes.finish(task)
-      this.#settle(task, await this.#runner.run(task.delivery, task))
+      if (task.settled) this.#lanes.finish(task)
+      else void this.#runner.run(task.delivery, task).then((decision) => this.#settle(task, decision))
       return
     }
     task.open()
-    if (task.settled) return this.#lanes.finish(task)
-    // A batch member can start while handleBatch is still queueing the batch; its decision is
-    // set at the end of that same call, so it is there one microtask later.
-    await undefined
-    this.#settle(task, await (task.decision as Promise<Decision>))
+    if (task.settled) {
+      this.#lanes.finish(task)
+      return
+    }
+    // A batch member's decision arrives through #decided, never before handleBatch returned; if it
+    // came before the member's turn, it waited here.
+    if (task.decision !== undefined) this.#settle(task, task.decision)
+  }
+
+  /** A batch member's decision: settled now if its turn came, else when it comes (in order behind its lane). */
+  readonly #decided = (task: Task<P>, decision: Decision): void => {
+    if (task.running) this.#settle(task, decision)
+    else task.decision = decision
   }
 
   /** Tell the broker, once, and report. */
-  #settle(task: Task<P>, decision: Decision): Promise<DeliveryResult> {
-    if (task.settled) return task.done
+  #settle(task: Task<P>, decision: Decision): void {
+    if (task.settled) return
     task.settled = true
     task.stopExtending()
-    void this.#report(task, decision)
+    this.#report(task, decision)
+  }
+
+  #settleAndWait(task: Task<P>, decision: Decision): Promise<DeliveryResult> {
+    this.#settle(task, decision)
     return task.done
   }
 
-  async #report(task: Task<P>, decision: Decision): Promise<void> {
+  /**
+   * Tell the broker, then report once it answered. Adapters answer many settlements of one turn
+   * with one promise (a shared XACK, the channel's acks of the turn, a frame queued at once), so
+   * the tasks waiting on the promise of the last call share one reaction: no async function and
+   * no reaction per message.
+   */
+  #report(task: Task<P>, decision: Decision): void {
     const { delivery } = task
-    // #tell, inlined: one async function less per message.
+    let told: Promise<void>
     try {
-      if (decision.action === 'ack') await delivery.ack()
-      else if (decision.action === 'retry') await delivery.retry(decision.delayMs)
-      else await delivery.deadLetter(decision.reason)
+      // Promise.resolve returns a native promise as it is (so that shared ones group), and turns
+      // what an adapter written without types may return (undefined, a thenable) into one.
+      if (decision.action === 'ack') told = Promise.resolve(delivery.ack())
+      else if (decision.action === 'retry') told = Promise.resolve(delivery.retry(decision.delayMs))
+      else told = Promise.resolve(delivery.deadLetter(decision.reason))
     } catch (error) {
-      this.#events.emit('broker_error', { key: delivery.key, operation: decision.action, error })
+      told = Promise.reject(error)
     }
-    const result = resultOf(task.delivery.key, decision)
-    this.#active.delete(task)
-    if (this.#events.has('settled')) {
-      this.#events.emit('settled', settledEvent(result, performance.now() - task.receivedAt))
+    task.decision = decision
+    if (told === this.#telling) {
+      this.#tellingTasks.push(task)
+      return
     }
-    task.resolve(result)
-    this.#wakeCapacityWaiters()
-    // The lane's next job may start now that the broker was told (once: a task reports once).
-    if (task.running) this.#lanes.finish(task)
+    const tasks = [task]
+    this.#telling = told
+    this.#tellingTasks = tasks
+    told.then(
+      () => this.#told(told, tasks, false, undefined),
+      (error: unknown) => this.#told(told, tasks, true, error),
+    )
+  }
+
+  /** The broker answered for `tasks` (a refusal is reported as a broker_error): report each. */
+  #told(told: Promise<void>, tasks: readonly Task<P>[], failed: boolean, error: unknown): void {
+    // Later calls that return this same (settled) promise start a group of their own.
+    if (this.#telling === told) this.#telling = undefined
+    for (const task of tasks) {
+      const decision = task.decision as Decision
+      if (failed) this.#events.emit('broker_error', { key: task.delivery.key, operation: decision.action, error })
+      const result = resultOf(task.delivery.key, decision)
+      this.#active.delete(task)
+      if (this.#events.has('settled')) {
+        this.#events.emit('settled', settledEvent(result, performance.now() - task.receivedAt))
+      }
+      task.resolve(result)
+      this.#wakeCapacityWaiters()
+      // The lane's next job may start now that the broker was told (once: a task reports once).
+      if (task.running) this.#lanes.finish(task)
+    }
   }
 
   /** A delivery after `close()`: handed straight back, never run. */
@@ -262,10 +319,13 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
   }
 
   #wakeCapacityWaiters(): void {
-    if (this.#capacityWaiters.length === 0 || this.capacity === 0) return
+    if (this.#capacityWaiters.length === 0) return
+    const capacity = this.capacity
+    if (capacity === 0) return
     const waiters = this.#capacityWaiters
-    this.#capacityWaiters = []
-    for (const wake of waiters) wake()
+    if (!waiters.some((waiter) => waiter.wanted <= capacity)) return
+    this.#capacityWaiters = waiters.filter((waiter) => waiter.wanted > capacity)
+    for (const waiter of waiters) if (waiter.wanted <= capacity) waiter.resolve()
   }
 }
 

@@ -91,27 +91,25 @@ export class Runner<P, Tx> {
   /**
    * Run mode: claim every delivery in one round trip; a member's handler starts once its turn in
    * the lanes came, and not at all if it was cancelled (the claim is then released). Each member's
-   * progress starts all false.
+   * progress starts all false. `decided(member, decision)` is called once per member, always after
+   * this returns: a callback rather than a promise per member, which the consumer would only await.
    */
-  runBatch(members: readonly BatchMember<P>[]): Promise<Decision>[] {
+  runBatch<M extends BatchMember<P>>(members: readonly M[], decided: (member: M, decision: Decision) => void): void {
     const inputs: RunInput[] = []
     for (const member of members) inputs.push(this.#input(member.delivery))
     const runs = this.#idem.runMany(inputs, (ctx, i) => {
-      const member = members[i] as BatchMember<P>
+      const member = members[i] as M
       const turn = member.turn()
       if (turn === undefined) return this.#call(ctx, member.delivery, member)
       return turn.then(() => this.#call(ctx, member.delivery, member))
     })
-    const decisions: Promise<Decision>[] = []
     for (let i = 0; i < runs.length; i++) {
-      const member = members[i] as BatchMember<P>
-      decisions.push(
-        (runs[i] as Promise<RunResult<unknown>>).then(statusDecision, (error: unknown) =>
-          this.#decide(error, member.delivery, member),
-        ),
+      const member = members[i] as M
+      ;(runs[i] as Promise<RunResult<unknown>>).then(
+        (out) => decided(member, statusDecision(out)),
+        (error: unknown) => decided(member, this.#decide(error, member.delivery, member)),
       )
     }
-    return decisions
   }
 
   #input(delivery: Delivery<P>): RunInput {

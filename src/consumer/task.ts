@@ -1,7 +1,7 @@
 // One accepted delivery inside the consumer, from `handle` until the broker was told how it ended:
-// its lane job, its result promise, its turn in a batch, and the `extend()` calls that keep the
-// broker from redelivering it meanwhile. One object per delivery, and no closure besides its promise's,
-// because the consumer makes one per message.
+// its lane job, its result, its turn in a batch, and the `extend()` calls that keep the broker
+// from redelivering it meanwhile. One object per delivery, and no closure or promise unless someone
+// waits for this delivery alone (`handle`, or `close()`), because the consumer makes one per message.
 
 import type { Emitter } from '../core/emitter.js'
 import { Repeating } from '../core/repeating.js'
@@ -16,12 +16,34 @@ const WAITING = 0
 const OPEN = 1
 const CANCELLED = 2
 
+/** The results of one `handleBatch`, in delivery order: one promise for the batch rather than one per member. */
+export class BatchResults {
+  readonly results: DeliveryResult[]
+  readonly promise: Promise<DeliveryResult[]>
+  #resolve!: (results: DeliveryResult[]) => void
+  #left: number
+
+  constructor(size: number) {
+    this.results = new Array<DeliveryResult>(size)
+    this.#left = size
+    this.promise = new Promise((resolve) => {
+      this.#resolve = resolve
+    })
+  }
+
+  set(index: number, result: DeliveryResult): void {
+    this.results[index] = result
+    if (--this.#left === 0) this.#resolve(this.results)
+  }
+}
+
 export class Task<P> extends Repeating {
   readonly delivery: Delivery<P>
   readonly lane: string
   readonly receivedAt: number
-  readonly done: Promise<DeliveryResult>
-  readonly resolve: (result: DeliveryResult) => void
+  /** The batch this task belongs to, and its place there; its result is written there too. */
+  batch: BatchResults | undefined = undefined
+  index = 0
   /** Set once the broker is being told; a later decision (a handler that ends after shutdown) is dropped. */
   settled = false
   /** Its job started in the lanes (so the lanes must be told when it ends). */
@@ -31,8 +53,12 @@ export class Task<P> extends Repeating {
   returned = false
   /** A batch member: claimed by `runBatch`, whose decision arrives here. */
   readonly batched: boolean
-  decision: Promise<Decision> | undefined = undefined
+  /** A batch member's decision when it came before its turn in the lanes: settled once the turn comes. */
+  decision: Decision | undefined = undefined
   readonly #events: Emitter<ConsumerEvents>
+  #result: DeliveryResult | undefined = undefined
+  #done: Promise<DeliveryResult> | undefined = undefined
+  #resolve: ((result: DeliveryResult) => void) | undefined = undefined
   #turn = WAITING
   #cancelledWith: unknown = undefined
   /** Made only when the handler is ready before the job's turn came (or was cancelled). */
@@ -46,16 +72,32 @@ export class Task<P> extends Repeating {
     this.batched = batched
     this.receivedAt = performance.now()
     this.#events = events
-    let resolve!: (result: DeliveryResult) => void
-    this.done = new Promise<DeliveryResult>((res) => {
-      resolve = res
-    })
-    this.resolve = resolve
     const every = delivery.extendEveryMs
     if (typeof delivery.extend === 'function' && every !== undefined && every > 0) {
       // What setInterval would make of the number: below 1 ms or past its maximum, 1 ms.
       this.startRepeating(every >= 1 && every <= MAX_TIMER_MS ? every : 1)
     }
+  }
+
+  /** Resolves with the result once the broker was told; made on first use (a batch member's usually never is). */
+  get done(): Promise<DeliveryResult> {
+    if (this.#done === undefined) {
+      const result = this.#result
+      this.#done =
+        result !== undefined
+          ? Promise.resolve(result)
+          : new Promise<DeliveryResult>((resolve) => {
+              this.#resolve = resolve
+            })
+    }
+    return this.#done
+  }
+
+  /** The broker was told: `done` resolves, and the batch learns the result. Once. */
+  resolve(result: DeliveryResult): void {
+    this.#result = result
+    this.#resolve?.(result)
+    this.batch?.set(this.index, result)
   }
 
   /** Stops the `extend()` calls. */

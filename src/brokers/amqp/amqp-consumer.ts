@@ -9,6 +9,7 @@ import { type ConsumerHandle, consumerHandle, resolveConsumer } from '../../cons
 import { clientOption, renamedDuration } from '../../consumer/renamed.js'
 import { positiveInteger, toMs } from '../../contract/duration.js'
 import { validateKey } from '../../core/key.js'
+import { AckWindow, type Tracked, Wire } from './amqp-acks.js'
 import type { AmqpConsumerStats, ConsumeAmqpOptions } from './amqp-consumer-options.js'
 import { AmqpDelivery, type ChannelLife, type SettlePolicy } from './amqp-delivery.js'
 import type { AmqpChannel, AmqpConnection, AmqpMessage } from './amqp-driver.js'
@@ -153,7 +154,7 @@ class Subscription<P, Tx> {
   /** Open a consume channel; its closing voids its deliveries and, unless closing, opens the next. */
   async #open(): Promise<void> {
     const channel = await this.#connection.createChannel()
-    const life: ChannelLife = { channel, open: true }
+    const life: ChannelLife = { channel, open: true, acks: new AckWindow(channel, () => life.open) }
     channel.on('error', (error: Error) => this.#policy.report(error))
     channel.once('close', () => this.#lost(life))
     try {
@@ -209,8 +210,18 @@ class Subscription<P, Tx> {
       return
     }
     if (this.#closing !== undefined) {
-      // Arrived after we stopped consuming: hand it back untouched.
-      if (life.open) this.#track(Promise.resolve().then(() => life.channel.reject(message, true)))
+      // Arrived after we stopped consuming: hand it back untouched. Tracked meanwhile, so that no
+      // ack with `multiple` reaches past it before the reject left.
+      const handedBack: Tracked = { key: '(closing)', raw: message, wire: Wire.OPEN }
+      life.acks.track(handedBack)
+      if (life.open) {
+        this.#track(
+          Promise.resolve().then(() => {
+            life.channel.reject(message, true)
+            handedBack.wire = Wire.SENT
+          }),
+        )
+      }
       return
     }
     const deliveryCount = deliveryCountOf(message)

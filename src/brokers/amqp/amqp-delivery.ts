@@ -7,7 +7,9 @@
 
 import { StaleDeliveryError } from '../../consumer/stale-delivery.js'
 import type { Delivery } from '../../consumer/types.js'
+import { Repeating } from '../../core/repeating.js'
 import { type HeaderRecord, headerRecord } from '../header-record.js'
+import { type AckWindow, type Tracked, Wire } from './amqp-acks.js'
 import type { AmqpChannel, AmqpMessage, AmqpPublishOptions } from './amqp-driver.js'
 import { IdemHeader } from './amqp-message.js'
 import { type ConfirmChannelKeeper, publishConfirmed } from './amqp-publish.js'
@@ -17,6 +19,8 @@ import { type DeadLetterTarget, type DelayQueue, delayQueueFor } from './amqp-to
 export interface ChannelLife {
   readonly channel: AmqpChannel
   open: boolean
+  /** The channel's acks, sent together at the end of each turn. */
+  readonly acks: AckWindow
 }
 
 export { StaleDeliveryError }
@@ -64,13 +68,21 @@ function copyOptions(message: AmqpMessage, deliveries: number, extra: Record<str
   return options
 }
 
-export class AmqpDelivery<P> implements Delivery<P> {
+/** Already done: the promise of a settle call that had nothing to send. */
+const DONE: Promise<void> = Promise.resolve()
+
+/**
+ * The hand-back guard runs on a shared timer (Repeating: one per interval, a few field writes to
+ * start and stop) rather than a setTimeout per message, which almost always is cleared unfired.
+ */
+export class AmqpDelivery<P> extends Repeating implements Delivery<P>, Tracked {
   readonly raw: AmqpMessage
   /** The channel life this delivery arrived in: its tag is valid only while `life.open`. */
   readonly life: ChannelLife
+  /** Where it stands on the wire, for the channel's ack window. */
+  wire: Wire = Wire.OPEN
   #state: 'open' | 'settled' | 'handed-back' = 'open'
   readonly #policy: SettlePolicy
-  readonly #guard: NodeJS.Timeout | undefined
   #headers: HeaderRecord | undefined
 
   constructor(
@@ -81,13 +93,18 @@ export class AmqpDelivery<P> implements Delivery<P> {
     life: ChannelLife,
     policy: SettlePolicy,
   ) {
+    super()
     this.raw = message
     this.life = life
     this.#policy = policy
-    if (Number.isFinite(policy.handBackAfterMs)) {
-      this.#guard = setTimeout(() => this.#handBack(), policy.handBackAfterMs)
-      this.#guard.unref()
-    }
+    life.acks.track(this)
+    if (Number.isFinite(policy.handBackAfterMs)) this.startRepeating(Math.max(1, policy.handBackAfterMs))
+  }
+
+  /** The hand-back guard's one tick. */
+  protected override tick(): void {
+    this.stopRepeating()
+    this.#handBack()
   }
 
   /**
@@ -108,6 +125,7 @@ export class AmqpDelivery<P> implements Delivery<P> {
     this.#policy.onHandBack()
     try {
       this.life.channel.reject(this.raw, true)
+      this.wire = Wire.SENT
     } catch (error) {
       this.#policy.report(error)
     }
@@ -118,21 +136,32 @@ export class AmqpDelivery<P> implements Delivery<P> {
     if (this.#state === 'handed-back') return false
     if (this.#state === 'settled') throw new Error(`"${this.key}" is already settled (${operation})`)
     this.#state = 'settled'
-    clearTimeout(this.#guard)
+    this.stopRepeating()
     if (!this.life.open) throw new StaleDeliveryError(this.key, operation)
     return true
   }
 
-  /** Send the ack or reject if the channel is still the one the message came on. */
-  #send(operation: 'ack' | 'requeue' | 'reject'): void {
+  /** Send the reject if the channel is still the one the message came on. */
+  #send(operation: 'requeue' | 'reject'): void {
     if (!this.life.open) throw new StaleDeliveryError(this.key, operation)
-    const { channel } = this.life
-    if (operation === 'ack') channel.ack(this.raw, false)
-    else channel.reject(this.raw, operation === 'requeue')
+    this.life.channel.reject(this.raw, operation === 'requeue')
+    this.wire = Wire.SENT
   }
 
-  async ack(): Promise<void> {
-    if (this.#begin('ack')) this.#send('ack')
+  /** The ack, sent with the channel's other acks of this turn; rejects if it could not be. */
+  #sendAck(): Promise<void> {
+    if (!this.life.open) return Promise.reject(new StaleDeliveryError(this.key, 'ack'))
+    return this.life.acks.ack(this)
+  }
+
+  /** Not an async function: it runs once per message, and its promise is the ack window's, shared. */
+  ack(): Promise<void> {
+    try {
+      if (!this.#begin('ack')) return DONE
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.#sendAck()
   }
 
   async retry(delayMs: number): Promise<void> {
@@ -148,7 +177,7 @@ export class AmqpDelivery<P> implements Delivery<P> {
       this.#policy.report(error)
       return this.#holdThenRequeue(delayMs)
     }
-    this.#send('ack')
+    await this.#sendAck()
   }
 
   async deadLetter(reason: string): Promise<void> {
@@ -168,7 +197,7 @@ export class AmqpDelivery<P> implements Delivery<P> {
     }
     // Confirmed in the dead-letter queue: only now forget the original. A crash in between leaves
     // both; the dead-letter copy keeps the messageId, so it can be recognised.
-    this.#send('ack')
+    await this.#sendAck()
   }
 
   /** Publish a copy of this message on the confirm channel and wait for the broker's confirm. */

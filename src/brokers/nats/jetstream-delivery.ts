@@ -3,7 +3,7 @@
 
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
-import { type HeaderEntry, lazyHeaders } from '../header-record.js'
+import { type HeaderEntry, type HeaderRecord, headerRecord } from '../header-record.js'
 import type { DeadLetterFn } from './jetstream-dead-letter.js'
 import { type JetStreamKeySource, messageKey, sequenceKey } from './jetstream-keys.js'
 import type { JsMsgLike, NatsHeadersLike } from './nats-driver.js'
@@ -41,28 +41,80 @@ export function toDelivery<P>(msg: JsMsgLike, settings: DeliverySettings<P>): Tr
   } catch (error) {
     return { ok: false, copyId: key, reason: `the payload could not be decoded: ${describe(error)}` }
   }
-  const { doubleAck } = settings
-  const delivery: Delivery<P> = {
-    key,
-    payload,
-    deliveryCount: msg.info.deliveryCount,
-    orderingKey: settings.orderingKey?.(msg) ?? key,
-    raw: msg,
-    headers: lazyHeaders(() => headerEntries(msg.headers)),
-    // The driver's ack/nak/working/term only queue a frame; async turns a closed connection's throw into a rejection.
-    ack: doubleAck
-      ? async () => {
-          if (!(await msg.ackAck(doubleAck.timeoutMs === undefined ? undefined : { timeout: doubleAck.timeoutMs }))) {
-            throw new Error(`JetStream did not confirm the ack of "${key}" (already acknowledged, or no reply subject)`)
-          }
-        }
-      : async () => msg.ack(),
-    retry: async (delayMs) => msg.nak(delayMs > 0 ? delayMs : undefined),
-    deadLetter: (reason) => settings.deadLetter(msg, key, reason),
-    extend: async () => msg.working(),
-    extendEveryMs: settings.extendEveryMs,
+  return { ok: true, delivery: new JetStreamDelivery(msg, key, payload, settings) }
+}
+
+/** Settled at once: ack, nak and working only queue a frame, so their promise can be one for all. */
+const QUEUED: Promise<void> = Promise.resolve()
+
+/**
+ * One message as a Delivery: a class with its verbs on the prototype rather than a literal of
+ * closures, because the adapter makes one per message.
+ */
+class JetStreamDelivery<P> implements Delivery<P> {
+  readonly key: string
+  readonly payload: P
+  readonly deliveryCount: number
+  readonly orderingKey: string
+  readonly raw: JsMsgLike
+  readonly extendEveryMs: number
+  readonly #settings: DeliverySettings<P>
+  #headers: HeaderRecord | undefined = undefined
+
+  constructor(msg: JsMsgLike, key: string, payload: P, settings: DeliverySettings<P>) {
+    this.key = key
+    this.payload = payload
+    this.deliveryCount = msg.info.deliveryCount
+    this.orderingKey = settings.orderingKey?.(msg) ?? key
+    this.raw = msg
+    this.extendEveryMs = settings.extendEveryMs
+    this.#settings = settings
   }
-  return { ok: true, delivery }
+
+  headers(): HeaderRecord {
+    this.#headers ??= headerRecord(headerEntries(this.raw.headers))
+    return this.#headers
+  }
+
+  // The driver's ack/nak/working/term only queue a frame; a closed connection's throw becomes a rejection.
+  ack(): Promise<void> {
+    const { doubleAck } = this.#settings
+    if (doubleAck !== false) return this.#ackAck(doubleAck.timeoutMs)
+    try {
+      this.raw.ack()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return QUEUED
+  }
+
+  async #ackAck(timeoutMs: number | undefined): Promise<void> {
+    if (!(await this.raw.ackAck(timeoutMs === undefined ? undefined : { timeout: timeoutMs }))) {
+      throw new Error(`JetStream did not confirm the ack of "${this.key}" (already acknowledged, or no reply subject)`)
+    }
+  }
+
+  retry(delayMs: number): Promise<void> {
+    try {
+      this.raw.nak(delayMs > 0 ? delayMs : undefined)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return QUEUED
+  }
+
+  deadLetter(reason: string): Promise<void> {
+    return this.#settings.deadLetter(this.raw, this.key, reason)
+  }
+
+  extend(): Promise<void> {
+    try {
+      this.raw.working()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return QUEUED
+  }
 }
 
 /**

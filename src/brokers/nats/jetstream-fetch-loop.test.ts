@@ -43,7 +43,7 @@ function fakePull(pulls: (JsMsgLike[] | Error)[]) {
 function fakeCore(slots: number) {
   const held: Delivery<unknown>[] = []
   const batches: number[] = []
-  const listeners = new Set<() => void>()
+  const waiters = new Set<{ atLeast: number; resolve: () => void }>()
   const core: ConsumerCore<unknown> & { settleAll(): void } = {
     get capacity() {
       return Math.max(0, slots - held.length)
@@ -51,9 +51,9 @@ function fakeCore(slots: number) {
     get inFlight() {
       return held.length
     },
-    on(_name, listener) {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
+    whenCapacity(atLeast) {
+      if (core.capacity >= atLeast) return Promise.resolve()
+      return new Promise<void>((resolve) => waiters.add({ atLeast, resolve }))
     },
     async handle(delivery) {
       held.push(delivery)
@@ -66,7 +66,11 @@ function fakeCore(slots: number) {
     },
     settleAll() {
       held.length = 0
-      for (const l of [...listeners]) l()
+      for (const waiter of [...waiters]) {
+        if (core.capacity < waiter.atLeast) continue
+        waiters.delete(waiter)
+        waiter.resolve()
+      }
     },
   }
   return { core, held, batches }

@@ -14,7 +14,8 @@ export interface ConsumerCore<P> {
   handleBatch(deliveries: readonly Delivery<P>[]): Promise<DeliveryResult[]>
   readonly capacity: number
   readonly inFlight: number
-  on(name: 'settled', listener: () => void): () => void
+  /** Resolves once `capacity >= atLeast`. */
+  whenCapacity(atLeast: number): Promise<void>
 }
 
 /** Counters the loop keeps up to date. */
@@ -100,11 +101,8 @@ export class FetchLoop<P> {
   async #room(): Promise<void> {
     const core = this.#core
     const want = Math.max(1, Math.min(this.#options.maxBatch, Math.ceil((core.capacity + core.inFlight) / 2)))
-    while (core.capacity < want && core.inFlight > 0 && !this.#stop.signal.aborted) {
-      let off = (): void => {}
-      await Promise.race([new Promise<void>((resolve) => (off = core.on('settled', () => resolve()))), this.#stopped])
-      off()
-    }
+    // capacity + inFlight is the concurrency, all of it free once nothing is in flight: `want` always comes.
+    if (core.capacity < want) await Promise.race([core.whenCapacity(want), this.#stopped])
   }
 
   #accept(msg: JsMsgLike): void {

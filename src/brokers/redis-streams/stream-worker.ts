@@ -22,7 +22,6 @@ export class StreamWorker<P, Tx> {
   readonly #deliveries: StreamDeliveries<P>
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #handling = new Set<Promise<unknown>>()
-  readonly #unsubscribe: () => void
   #stopping = false
   #stopped!: () => void
   readonly #stop = new Promise<void>((resolve) => {
@@ -33,8 +32,6 @@ export class StreamWorker<P, Tx> {
   #sweeping: Promise<void> | undefined
   #sweepAgain = false
   #closing: Promise<void> | undefined
-  /** Woken each time the core settles a delivery (capacity freed). */
-  #settled: (() => void)[] = []
 
   constructor(
     core: IdempotentConsumer<P, Tx>,
@@ -51,12 +48,6 @@ export class StreamWorker<P, Tx> {
     this.#options = options
     this.#group = new StreamGroup(client, options.stream, options.group, options.consumerName, options.startId)
     this.#deliveries = new StreamDeliveries(this.#group, options, (delayMs) => this.#sweepAfter(delayMs), stats)
-    this.#unsubscribe = core.on('settled', () => {
-      if (this.#settled.length === 0) return
-      const waiting = this.#settled
-      this.#settled = []
-      for (const wake of waiting) wake()
-    })
   }
 
   async start(): Promise<void> {
@@ -93,7 +84,6 @@ export class StreamWorker<P, Tx> {
     // Then let the core finish or hand back (retry 0) what it holds; it acks nothing unfinished.
     await this.#core.close()
     await Promise.allSettled(this.#handling)
-    this.#unsubscribe()
     if (this.#ownReader) await this.#reader.quit().catch(() => this.#reader.disconnect())
   }
 
@@ -163,12 +153,11 @@ export class StreamWorker<P, Tx> {
    * carries many entries rather than the one slot that just freed.
    */
   async #room(): Promise<number> {
-    await Promise.race([this.#core.whenCapacity(), this.#stop])
     const core = this.#core
+    // capacity + inFlight is the concurrency; with nothing in flight all of it is free, so this
+    // never waits for more than the consumer can free.
     const want = Math.max(1, Math.min(this.#options.count, Math.floor((core.capacity + core.inFlight) / 2)))
-    while (!this.#stopping && core.capacity < want && core.inFlight > 0) {
-      await Promise.race([new Promise<void>((resolve) => this.#settled.push(resolve)), this.#stop])
-    }
+    if (core.capacity < want) await Promise.race([core.whenCapacity(want), this.#stop])
     return Math.min(this.#options.count, core.capacity)
   }
 
