@@ -71,7 +71,12 @@ export function capturedEnd(state: Capturing, end: Method, res: ServerResponse, 
   const bytes = chunk === undefined || chunk === null ? undefined : toBytes(chunk, encoding)
   if (bytes !== undefined) capture.write(bytes)
   const headers = headerPairs(res.getHeaders())
-  if (state.headHeaders !== undefined) for (const pair of state.headHeaders) headers.push(pair)
+  if (state.headHeaders !== undefined) {
+    // When headers were set before writeHead(), Node merges writeHead's into getHeaders() too:
+    // only the names getHeaders() does not have are added, or a replay would send them twice.
+    const known = new Set(headers.map(([name]) => name))
+    for (const pair of state.headHeaders) if (!known.has(pair[0])) headers.push(pair)
+  }
   void capture.end(res.statusCode, headers).then(() => {
     const endArgs: unknown[] = bytes === undefined ? [] : [bytes]
     if (callback !== undefined) endArgs.push(callback)
