@@ -156,15 +156,31 @@ async function closeNodeRedis(client: NodeRedisClient | NodeRedisCluster): Promi
   }
 }
 
-class NodeRedisLink implements RedisLink {
-  readonly client: NodeRedisClient
+/** What a node-redis client and cluster share: errors, closing, no node map of their own. */
+abstract class NodeRedisLinkBase<C extends NodeRedisClient | NodeRedisCluster> {
+  readonly client: C
   readonly driver = 'node-redis'
-  readonly isCluster = false
   readonly keyPrefix = undefined
 
-  constructor(client: NodeRedisClient) {
+  constructor(client: C) {
     this.client = client
   }
+
+  nodeOf(): undefined {
+    return undefined
+  }
+
+  isReply(error: unknown): boolean {
+    return isNodeRedisReply(error)
+  }
+
+  quit(): Promise<void> {
+    return closeNodeRedis(this.client)
+  }
+}
+
+class NodeRedisLink extends NodeRedisLinkBase<NodeRedisClient> implements RedisLink {
+  readonly isCluster = false
 
   send(_key: string | undefined, args: readonly RedisArg[]): Promise<unknown> {
     return this.client.sendCommand(asStrings(args))
@@ -175,59 +191,28 @@ class NodeRedisLink implements RedisLink {
     return settle(commands.map((args) => this.client.sendCommand(asStrings(args))))
   }
 
-  nodeOf(): undefined {
-    return undefined
-  }
-
-  isReply(error: unknown): boolean {
-    return isNodeRedisReply(error)
-  }
-
   describe(): string {
     const options = this.client.options
     if (typeof options?.url === 'string') return `Redis at ${options.url.replace(/\/\/[^@/]*@/, '//')}`
     return `Redis at ${address(options?.socket ?? {})}`
   }
-
-  quit(): Promise<void> {
-    return closeNodeRedis(this.client)
-  }
 }
 
-class NodeRedisClusterLink implements RedisLink {
-  readonly client: NodeRedisCluster
-  readonly driver = 'node-redis'
+class NodeRedisClusterLink extends NodeRedisLinkBase<NodeRedisCluster> implements RedisLink {
   readonly isCluster = true
-  readonly keyPrefix = undefined
-
-  constructor(client: NodeRedisCluster) {
-    this.client = client
-  }
 
   send(key: string | undefined, args: readonly RedisArg[]): Promise<unknown> {
     return this.client.sendCommand(key, false, asStrings(args))
   }
 
-  // Routed one by one (node-redis batches per node and tick); the caller passes each command's key first.
+  // Routed one by one (node-redis batches per node and tick); each command's key is found in it.
   pipeline(commands: readonly (readonly RedisArg[])[]): Promise<PipelineReply[]> {
     return settle(commands.map((args) => this.client.sendCommand(firstKeyOf(args), false, asStrings(args))))
-  }
-
-  nodeOf(): undefined {
-    return undefined
-  }
-
-  isReply(error: unknown): boolean {
-    return isNodeRedisReply(error)
   }
 
   describe(): string {
     const masters = this.client.masters as { address?: unknown }[]
     return `Redis Cluster at ${masters.map((m) => String(m.address)).join(', ') || 'unknown nodes'}`
-  }
-
-  quit(): Promise<void> {
-    return closeNodeRedis(this.client)
   }
 }
 

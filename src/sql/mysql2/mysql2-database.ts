@@ -4,6 +4,7 @@
 
 import type { Mysql2ConnectionLike, Mysql2PoolLike } from '../../drivers/mysql2.js'
 import type { SqlDatabase, SqlExecutor, TransactionEdges } from '../core/executor.js'
+import { inPooledTransaction } from '../core/pooled-transaction.js'
 import { inSavepoint } from '../core/savepoint.js'
 import { assertMysql2InTransaction } from './mysql2-in-transaction.js'
 
@@ -66,11 +67,10 @@ export function fromMysql2<C extends Mysql2ConnectionLike>(poolOrConnection: Mys
 type PooledConnection = Awaited<ReturnType<Mysql2PoolLike['getConnection']>>
 
 /**
- * One transaction on a connection taken from `pool`. With `eager`, START TRANSACTION goes first,
- * on its own; otherwise it waits for the first statement (a procedure that starts it, see
- * TransactionEdges), and COMMIT is skipped when a statement committed. No `multi`: several
- * statements in one text need the connection option multipleStatements, which is the pool
- * owner's choice (and widens what an injected string could do), so it is never relied on.
+ * One transaction on a connection taken from `pool` (see inPooledTransaction). No `multi`:
+ * several statements in one text need the connection option multipleStatements, which is the
+ * pool owner's choice (and widens what an injected string could do), so it is never relied on;
+ * a procedure that runs START TRANSACTION itself carries the BEGIN instead.
  */
 async function onPooledConnection<R>(
   pool: Mysql2PoolLike,
@@ -78,49 +78,22 @@ async function onPooledConnection<R>(
   fn: (connection: PooledConnection, sql: SqlExecutor, edges: TransactionEdges) => Promise<R>,
 ): Promise<R> {
   const connection = await pool.getConnection()
-  const plain = mysql2Executor(connection)
-  // In an object, so that TypeScript does not narrow it across the callbacks that change it.
-  const at: { state: 'pending' | 'open' | 'committed' } = { state: 'pending' }
   let broken = false
-  const sql: SqlExecutor = {
-    dialect: 'mysql',
-    async execute(text, params) {
-      if (at.state === 'pending') {
-        await connection.beginTransaction()
-        at.state = 'open'
-      }
-      return plain.execute(text, params)
-    },
-  }
-  const edges: TransactionEdges = {
-    raw: plain,
-    get pending() {
-      return at.state === 'pending'
-    },
-    begun: () => {
-      at.state = 'open'
-    },
-    committed: () => {
-      at.state = 'committed'
-    },
-  }
   try {
-    if (eager) {
-      await connection.beginTransaction()
-      at.state = 'open'
-    }
-    const result = await fn(connection, sql, edges)
-    if (at.state === 'open') await connection.commit()
-    return result
-  } catch (error) {
-    // Also when nothing began as far as we know: a procedure that started the transaction may
-    // have failed after it. ROLLBACK outside a transaction does nothing.
-    if (at.state !== 'committed') {
-      await connection.rollback().catch(() => {
-        broken = true
-      })
-    }
-    throw error
+    return await inPooledTransaction(
+      {
+        dialect: 'mysql',
+        plain: mysql2Executor(connection),
+        begin: () => connection.beginTransaction(),
+        commit: () => connection.commit(),
+        rollback: () => connection.rollback(),
+        rollbackFailed: () => {
+          broken = true
+        },
+      },
+      eager,
+      (sql, edges) => fn(connection, sql, edges),
+    )
   } finally {
     // A connection whose rollback failed may still be mid-transaction: never reuse it.
     if (broken) connection.destroy()

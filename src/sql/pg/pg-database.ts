@@ -4,6 +4,7 @@
 
 import type { PgClientLike, PgPoolLike, PgQueryResult } from '../../drivers/pg.js'
 import type { SqlDatabase, SqlExecutor, TransactionEdges } from '../core/executor.js'
+import { inPooledTransaction } from '../core/pooled-transaction.js'
 import { inSavepoint } from '../core/savepoint.js'
 import { pgLiteral } from './pg-literal.js'
 
@@ -55,71 +56,42 @@ export function fromPg<C extends PgClientLike>(poolOrClient: PgPoolLike | C): Sq
   }
 }
 
-/**
- * One transaction on a client checked out of `pool`. With `eager`, BEGIN goes first, on its own;
- * otherwise it waits for the first statement (which may carry it, see TransactionEdges), and
- * COMMIT is skipped when a statement carried it.
- */
+/** One transaction on a client checked out of `pool` (see inPooledTransaction). */
 async function onPooledClient<R>(
   pool: PgPoolLike,
   eager: boolean,
   fn: (client: PgClientLike, sql: SqlExecutor, edges: TransactionEdges) => Promise<R>,
 ): Promise<R> {
   const client = await pool.connect()
-  const plain = pgExecutor(client)
-  // In an object, so that TypeScript does not narrow it across the callbacks that change it.
-  const at: { state: 'pending' | 'open' | 'committed' } = { state: 'pending' }
   let broken: Error | undefined
-  const sql: SqlExecutor = {
-    dialect: 'postgres',
-    async execute(text, params) {
-      if (at.state === 'pending') {
-        await client.query('BEGIN')
-        at.state = 'open'
-      }
-      return plain.execute(text, params)
-    },
-  }
-  const edges: TransactionEdges = {
-    raw: plain,
-    get pending() {
-      return at.state === 'pending'
-    },
-    begun: () => {
-      at.state = 'open'
-    },
-    committed: () => {
-      at.state = 'committed'
-    },
-    multi: async (text) => {
-      // A text of several statements comes back as one result per statement; of one, as one.
-      const results = (await client.query(text)) as PgQueryResult | PgQueryResult[]
-      return (Array.isArray(results) ? results : [results]).map((r) => ({
-        rows: r.rows ?? [],
-        affectedRows: r.rowCount ?? 0,
-      }))
-    },
-    literal: pgLiteral,
-  }
   try {
-    if (eager) {
-      await client.query('BEGIN')
-      at.state = 'open'
-    }
-    const result = await fn(client, sql, edges)
-    if (at.state === 'open') await client.query('COMMIT')
-    return result
-  } catch (error) {
-    // Also when nothing began as far as we know: a text that carried BEGIN may have failed after
-    // it. ROLLBACK outside a transaction is only a warning.
-    if (at.state !== 'committed') {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        // The connection is unusable: destroy it rather than return it to the pool mid-transaction.
-        broken = rollbackError
-      })
-    }
-    throw error
+    return await inPooledTransaction(
+      {
+        dialect: 'postgres',
+        plain: pgExecutor(client),
+        begin: () => client.query('BEGIN'),
+        commit: () => client.query('COMMIT'),
+        rollback: () => client.query('ROLLBACK'),
+        rollbackFailed: (failure) => {
+          broken = failure
+        },
+        multi: {
+          multi: async (text) => {
+            // A text of several statements comes back as one result per statement; of one, as one.
+            const results = (await client.query(text)) as PgQueryResult | PgQueryResult[]
+            return (Array.isArray(results) ? results : [results]).map((r) => ({
+              rows: r.rows ?? [],
+              affectedRows: r.rowCount ?? 0,
+            }))
+          },
+          literal: pgLiteral,
+        },
+      },
+      eager,
+      (sql, edges) => fn(client, sql, edges),
+    )
   } finally {
+    // The connection is unusable after a failed rollback: destroy it rather than return it mid-transaction.
     client.release(broken)
   }
 }
