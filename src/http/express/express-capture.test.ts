@@ -29,6 +29,13 @@ async function post(url: string, key: string) {
   return { status: response.status, body: await response.text(), replayed: response.headers.get('idempotent-replayed') }
 }
 
+/** The same new key posted twice to `app`: the first response and the retry's. */
+async function postTwice(app: express.Express) {
+  const url = await start(app)
+  const key = randomUUID()
+  return [await post(url, key), await post(url, key)] as const
+}
+
 describe('Express capture', () => {
   it('adds no property to the response, and replays what the handler sent', async () => {
     const app = express()
@@ -40,10 +47,7 @@ describe('Express capture', () => {
       added.push(Object.hasOwn(res, 'end') || Object.hasOwn(res, 'write') || Object.hasOwn(res, 'writeHead'))
       res.status(201).json({ n: ++executed })
     })
-    const url = await start(app)
-    const key = randomUUID()
-    const first = await post(url, key)
-    const retry = await post(url, key)
+    const [first, retry] = await postTwice(app)
     expect(first).toEqual({ status: 201, body: '{"n":1}', replayed: null })
     expect(retry).toEqual({ status: 201, body: '{"n":1}', replayed: 'true' })
     expect(added).toEqual([false])
@@ -60,10 +64,7 @@ describe('Express capture', () => {
     app.use(express.json())
     app.use(expressIdempotency({ store: new MemoryStore(), required: true }))
     app.use((req, res, next) => inner(req, res, next))
-    const url = await start(app)
-    const key = randomUUID()
-    const first = await post(url, key)
-    const retry = await post(url, key)
+    const [first, retry] = await postTwice(app)
     expect(first).toEqual({ status: 201, body: 'part 1', replayed: null })
     expect(retry).toEqual({ status: 201, body: 'part 1', replayed: 'true' })
   })
@@ -88,10 +89,7 @@ describe('Express capture', () => {
     app.post('/orders', (_req, res) => {
       res.status(201).type('text/plain').end(`n${++executed}`)
     })
-    const url = await start(app)
-    const key = randomUUID()
-    const first = await post(url, key)
-    const retry = await post(url, key)
+    const [first, retry] = await postTwice(app)
     expect(first).toEqual({ status: 201, body: 'N1', replayed: null })
     expect(retry).toEqual({ status: 201, body: 'N1', replayed: 'true' })
   })
@@ -105,11 +103,8 @@ describe('Express capture', () => {
     app.post('/orders', (_req, res) => {
       res.status(201).json({ n: ++executed })
     })
-    const url = await start(app)
-    const key = randomUUID()
-    const first = await post(url, key)
     // The outer middleware answers the retry: it replays only if its own capture was stored.
-    const retry = await post(url, key)
+    const [first, retry] = await postTwice(app)
     expect(first).toEqual({ status: 201, body: '{"n":1}', replayed: null })
     expect(retry).toEqual({ status: 201, body: '{"n":1}', replayed: 'true' })
   })
