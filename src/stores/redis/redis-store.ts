@@ -110,11 +110,12 @@ export class RedisStore extends BaseStore {
     const token = randomUUID()
     const keepMs = Math.max(ttlMs, leaseMs)
     const claim = `q${leaseMs},${keepMs},${Buffer.byteLength(fingerprint)},${fingerprint}${token}`
+    // Read before sending: Redis starts the lease when the SET runs, later than this, so the
+    // estimate reported (this process cannot read Redis' clock here) errs early, never late.
+    const sentAt = Date.now()
     const record = await runner.command(key, ['SET', key, claim, 'PX', keepMs, 'NX', 'GET'])
-    if (record === null) {
-      // The lease runs on Redis' clock from the SET; this process can only report its own estimate.
-      return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: Date.now() + leaseMs }
-    }
+    if (record === null)
+      return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: sentAt + leaseMs }
     const known = typeof record === 'string' ? settledBy(record, fingerprint) : undefined
     if (known !== undefined) return known
     const reply = await runner.run(BEGIN, 1, [key, fingerprint, token, leaseMs, ttlMs])
