@@ -10,13 +10,13 @@ import {
   clusterClient,
   counting,
   deleteByPrefix,
+  describeRedisConformance,
   harnessOn,
   LEASE_MS,
   TTL_MS,
   testPrefix,
 } from '../../../test/support/stores/redis/redis-harness.test-helper.js'
 import { describeRedisRacers } from '../../../test/support/stores/redis/redis-racers.test-helper.js'
-import { describeStoreConformance } from '../../testing/index.js'
 import { recordSlot } from './redis-keys.js'
 import { RedisStore } from './redis-store.js'
 
@@ -35,17 +35,7 @@ if (await requireRedisBinaries('Redis Cluster (3 masters on 127.0.0.1:7101-7103)
     await cluster?.stop()
   }, 30_000)
 
-  describeStoreConformance(
-    {
-      name: 'RedisStore (3-master Cluster)',
-      create: () => harnessOn(shared),
-      leaseMs: LEASE_MS,
-      ttlMs: TTL_MS,
-      nativeExpiry: true,
-      acquiredLeaseToleranceMs: 100,
-    },
-    { describe, it },
-  )
+  describeRedisConformance('RedisStore (3-master Cluster)', () => harnessOn(shared))
 
   describeRedisRacers('a 3-master Cluster', connect, connect)
 
@@ -63,17 +53,7 @@ if (await requireRedisBinaries('Redis Cluster (3 masters on 127.0.0.1:7101-7103)
     })
     afterAll(() => nodeRedis?.close())
 
-    describeStoreConformance(
-      {
-        name: 'RedisStore (3-master Cluster, node-redis)',
-        create: () => harnessOn(shared, nodeRedis),
-        leaseMs: LEASE_MS,
-        ttlMs: TTL_MS,
-        nativeExpiry: true,
-        acquiredLeaseToleranceMs: 100,
-      },
-      { describe, it },
-    )
+    describeRedisConformance('RedisStore (3-master Cluster, node-redis)', () => harnessOn(shared, nodeRedis))
   })
 
   describeRedisRacers(

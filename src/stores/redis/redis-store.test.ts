@@ -6,6 +6,7 @@ import { requireService } from '../../../test/services.js'
 import {
   counting,
   deleteByPrefix,
+  describeRedisConformance,
   harnessOn,
   LEASE_MS,
   nodeRedisClient,
@@ -15,24 +16,13 @@ import {
 } from '../../../test/support/stores/redis/redis-harness.test-helper.js'
 import { describeRedisRacers } from '../../../test/support/stores/redis/redis-racers.test-helper.js'
 import { StoreUnavailableError } from '../../errors.js'
-import { describeStoreConformance } from '../../testing/index.js'
 import { RedisStore } from './redis-store.js'
 
 if (await requireService('Redis', 6379)) {
   const shared = redisClient()
   afterAll(() => shared.quit())
 
-  describeStoreConformance(
-    {
-      name: 'RedisStore (standalone)',
-      create: () => harnessOn(shared),
-      leaseMs: LEASE_MS,
-      ttlMs: TTL_MS,
-      nativeExpiry: true,
-      acquiredLeaseToleranceMs: 100,
-    },
-    { describe, it },
-  )
+  describeRedisConformance('RedisStore (standalone)', () => harnessOn(shared))
 
   describeRedisRacers(
     'standalone Redis',
@@ -53,17 +43,7 @@ if (await requireService('Redis', 6379)) {
     })
     afterAll(() => client.close())
 
-    describeStoreConformance(
-      {
-        name: 'RedisStore (node-redis)',
-        create: () => harnessOn(shared, client),
-        leaseMs: LEASE_MS,
-        ttlMs: TTL_MS,
-        nativeExpiry: true,
-        acquiredLeaseToleranceMs: 100,
-      },
-      { describe, it },
-    )
+    describeRedisConformance('RedisStore (node-redis)', () => harnessOn(shared, client))
 
     it('claims a new key with one native command and replays with one', async () => {
       const prefix = testPrefix()

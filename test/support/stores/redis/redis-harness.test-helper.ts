@@ -4,9 +4,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { createClient, type RedisClientType } from 'redis'
+import { describe, it } from 'vitest'
 import type { RedisClient } from '../../../../src/drivers/ioredis.js'
 import { RedisStore, type RedisStoreClient } from '../../../../src/stores/redis/redis-store.js'
-import type { StoreHarness } from '../../../../src/testing/index.js'
+import { describeStoreConformance, type StoreHarness } from '../../../../src/testing/index.js'
 import { isolatedName } from '../../../services.js'
 
 export const LEASE_MS = 300
@@ -89,4 +90,15 @@ export function counting(client: Redis | Cluster): { client: RedisClient; calls:
     },
   })
   return { client: proxy as unknown as RedisClient, calls }
+}
+
+/**
+ * The store conformance suite on RedisStore: Redis' own clock (short lease and retention), native
+ * expiry, and the acquiring begin's lease reported from this process's clock (within 100 ms).
+ */
+export function describeRedisConformance(name: string, create: () => StoreHarness): void {
+  describeStoreConformance(
+    { name, create, leaseMs: LEASE_MS, ttlMs: TTL_MS, nativeExpiry: true, acquiredLeaseToleranceMs: 100 },
+    { describe, it },
+  )
 }
