@@ -109,14 +109,15 @@ export class RedisStore extends BaseStore {
     const key = recordKey(this.prefix, id)
     const token = randomUUID()
     const keepMs = Math.max(ttlMs, leaseMs)
-    const claim = `q${leaseMs},${keepMs},${Buffer.byteLength(fingerprint)},${fingerprint}${token}`
+    const fingerprintBytes = Buffer.byteLength(fingerprint)
+    const claim = `q${leaseMs},${keepMs},${fingerprintBytes},${fingerprint}${token}`
     // Read before sending: Redis starts the lease when the SET runs, later than this, so the
     // estimate reported (this process cannot read Redis' clock here) errs early, never late.
     const sentAt = Date.now()
     const record = await runner.command(key, ['SET', key, claim, 'PX', keepMs, 'NX', 'GET'])
     if (record === null)
       return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: sentAt + leaseMs }
-    const known = typeof record === 'string' ? settledBy(record, fingerprint) : undefined
+    const known = typeof record === 'string' ? settledBy(record, fingerprint, fingerprintBytes) : undefined
     if (known !== undefined) return known
     const reply = await runner.run(BEGIN, 1, [key, fingerprint, token, leaseMs, ttlMs])
     return toBeginResult(reply, token, fingerprint)
@@ -220,7 +221,7 @@ function runnerFor(client: AnyRedisClient): ScriptRunner {
  * under this fingerprint, whose lease only the begin script may judge, and for anything it cannot
  * read (the script then answers, or fails, as for any record).
  */
-function settledBy(record: string, fingerprint: string): BeginResult | undefined {
+function settledBy(record: string, fingerprint: string, fingerprintBytes: number): BeginResult | undefined {
   const state = record.charCodeAt(0)
   // The header's comma-separated numbers: 'c' and 'p' have five (the fifth the fingerprint's
   // length in bytes), 'q' three.
@@ -234,7 +235,7 @@ function settledBy(record: string, fingerprint: string): BeginResult | undefined
     commas.push(at)
   }
   const bytes = Number(record.slice((commas[fields - 2] as number) + 1, at))
-  const same = bytes === Buffer.byteLength(fingerprint) && record.startsWith(fingerprint, at + 1)
+  const same = bytes === fingerprintBytes && record.startsWith(fingerprint, at + 1)
   if (!same) return { outcome: 'mismatch', state: state === 99 ? 'completed' : 'in_progress' }
   if (state !== 99) return undefined
   return {
