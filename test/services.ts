@@ -15,6 +15,13 @@ export const SERVICES = {
   Redis: { port: 6379, url: process.env.IDEM_REDIS_URL ?? 'redis://127.0.0.1:6379' },
   /** Started by test/services/kafka.sh (which .ci/run calls). */
   Kafka: { port: 9092, url: process.env.IDEM_KAFKA_BROKER ?? '127.0.0.1:9092' },
+  /** Started by test/services/rocketmq.sh (which .ci/run calls): the gRPC proxy's endpoints. */
+  RocketMQ: { port: 8081, url: process.env.IDEM_ROCKETMQ_ENDPOINTS ?? '127.0.0.1:8081' },
+  /** Started by test/services/pulsar.sh (which .ci/run calls): the web service, WebSocket API included. */
+  Pulsar: {
+    port: Number(process.env.IDEM_PULSAR_WEB_PORT ?? 8088),
+    url: `ws://127.0.0.1:${process.env.IDEM_PULSAR_WEB_PORT ?? 8088}`,
+  },
 } as const
 
 export type ServiceName = keyof typeof SERVICES

@@ -5,6 +5,7 @@
 #   test/services/kafka.sh start    # fetch the jars (once), format (once), start, wait until it answers
 #   test/services/kafka.sh stop     # stop it, by pid
 #   test/services/kafka.sh status   # exit 0 when it answers
+#   test/services/kafka.sh fetch    # only fetch the jars (Maven's local repository takes one writer at a time)
 #
 # Environment (defaults in brackets): KAFKA_PORT [9092], KAFKA_CONTROLLER_PORT [port + 1],
 # KAFKA_DIR [.services/kafka/<port>] for its data, log and pid file, KAFKA_HEAP [384m].
@@ -143,11 +144,12 @@ stop() {
 }
 
 case "${1:-start}" in
+fetch) fetch_jars ;;
 start) start ;;
 stop) stop ;;
 status) answers ;;
 *)
-  echo "usage: $0 start|stop|status" >&2
+  echo "usage: $0 start|stop|status|fetch" >&2
   exit 2
   ;;
 esac
