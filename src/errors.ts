@@ -18,6 +18,11 @@ export const ErrorCode = {
   STALE_DELIVERY: 'STALE_DELIVERY',
   /** A producer's message was not confirmed by the broker (nacked, returned, or the connection failed). */
   PUBLISH_NOT_CONFIRMED: 'PUBLISH_NOT_CONFIRMED',
+  /**
+   * A broker transaction outlived its timeout: a check-back rolled its message back, so the local
+   * transaction was rolled back too (RocketMQ's transactional producer).
+   */
+  TRANSACTION_DEADLINE_PASSED: 'TRANSACTION_DEADLINE_PASSED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -35,6 +40,7 @@ const httpStatus: Record<ErrorCode, number> = {
   STATE_TRANSITION_REJECTED: 409,
   STALE_DELIVERY: 409,
   PUBLISH_NOT_CONFIRMED: 502,
+  TRANSACTION_DEADLINE_PASSED: 409,
 }
 
 export interface IdempotencyErrorOptions {

@@ -27,7 +27,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   consumer: ['errors', 'contract', 'core', 'sql', 'producer'],
   outbox: ['errors', 'drivers', 'contract', 'core', 'sql', 'producer'],
   http: ['errors', 'contract', 'core'],
-  brokers: ['errors', 'drivers', 'contract', 'core', 'consumer', 'producer'],
+  brokers: ['errors', 'drivers', 'contract', 'core', 'sql', 'consumer', 'producer'],
   telemetry: ['errors', 'contract', 'core', 'consumer', 'http', 'outbox', 'producer'],
   audit: ['errors', 'drivers', 'contract'],
   gateway: ['errors', 'drivers', 'contract', 'core', 'http', 'stores', 'telemetry', 'audit'],
@@ -38,9 +38,14 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
 /** Parts whose sub-folders are separate integrations: one may not import another (only their shared `core`). */
 const INTEGRATIONS = new Set(['stores', 'brokers', 'http', 'sql', 'telemetry'])
 
-/** The few integrations built on a sibling: Express runs on node:http; Knex and Drizzle wrap the drivers' adapters. */
+/**
+ * The few integrations built on a sibling: Express runs on node:http; NestJS hooks the response of
+ * its Express or Fastify platform with the node:http and Express captures; Knex and Drizzle wrap
+ * the drivers' adapters.
+ */
 const BUILT_ON: Readonly<Record<string, readonly string[]>> = {
   'http/express': ['http/node'],
+  'http/nestjs': ['http/node', 'http/express'],
   'sql/knex': ['sql/pg', 'sql/mysql2'],
   'sql/drizzle': ['sql/pg', 'sql/mysql2', 'sql/better-sqlite3'],
 }
