@@ -1,4 +1,5 @@
-// HTTP benchmark: requests/s and p99 of one Express and one Fastify endpoint, bare, by hand over
+// HTTP benchmark: requests/s and p99 of one Express, one Fastify and one NestJS (on its Express
+// platform) endpoint, bare, by hand over
 // Redis (the floor: the same two round trips, no Idem code), with Idem (RedisStore) and, on
 // Express, with the peers on the same Redis (express-idempotency with its Redis adapter,
 // @node-idempotency/core with its Redis adapter). A new Idempotency-Key per request, then the
@@ -9,7 +10,7 @@
 //   npx tsx bench/http.ts            full run (about 4 minutes)
 //   npx tsx bench/http.ts --quick    smoke run for CI (figures indicative only)
 //   add --strict to exit 1 when a goal fails
-//   add --only express (or fastify) to measure that framework's rows alone (while profiling)
+//   add --only express (or fastify, or nest) to measure that framework's rows alone (while profiling)
 //   IDEM_BENCH_CPU_PROF=<dir>: the servers write V8 CPU profiles there (node --cpu-prof)
 
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -18,8 +19,14 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { REDIS_URL, serve, VARIANTS, type Variant } from './http/servers.js'
+import { NEST_VARIANTS, type NestVariant, serveNest } from './http/nest-servers.js'
+import { VARIANTS as FRAMEWORK_VARIANTS, type Variant as FrameworkVariant, REDIS_URL, serve } from './http/servers.js'
 import { machineLine } from './lib/machine.js'
+
+/** Every server measured: the frameworks' (bench/http/servers.ts) and NestJS's (bench/http/nest-servers.ts). */
+const VARIANTS = [...FRAMEWORK_VARIANTS, ...NEST_VARIANTS] as const
+type Variant = FrameworkVariant | NestVariant
+const isNest = (variant: string): variant is NestVariant => (NEST_VARIANTS as readonly string[]).includes(variant)
 
 /** What each variant is compared with: the bare endpoint, and for the idempotent ones the floor. */
 const BARE: Record<Variant, Variant> = {
@@ -31,10 +38,14 @@ const BARE: Record<Variant, Variant> = {
   'fastify bare': 'fastify bare',
   'fastify floor': 'fastify bare',
   'fastify + idem': 'fastify bare',
+  'nest bare': 'nest bare',
+  'nest floor': 'nest bare',
+  'nest + idem': 'nest bare',
 }
 const FLOOR: Partial<Record<Variant, Variant>> = {
   'express + idem': 'express floor',
   'fastify + idem': 'fastify floor',
+  'nest + idem': 'nest floor',
 }
 const PEERS: readonly Variant[] = ['express + express-idempotency', 'express + @node-idempotency/core']
 /** Goal: Idem at this fraction of its floor's req/s at least. */
@@ -47,7 +58,14 @@ interface Case {
   variant: Variant
   replay: boolean
 }
-const REPLAYED: readonly Variant[] = ['express floor', 'express + idem', 'fastify floor', 'fastify + idem']
+const REPLAYED: readonly Variant[] = [
+  'express floor',
+  'express + idem',
+  'fastify floor',
+  'fastify + idem',
+  'nest floor',
+  'nest + idem',
+]
 const CASES: readonly Case[] = [
   ...VARIANTS.map((variant) => ({ name: variant, variant, replay: false })),
   ...REPLAYED.map((variant) => ({ name: `${variant}, replay`, variant, replay: true })),
@@ -186,7 +204,7 @@ async function main(): Promise<void> {
   const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined
   const variants = VARIANTS.filter((v) => only === undefined || v.startsWith(`${only} `))
   const cases = CASES.filter((c) => variants.includes(c.variant))
-  if (variants.length === 0) throw new Error(`--only ${only}: no variant starts with it (express, fastify)`)
+  if (variants.length === 0) throw new Error(`--only ${only}: no variant starts with it (express, fastify, nest)`)
   const strict = argv.includes('--strict')
   const require = createRequire(import.meta.url)
   const cannon = require('autocannon') as Cannon
@@ -196,7 +214,7 @@ async function main(): Promise<void> {
   console.log(machineLine())
   console.log(`load average at start: ${loadLine()}`)
   console.log(
-    `versions: express ${version('express')}, fastify ${version('fastify')}, ioredis ${version('ioredis')}, express-idempotency ${version('express-idempotency')}, express-idempotency-redis-adapter ${version('express-idempotency-redis-adapter')}, @node-idempotency/core ${version('@node-idempotency/core')}, autocannon ${version('autocannon')}`,
+    `versions: express ${version('express')}, fastify ${version('fastify')}, @nestjs/core ${version('@nestjs/core')} (@nestjs/platform-express ${version('@nestjs/platform-express')}), ioredis ${version('ioredis')}, express-idempotency ${version('express-idempotency')}, express-idempotency-redis-adapter ${version('express-idempotency-redis-adapter')}, @node-idempotency/core ${version('@node-idempotency/core')}, autocannon ${version('autocannon')}`,
   )
   console.log(
     `method: POST /orders with a JSON body, a new key per request (replays: one stored key again); one server per variant (child process), autocannon ${settings.connections} connections; warm-up ${settings.warmupS} s, then ${settings.rounds} round(s) x ${settings.roundS} s per row, order reversed every round; medians, ratios are medians of per-round ratios`,
@@ -301,5 +319,8 @@ async function cleanup(runId: string): Promise<void> {
   console.log(`cleanup: deleted ${deleted} Redis keys of this run`)
 }
 
-if (process.argv[2] === '--serve') await serve(process.argv[3] as Variant, process.argv[4] as string)
-else await main()
+if (process.argv[2] === '--serve') {
+  const variant = process.argv[3] as Variant
+  if (isNest(variant)) await serveNest(variant, process.argv[4] as string)
+  else await serve(variant, process.argv[4] as string)
+} else await main()
