@@ -23,6 +23,7 @@ export default defineConfig({
       { find: /^idem\/hono$/, replacement: src('http/hono/index.ts') },
       { find: /^idem\/koa$/, replacement: src('http/koa/index.ts') },
       { find: /^idem\/nestjs$/, replacement: src('http/nestjs/index.ts') },
+      { find: /^idem\/client$/, replacement: src('client/index.ts') },
       { find: /^idem\/amqp$/, replacement: src('brokers/amqp/index.ts') },
       { find: /^idem\/nats$/, replacement: src('brokers/nats/index.ts') },
       { find: /^idem\/redis-streams$/, replacement: src('brokers/redis-streams/index.ts') },

@@ -27,6 +27,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   consumer: ['errors', 'contract', 'core', 'sql', 'producer'],
   outbox: ['errors', 'drivers', 'contract', 'core', 'sql', 'producer'],
   http: ['errors', 'contract', 'core'],
+  client: ['errors'],
   brokers: ['errors', 'drivers', 'contract', 'core', 'sql', 'consumer', 'producer'],
   telemetry: ['errors', 'contract', 'core', 'consumer', 'http', 'outbox', 'producer'],
   audit: ['errors', 'drivers', 'contract'],

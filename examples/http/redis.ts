@@ -19,4 +19,5 @@ export function productionIdempotency(redisUrl: string): HttpIdempotency {
   })
 }
 // Pass it to any adapter: expressIdempotency(http), withIdempotency(http, handler),
-// honoIdempotency(http), or app.register(fastifyIdempotency, http).
+// honoIdempotency(http), koaIdempotency(http), IdemModule.forRoot(http), or
+// app.register(fastifyIdempotency, http).

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const FRAMEWORKS = ['express', 'fastify', 'hono', '@hono/node-server']
+const FRAMEWORKS = ['express', 'fastify', 'hono', '@hono/node-server', 'koa', 'koa2']
 
 /** Loads an entry point in a fresh process and lists the CommonJS framework packages it pulled in. */
 function frameworksLoadedBy(entry: string): string[] {
@@ -24,6 +24,8 @@ it.each([
   ['idem/http', './src/http/index.ts'],
   ['idem/express', './src/http/express/index.ts'],
   ['idem/fastify', './src/http/fastify/index.ts'],
+  ['idem/koa', './src/http/koa/index.ts'],
+  ['idem/nestjs', './src/http/nestjs/index.ts'],
 ])('importing %s loads no framework', (_name, entry) => {
   expect(frameworksLoadedBy(entry)).toEqual([])
 })

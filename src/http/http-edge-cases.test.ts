@@ -11,6 +11,8 @@ import {
   type StoreFixture,
   send,
 } from '../../test/support/http/http-suite.test-helper.js'
+import { ALL_KOA_RIGS } from '../../test/support/http/koa-rig.test-helper.js'
+import { NEST_RIGS } from '../../test/support/http/nestjs-rig.test-helper.js'
 import { FRAMEWORKS } from '../../test/support/http/test-apps.test-helper.js'
 import { MemoryStore } from '../index.js'
 import { DEFAULT_REPLAY_HEADERS } from './index.js'
@@ -22,7 +24,9 @@ const memory = async (): Promise<StoreFixture> => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-for (const rig of FRAMEWORKS) {
+// Koa's rigs too (both versions with the body parser before the middleware, after it and absent),
+// and NestJS on its Express and Fastify platforms.
+for (const rig of [...FRAMEWORKS, ...ALL_KOA_RIGS, ...NEST_RIGS]) {
   describe(`${rig.name}: edge cases`, () => {
     const app = appFixture(rig, memory)
     const lenient = appFixture(rig, memory, {
