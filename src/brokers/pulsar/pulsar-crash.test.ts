@@ -1,7 +1,6 @@
 // A consumer process SIGKILLed inside its handler: its socket dies with it, Pulsar hands the
 // unacknowledged message to the next consumer, and Idem runs it to completion exactly once.
 
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
+import { runCrashWorker } from '../../../test/support/brokers/crash-worker.test-helper.js'
 import {
   deleteTopics,
   PULSAR_URL,
@@ -21,43 +21,8 @@ import { SqliteStore } from '../../stores/sqlite/sqlite-store.js'
 import { pulsarProducer } from './pulsar-producer.js'
 
 const WORKER = fileURLToPath(new URL('../../../test/support/brokers/pulsar/pulsar-crash.worker.ts', import.meta.url))
-/** Where tsx finds the tsconfig. */
-const REPO = fileURLToPath(new URL('../../..', import.meta.url))
-
-type Report = { inHandler?: string; received?: string; deliveryCount?: number; settled?: string; outcome?: string }
-
 /** Run the worker; with `crash`, SIGKILL it as soon as it reports being inside a handler. */
-function runWorker(args: string[], crash: boolean): Promise<{ reports: Report[]; signal: NodeJS.Signals | null }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args, ...(crash ? ['--crash'] : [])], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const reports: Report[] = []
-  let stderr = ''
-  let buffered = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk
-    const lines = buffered.split('\n')
-    buffered = lines.pop() ?? ''
-    for (const line of lines) {
-      const report = JSON.parse(line) as Report
-      reports.push(report)
-      if (crash && report.inHandler !== undefined) child.kill('SIGKILL')
-    }
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk
-  })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000)
-    child.once('error', reject)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      if (crash ? signal === 'SIGKILL' : code === 0) resolve({ reports, signal })
-      else reject(new Error(`worker ended with ${signal ?? `code ${code}`}: ${stderr.trim()}`))
-    })
-  })
-}
+const runWorker = (args: string[], crash: boolean) => runCrashWorker(WORKER, args, crash, 25_000)
 
 if (await requireService('Pulsar', PULSAR_WEB_PORT)) {
   describe('a Pulsar consumer process killed with SIGKILL mid-handler', () => {

@@ -2,7 +2,6 @@
 // invisible duration runs out, then RocketMQ delivers it again to the next process, which handles
 // it (and the other messages) exactly once. Against the real broker (test/services/rocketmq.sh).
 
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +10,7 @@ import Database from 'better-sqlite3'
 import type { Producer } from 'rocketmq-client-nodejs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireService } from '../../../test/services.js'
+import { runCrashWorker } from '../../../test/support/brokers/crash-worker.test-helper.js'
 import {
   createTopics,
   ROCKETMQ_GRPC_PORT,
@@ -23,43 +23,8 @@ import { SqliteStore } from '../../stores/sqlite/sqlite-store.js'
 const WORKER = fileURLToPath(
   new URL('../../../test/support/brokers/rocketmq/rocketmq-crash.worker.ts', import.meta.url),
 )
-/** Where tsx finds the tsconfig. */
-const REPO = fileURLToPath(new URL('../../..', import.meta.url))
-
-type Report = { inHandler?: string; received?: string; deliveryCount?: number; settled?: string; outcome?: string }
-
 /** Run the worker; with `crash`, SIGKILL it as soon as it reports being inside a handler. */
-function runWorker(args: string[], crash: boolean): Promise<{ reports: Report[]; signal: NodeJS.Signals | null }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args, ...(crash ? ['--crash'] : [])], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const reports: Report[] = []
-  let stderr = ''
-  let buffered = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk
-    const lines = buffered.split('\n')
-    buffered = lines.pop() ?? ''
-    for (const line of lines) {
-      const report = JSON.parse(line) as Report
-      reports.push(report)
-      if (crash && report.inHandler !== undefined) child.kill('SIGKILL')
-    }
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk
-  })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.once('error', reject)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      if (crash ? signal === 'SIGKILL' : code === 0) resolve({ reports, signal })
-      else reject(new Error(`worker ended with ${signal ?? `code ${code}`}: ${stderr.trim()}`))
-    })
-  })
-}
+const runWorker = (args: string[], crash: boolean) => runCrashWorker(WORKER, args, crash, 30_000)
 
 if (await requireService('RocketMQ', ROCKETMQ_GRPC_PORT)) {
   describe.concurrent('a RocketMQ consumer process killed with SIGKILL mid-handler', () => {
