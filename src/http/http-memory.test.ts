@@ -1,9 +1,6 @@
 // The HTTP behavioural suite on MemoryStore, for node:http, Express, Fastify and Hono.
 
 import { describeHttpSuite } from '../../test/support/http/http-suite.test-helper.js'
-import { MemoryStore } from '../index.js'
+import { memoryFixture } from '../../test/support/http/store-fixtures.test-helper.js'
 
-describeHttpSuite('MemoryStore', async () => {
-  const store = new MemoryStore()
-  return { store, cleanup: () => store.close() }
-})
+describeHttpSuite('MemoryStore', memoryFixture)

@@ -2,13 +2,6 @@
 
 import { describeHttpSuite } from '../../../test/support/http/http-suite.test-helper.js'
 import { NEST_RIGS } from '../../../test/support/http/nestjs-rig.test-helper.js'
-import { MemoryStore } from '../../index.js'
+import { memoryFixture } from '../../../test/support/http/store-fixtures.test-helper.js'
 
-describeHttpSuite(
-  'MemoryStore',
-  async () => {
-    const store = new MemoryStore()
-    return { store, cleanup: () => store.close() }
-  },
-  NEST_RIGS,
-)
+describeHttpSuite('MemoryStore', memoryFixture, NEST_RIGS)
