@@ -24,7 +24,9 @@ PID_FILE="$DIR/kafka.pid"
 
 log() { echo "kafka.sh: $*" >&2; }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open, fetch_jars_with_maven, stop_by_pid_file
+# shellcheck source=common.sh
+. "$ROOT/test/services/common.sh"
 
 # True when the broker answers a metadata request (an open port alone may be a broker still starting).
 answers() {
@@ -35,17 +37,7 @@ answers() {
   fi
 }
 
-fetch_jars() {
-  # The pom's hash names the set of jars: changing the Kafka version fetches again.
-  local stamp
-  stamp="$(sha256sum "$POM" | cut -c1-16)"
-  if [ -f "$LIBS/.fetched-$stamp" ]; then return 0; fi
-  log "fetching Apache Kafka's jars with Maven (once; cached in ~/.m2 and $LIBS)"
-  rm -rf "$LIBS"
-  mkdir -p "$LIBS"
-  mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS" -DincludeScope=runtime
-  touch "$LIBS/.fetched-$stamp"
-}
+fetch_jars() { fetch_jars_with_maven "Apache Kafka" "$POM" "$LIBS"; }
 
 write_config() {
   mkdir -p "$DIR/data"
@@ -125,22 +117,7 @@ start() {
 }
 
 stop() {
-  if [ ! -f "$PID_FILE" ]; then
-    log "no pid file in $DIR: nothing of ours to stop"
-    return 0
-  fi
-  local pid
-  pid="$(cat "$PID_FILE")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 60); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  fi
-  rm -f "$PID_FILE"
-  log "stopped"
+  if stop_by_pid_file "$PID_FILE"; then log "stopped"; else log "no pid file in $DIR: nothing of ours to stop"; fi
 }
 
 case "${1:-start}" in

@@ -45,7 +45,9 @@ explain() {
   tail -n 15 "$DIR/pulsar.log" >&2
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open, fetch_jars_with_maven, stop_by_pid_file
+# shellcheck source=common.sh
+. "$ROOT/test/services/common.sh"
 
 # True when the broker serves its namespace (an open web port alone may be a broker still starting:
 # Jetty listens before the default namespace exists and topics can be served).
@@ -53,17 +55,7 @@ answers() {
   curl -fsS -m 3 "http://127.0.0.1:$WEB_PORT/admin/v2/namespaces/public/default" >/dev/null 2>&1
 }
 
-fetch_jars() {
-  # The pom's hash names the set of jars: changing the Pulsar version fetches again.
-  local stamp
-  stamp="$(sha256sum "$POM" | cut -c1-16)"
-  if [ -f "$LIBS/.fetched-$stamp" ]; then return 0; fi
-  log "fetching Apache Pulsar's jars with Maven (once; cached in ~/.m2 and $LIBS)"
-  rm -rf "$LIBS"
-  mkdir -p "$LIBS"
-  mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS" -DincludeScope=runtime
-  touch "$LIBS/.fetched-$stamp"
-}
+fetch_jars() { fetch_jars_with_maven "Apache Pulsar" "$POM" "$LIBS"; }
 
 write_config() {
   mkdir -p "$DIR/data"
@@ -145,22 +137,7 @@ start() {
 }
 
 stop() {
-  if [ ! -f "$PID_FILE" ]; then
-    log "no pid file in $DIR: nothing of ours to stop"
-    return 0
-  fi
-  local pid
-  pid="$(cat "$PID_FILE")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 60); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  fi
-  rm -f "$PID_FILE"
-  log "stopped"
+  if stop_by_pid_file "$PID_FILE"; then log "stopped"; else log "no pid file in $DIR: nothing of ours to stop"; fi
 }
 
 case "${1:-start}" in

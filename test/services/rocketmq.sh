@@ -37,22 +37,14 @@ JAVA_OPTS=(-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true -Du
 
 log() { echo "rocketmq.sh: $*" >&2; }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_open, fetch_jars_with_maven, stop_by_pid_file
+# shellcheck source=common.sh
+. "$ROOT/test/services/common.sh"
 
 # The proxy opens its gRPC port last, once the broker inside it registered with the name server.
 answers() { port_open "$NAMESRV_PORT" && port_open "$GRPC_PORT"; }
 
-fetch_jars() {
-  # The pom's hash names the set of jars: changing the RocketMQ version fetches again.
-  local stamp
-  stamp="$(sha256sum "$POM" | cut -c1-16)"
-  if [ -f "$LIBS/.fetched-$stamp" ]; then return 0; fi
-  log "fetching Apache RocketMQ's jars with Maven (once; cached in ~/.m2 and $LIBS)"
-  rm -rf "$LIBS"
-  mkdir -p "$LIBS"
-  mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS" -DincludeScope=runtime
-  touch "$LIBS/.fetched-$stamp"
-}
+fetch_jars() { fetch_jars_with_maven "Apache RocketMQ" "$POM" "$LIBS"; }
 
 write_config() {
   mkdir -p "$DIR/store" "$DIR/home/conf"
@@ -139,29 +131,28 @@ start() {
   log "RocketMQ answers: name server 127.0.0.1:$NAMESRV_PORT, gRPC proxy 127.0.0.1:$GRPC_PORT"
 }
 
-stop_one() {
-  local name=$1 pid
-  if [ ! -f "$DIR/$name.pid" ]; then return 0; fi
-  pid="$(cat "$DIR/$name.pid")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 60); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.5
-    done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  fi
-  rm -f "$DIR/$name.pid"
-}
 
 stop() {
-  if [ ! -f "$DIR/proxy.pid" ] && [ ! -f "$DIR/namesrv.pid" ]; then
-    log "no pid files in $DIR: nothing of ours to stop"
-    return 0
-  fi
-  stop_one proxy
-  stop_one namesrv
-  log "stopped"
+  local stopped=1
+  stop_by_pid_file "$DIR/proxy.pid" && stopped=0
+  stop_by_pid_file "$DIR/namesrv.pid" && stopped=0
+  if [ "$stopped" = 0 ]; then log "stopped"; else log "no pid files in $DIR: nothing of ours to stop"; fi
+}
+
+# create_topic NAME TYPE LOG: one `mqadmin updateTopic`, tried again for up to 30 s while the
+# cluster is not known yet (a broker that just started registers with the name server a moment
+# after its proxy opens).
+create_topic() {
+  local name=$1 type=$2 out=$3
+  for _ in $(seq 1 15); do
+    ROCKETMQ_HOME="$DIR/home" java -Xmx128m "${JAVA_OPTS[@]}" -cp "$LIBS/*" \
+      org.apache.rocketmq.tools.command.MQAdminStartup updateTopic -n "127.0.0.1:$NAMESRV_PORT" \
+      -c DefaultCluster -t "$name" -r 4 -w 4 -a "+message.type=$type" >"$out" 2>&1 || true
+    if grep -q success "$out"; then return 0; fi
+    grep -q "clusterName exists" "$out" || return 1
+    sleep 2
+  done
+  return 1
 }
 
 # One `mqadmin updateTopic` per topic, all at once (its batch command, updateTopicList, only queues the
@@ -188,9 +179,7 @@ topics() {
       log "\"$name\" is not a valid topic name (letters, digits, _ - % |, at most 127)"
       exit 2
     }
-    ROCKETMQ_HOME="$DIR/home" java -Xmx128m "${JAVA_OPTS[@]}" -cp "$LIBS/*" \
-      org.apache.rocketmq.tools.command.MQAdminStartup updateTopic -n "127.0.0.1:$NAMESRV_PORT" \
-      -c DefaultCluster -t "$name" -r 4 -w 4 -a "+message.type=$type" >"$DIR/topic-$$-$i.log" 2>&1 &
+    create_topic "$name" "$type" "$DIR/topic-$$-$i.log" &
     pids+=($!)
     i=$((i + 1))
   done
