@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^idem\/mysql$/, replacement: src('stores/mysql/index.ts') },
       { find: /^idem\/redis$/, replacement: src('stores/redis/index.ts') },
       { find: /^idem\/tiered$/, replacement: src('stores/tiered/index.ts') },
+      { find: /^idem\/sharded$/, replacement: src('stores/sharded/index.ts') },
       { find: /^idem\/testing$/, replacement: src('testing/index.ts') },
       { find: /^idem\/kysely$/, replacement: src('sql/kysely/index.ts') },
       { find: /^idem\/knex$/, replacement: src('sql/knex/index.ts') },

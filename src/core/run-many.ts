@@ -2,6 +2,7 @@
 // and the completions gathered into few (completeMany, completion-batch.ts); each key then
 // settles on its own, exactly as `run` would.
 
+import { PartialBatchError } from '../contract/partial-batch.js'
 import type { BeginResult } from '../contract/types.js'
 import { CompletionBatch } from './completion-batch.js'
 import { type Complete, execute, storeDown } from './execute.js'
@@ -70,24 +71,30 @@ export function runMany<T>(
     }
     list.forEach(({ index, p }, position) => {
       const one = (ctx: RunContext) => fn(ctx, index)
+      const settleThis = (begun: BeginResult) => {
+        const probe = core.activeProbe()
+        if (probe?.aroundRun === undefined) return settle(core, inputs[index] as RunInput, p, begun, one, complete)
+        return probe.aroundRun(
+          {
+            kind: 'runMany',
+            scope: p.base.scope,
+            key: p.base.key,
+            id: p.base.id,
+            origin: (inputs[index] as RunInput).origin,
+          },
+          async () => settle(core, inputs[index] as RunInput, p, begun, one, complete),
+        )
+      }
       results[index] = begun.then(
-        (outcomes) => {
-          const begun = outcomes[position] as BeginResult
-          const probe = core.activeProbe()
-          if (probe?.aroundRun === undefined) return settle(core, inputs[index] as RunInput, p, begun, one, complete)
-          return probe.aroundRun(
-            {
-              kind: 'runMany',
-              scope: p.base.scope,
-              key: p.base.key,
-              id: p.base.id,
-              origin: (inputs[index] as RunInput).origin,
-            },
-            async () => settle(core, inputs[index] as RunInput, p, begun, one, complete),
-          )
-        },
+        (outcomes) => settleThis(outcomes[position] as BeginResult),
         (error: unknown) => {
           if (isCallerError(error)) throw error
+          // Answered in part (a ShardedStore with a shard down): this item goes on as its
+          // answer says, and only the items of the part that failed are down.
+          if (error instanceof PartialBatchError) {
+            const item = (error as PartialBatchError<BeginResult>).itemAt(position)
+            return item.ok ? settleThis(item.result) : storeDown(core, p, 'beginMany', item.error, one)
+          }
           return storeDown(core, p, 'beginMany', error, one)
         },
       )
