@@ -23,6 +23,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   core: ['errors', 'contract', 'sql'],
   stores: ['errors', 'drivers', 'contract', 'sql'],
   guards: ['errors', 'contract', 'sql'],
+  window: ['errors', 'drivers', 'contract'],
   producer: ['errors', 'contract', 'core'],
   consumer: ['errors', 'contract', 'core', 'sql', 'producer'],
   outbox: ['errors', 'drivers', 'contract', 'core', 'sql', 'producer'],

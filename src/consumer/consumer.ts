@@ -9,7 +9,15 @@ import { type Decision, SHUTDOWN } from './decide.js'
 import { Lanes } from './lanes.js'
 import { Runner } from './runner.js'
 import { BatchResults, Task } from './task.js'
-import type { ConsumerEvents, ConsumerListeners, ConsumerOptions, Delivery, DeliveryResult } from './types.js'
+import type {
+  ConsumerEvents,
+  ConsumerListeners,
+  ConsumerOptions,
+  Delivery,
+  DeliveryResult,
+  DeliveryWindow,
+} from './types.js'
+import { type WindowGate, windowed, windowedBatch } from './window-gate.js'
 
 const DEFAULT_CONCURRENCY = 8
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
@@ -46,9 +54,18 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
   #telling: Promise<void> | undefined = undefined
   #tellingTasks: Task<P>[] = []
   #closed: Promise<void> | undefined
+  readonly #window: DeliveryWindow | undefined
+  readonly #windowSource: (delivery: Delivery<P>) => string
 
   constructor(options: ConsumerOptions<P, Tx>) {
     this.#runner = new Runner(options, this.#shutdown.signal)
+    const { window, windowSource } = options
+    if (window !== undefined && (typeof window?.seen !== 'function' || typeof window.seenMany !== 'function')) {
+      throw new TypeError('window must be a DedupWindow (idem/window), e.g. new DedupWindow({ store, window: "10m" })')
+    }
+    this.#window = window
+    const scope = options.scope ?? ''
+    this.#windowSource = windowSource ?? (() => scope)
     this.#concurrency = positiveInteger(options.concurrency ?? DEFAULT_CONCURRENCY, 'concurrency')
     this.#shutdownMs =
       options.shutdownTimeout === undefined
@@ -121,10 +138,19 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
   /**
    * Queue one delivery (bounded concurrency, one at a time per `orderingKey ?? key`) and settle it:
    * claim, run, complete, then ack; duplicate → ack; in progress elsewhere → retry after the lease;
-   * failure → retry with backoff or, at `maxAttempts`, deadLetter(reason). Resolves once the broker
+   * failure → retry with backoff or, at `maxAttempts`, deadLetter(reason). With a `window`, a
+   * first delivery whose key it saw is acked unrun first (docs/window.md). Resolves once the broker
    * was told; never rejects (a broker refusal is reported as `broker_error`).
    */
   handle(delivery: Delivery<P>): Promise<DeliveryResult> {
+    if (this.#closed !== undefined) return this.#refuse(delivery)
+    // Only a first delivery asks the window: a redelivery may be of a message whose first handling
+    // never finished (a crash after the mark), and the record decides it instead.
+    if (this.#window !== undefined && delivery.deliveryCount <= 1) return windowed(this.#gate(this.#window), delivery)
+    return this.#handleNow(delivery)
+  }
+
+  #handleNow(delivery: Delivery<P>): Promise<DeliveryResult> {
     if (this.#closed !== undefined) return this.#refuse(delivery)
     const task = this.#accept(delivery, laneOf(delivery), false)
     this.#lanes.push(task)
@@ -141,8 +167,15 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
    * whose key is repeated in the batch waits for the first copy and goes through `handle`.
    */
   handleBatch(deliveries: readonly Delivery<P>[]): Promise<DeliveryResult[]> {
+    if (this.#window !== undefined && this.#closed === undefined) {
+      return windowedBatch(this.#gate(this.#window), deliveries)
+    }
+    return this.#handleBatchNow(deliveries)
+  }
+
+  #handleBatchNow(deliveries: readonly Delivery<P>[]): Promise<DeliveryResult[]> {
     if (this.#closed !== undefined || !this.#runner.batches || deliveries.length < 2) {
-      return Promise.all(deliveries.map((delivery) => this.handle(delivery)))
+      return Promise.all(deliveries.map((delivery) => this.#handleNow(delivery)))
     }
     const batch = new BatchResults(deliveries.length)
     const claimed: Task<P>[] = []
@@ -150,7 +183,8 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     for (let i = 0; i < deliveries.length; i++) {
       const delivery = deliveries[i] as Delivery<P>
       if (keys.has(delivery.key)) {
-        void this.handle(delivery).then((result) => batch.set(i, result))
+        // #handleNow, not handle: with a window, this copy was asked about with the batch already.
+        void this.#handleNow(delivery).then((result) => batch.set(i, result))
         continue
       }
       keys.add(delivery.key)
@@ -291,13 +325,30 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
   }
 
   /** A delivery after `close()`: handed straight back, never run. */
-  async #refuse(delivery: Delivery<P>): Promise<DeliveryResult> {
+  #refuse(delivery: Delivery<P>): Promise<DeliveryResult> {
+    return this.#settleUnrun(delivery, SHUTDOWN)
+  }
+
+  /** Tell the broker `decision` for a delivery that never reached the lanes, and report it. */
+  async #settleUnrun(delivery: Delivery<P>, decision: Decision): Promise<DeliveryResult> {
     const startedAt = performance.now()
     this.#received(delivery)
-    await this.#tell(delivery, SHUTDOWN)
-    const result = resultOf(delivery.key, SHUTDOWN)
+    await this.#tell(delivery, decision)
+    const result = resultOf(delivery.key, decision)
     this.#events.emit('settled', settledEvent(result, performance.now() - startedAt))
     return result
+  }
+
+  /** The consumer's side of the window gate (window-gate.ts): its three ways to settle a delivery. */
+  #gate(window: DeliveryWindow): WindowGate<P> {
+    return {
+      window,
+      sourceOf: this.#windowSource,
+      handle: (delivery) => this.#handleNow(delivery),
+      handleBatch: (deliveries) => this.#handleBatchNow(deliveries),
+      settleUnrun: (delivery, decision) => this.#settleUnrun(delivery, decision),
+      refused: (delivery, error) => this.#runner.refused(delivery, error),
+    }
   }
 
   async #tell(delivery: Delivery<P>, decision: Decision): Promise<void> {

@@ -73,6 +73,11 @@ export class Runner<P, Tx> {
     return this.#handler !== undefined
   }
 
+  /** The decision for a delivery that failed before its claim (the dedup window was down): as for a failed claim. */
+  refused(delivery: Delivery<P>, error: unknown): Decision {
+    return this.#decide(error, delivery, { started: false, returned: false })
+  }
+
   /** Claim, run and complete one delivery (or find it done or busy); `progress` starts all false. */
   run(delivery: Delivery<P>, progress: Progress = { started: false, returned: false }): Promise<Decision> {
     let out: Promise<RunResult<unknown>>

@@ -85,7 +85,17 @@ export interface DeliveryResult {
   error?: unknown
 }
 
-interface CommonOptions {
+/**
+ * A time-window filter asked before the claim (`DedupWindow` of idem/window fits): `seen` marks the
+ * id and answers true for a repeat within the window, atomically.
+ */
+export interface DeliveryWindow {
+  seen(source: string, id: string): Promise<boolean>
+  seenMany(entries: readonly { source: string; id: string }[]): Promise<boolean[]>
+  forget(source: string, id: string): Promise<void>
+}
+
+interface CommonOptions<P = unknown> {
   idem: Idempotency
   /** Options of each message's record; `key` and `payload` come from the delivery. Default: the `idem`'s. */
   scope?: string
@@ -106,6 +116,16 @@ interface CommonOptions {
   /** How long `close()` lets in-flight handlers finish before aborting them. Default 30 s. */
   shutdownTimeout?: Duration
   /**
+   * Drop repeats within a time window before the claim (docs/window.md): a first delivery
+   * (`deliveryCount` 1) whose key the window saw is acknowledged unrun, reported `replayed` with
+   * reason `window`. Broker redeliveries bypass it (the record catches those); the mark is
+   * forgotten when a delivery is retried or dead-lettered. The window being down retries the
+   * delivery, like a store that is down.
+   */
+  window?: DeliveryWindow
+  /** The window's source of a delivery (a device, a topic). Default: `scope`, else ''. */
+  windowSource?: (delivery: Delivery<P>) => string
+  /**
    * Listeners attached before the first delivery, so that none is missed (a listener added with
    * `on()` once an adapter resolved may come after the first messages of a non-empty queue).
    */
@@ -113,12 +133,12 @@ interface CommonOptions {
 }
 
 /** `run()` mode: at-least-once execution with deduplication, for any store. */
-export interface RunConsumerOptions<P> extends CommonOptions {
+export interface RunConsumerOptions<P> extends CommonOptions<P> {
   handler: (payload: P, ctx: MessageContext<P>) => Promise<unknown> | unknown
 }
 
 /** Transaction mode: the record and the handler's writes commit together (SQL stores). */
-export interface TransactionConsumerOptions<P, Tx> extends CommonOptions {
+export interface TransactionConsumerOptions<P, Tx> extends CommonOptions<P> {
   db: SqlDatabase<Tx>
   transactionHandler: (tx: Tx, payload: P, ctx: TransactionMessageContext<P>) => Promise<unknown> | unknown
 }
