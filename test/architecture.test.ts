@@ -41,12 +41,14 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
 const INTEGRATIONS = new Set(['stores', 'brokers', 'http', 'sql', 'telemetry'])
 
 /**
- * The few integrations built on a sibling: Express runs on node:http; NestJS hooks the response of
+ * The few integrations built on a sibling: Express runs on node:http; Koa reads a body with node:http's
+ * readBody; NestJS hooks the response of
  * its Express or Fastify platform with the node:http and Express captures; Knex and Drizzle wrap
  * the drivers' adapters.
  */
 const BUILT_ON: Readonly<Record<string, readonly string[]>> = {
   'http/express': ['http/node'],
+  'http/koa': ['http/node'],
   'http/nestjs': ['http/node', 'http/express'],
   'sql/knex': ['sql/pg', 'sql/mysql2'],
   'sql/drizzle': ['sql/pg', 'sql/mysql2', 'sql/better-sqlite3'],

@@ -1,41 +1,11 @@
-// The request body for the fingerprint, when no body parser mounted before the middleware read it:
-// read from ctx.req up to maxRequestBytes, then handed back to the application, so that a body
-// parser or a handler mounted after the middleware reads ctx.req as if nothing had.
+// The request body for the fingerprint, when no body parser mounted before the middleware read it,
+// is read by node:http's readBody (up to maxRequestBytes); what is here hands it back to the
+// application, so that a body parser or a handler mounted after the middleware reads ctx.req as if
+// nothing had.
 
 import { isUtf8 } from 'node:buffer'
 import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
-import { RequestTooLargeError } from '../core/errors.js'
-
-const EMPTY = Buffer.alloc(0)
-
-/** The whole body of `req`, refused past `limit` (declared or received) with a RequestTooLargeError. */
-export function readRequest(req: IncomingMessage, limit: number): Promise<Buffer> {
-  if (Number(req.headers['content-length']) > limit) {
-    // Drain what the client sends so that the 413 can still reach it on this connection.
-    req.resume()
-    return Promise.reject(new RequestTooLargeError(limit))
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let bytes = 0
-    const onData = (chunk: Buffer) => {
-      bytes += chunk.length
-      if (bytes > limit) {
-        req.off('data', onData)
-        req.resume()
-        reject(new RequestTooLargeError(limit))
-      } else chunks.push(chunk)
-    }
-    req.on('data', onData)
-    req.once('end', () => resolve(bytes === 0 ? EMPTY : Buffer.concat(chunks, bytes)))
-    req.once('error', reject)
-    // A client that goes away mid-body ends the request with 'close' and no 'end'.
-    req.once('close', () => {
-      if (!req.readableEnded) reject(new Error('the request was aborted before its body was complete'))
-    })
-  })
-}
 
 /**
  * A request that is `req` in everything (headers, method, url, socket, `instanceof`) but whose

@@ -1,7 +1,8 @@
 // idem/koa: Idempotency-Key middleware for Koa 2 and Koa 3, over the HTTP core.
 
 import { type HttpAdapterOptions, HttpIdempotency } from '../core/http-idempotency.js'
-import { rawBodyText, readRequest, replayRequest } from './koa-body.js'
+import { readBody } from '../node/read-body.js'
+import { rawBodyText, replayRequest } from './koa-body.js'
 import { captureKoaResponse, respondWith } from './koa-response.js'
 import type { KoaIdempotencyContext, KoaIdempotencyMiddleware } from './koa-types.js'
 
@@ -87,7 +88,7 @@ function parsedBody(ctx: KoaIdempotencyContext): unknown {
 /** Read the body no parser read, and put an unread copy in its place for the parsers and handlers after this one. */
 async function readInto(ctx: KoaIdempotencyContext, limit: number): Promise<Uint8Array | undefined> {
   const original = ctx.req
-  const bytes = await readRequest(original, limit)
+  const bytes = ((await readBody(original, limit)) as Buffer | undefined) ?? EMPTY
   const replay = replayRequest(original, bytes)
   // Koa keeps the request in three places: each must see the copy.
   ctx.req = replay
@@ -99,6 +100,8 @@ async function readInto(ctx: KoaIdempotencyContext, limit: number): Promise<Uint
   }
   return bytes.length === 0 ? undefined : bytes
 }
+
+const EMPTY = Buffer.alloc(0)
 
 /** `app.use(koaIdempotency)`: Koa then calls it with a context in place of the options. */
 function isContext(options: unknown): boolean {
