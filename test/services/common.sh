@@ -37,3 +37,16 @@ stop_by_pid_file() {
   fi
   rm -f "$file"
 }
+
+# wait_for_broker SECONDS PID_FILE CHECK [ARG…]: run CHECK ARG… every half second until it
+# succeeds (0), the process PID_FILE names has exited (1), or SECONDS have passed (2).
+wait_for_broker() {
+  local seconds=$1 pid_file=$2
+  shift 2
+  for _ in $(seq 1 $((seconds * 2))); do
+    if "$@"; then return 0; fi
+    if [ -f "$pid_file" ] && ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then return 1; fi
+    sleep 0.5
+  done
+  return 2
+}

@@ -100,20 +100,17 @@ start() {
       -cp "$LIBS/*" kafka.Kafka "$DIR/server.properties" >"$DIR/kafka.log" 2>&1 </dev/null &
     echo $! >"$PID_FILE"
   fi
-  for _ in $(seq 1 120); do
-    if answers; then
-      log "Kafka answers on 127.0.0.1:$PORT"
-      return 0
-    fi
-    if [ -f "$PID_FILE" ] && ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
-      log "Kafka exited while starting; the end of $DIR/kafka.log:"
-      tail -n 30 "$DIR/kafka.log" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-  log "Kafka did not answer on 127.0.0.1:$PORT within 60 s; see $DIR/kafka.log"
-  return 1
+  local waited=0
+  wait_for_broker 60 "$PID_FILE" answers || waited=$?
+  case $waited in
+  0) log "Kafka answers on 127.0.0.1:$PORT" ;;
+  1)
+    log "Kafka exited while starting; the end of $DIR/kafka.log:"
+    tail -n 30 "$DIR/kafka.log" >&2
+    ;;
+  *) log "Kafka did not answer on 127.0.0.1:$PORT within 60 s; see $DIR/kafka.log" ;;
+  esac
+  return "$waited"
 }
 
 stop() {

@@ -119,21 +119,15 @@ start() {
       >"$DIR/pulsar.log" 2>&1 </dev/null &
     echo $! >"$PID_FILE"
   fi
-  for _ in $(seq 1 $((WAIT_SECONDS * 2))); do
-    if answers; then
-      log "Pulsar answers on 127.0.0.1:$WEB_PORT"
-      return 0
-    fi
-    if [ -f "$PID_FILE" ] && ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
-      log "Pulsar exited while starting"
-      explain
-      return 1
-    fi
-    sleep 0.5
-  done
-  log "Pulsar did not answer on 127.0.0.1:$WEB_PORT within $WAIT_SECONDS s"
-  explain
-  return 1
+  local waited=0
+  wait_for_broker "$WAIT_SECONDS" "$PID_FILE" answers || waited=$?
+  case $waited in
+  0) log "Pulsar answers on 127.0.0.1:$WEB_PORT" ;;
+  1) log "Pulsar exited while starting" ;;
+  *) log "Pulsar did not answer on 127.0.0.1:$WEB_PORT within $WAIT_SECONDS s" ;;
+  esac
+  [ "$waited" = 0 ] || explain
+  return "$waited"
 }
 
 stop() {

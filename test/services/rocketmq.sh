@@ -93,21 +93,18 @@ start_process() {
   echo $! >"$DIR/$name.pid"
 }
 
-alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
-
 wait_for() {
-  local name=$1 port=$2
-  for _ in $(seq 1 240); do
-    if port_open "$port"; then return 0; fi
-    if ! alive "$name"; then
-      log "the $name exited while starting; the end of $DIR/$name.log:"
-      tail -n 30 "$DIR/$name.log" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-  log "the $name did not open 127.0.0.1:$port within 120 s; see $DIR/$name.log"
-  return 1
+  local name=$1 port=$2 waited=0
+  wait_for_broker 120 "$DIR/$name.pid" port_open "$port" || waited=$?
+  case $waited in
+  0) ;;
+  1)
+    log "the $name exited while starting; the end of $DIR/$name.log:"
+    tail -n 30 "$DIR/$name.log" >&2
+    ;;
+  *) log "the $name did not open 127.0.0.1:$port within 120 s; see $DIR/$name.log" ;;
+  esac
+  return "$waited"
 }
 
 start() {
