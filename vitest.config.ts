@@ -33,6 +33,7 @@ export default defineConfig({
       { find: /^idem\/pulsar$/, replacement: src('brokers/pulsar/index.ts') },
       { find: /^idem\/consumer$/, replacement: src('consumer/index.ts') },
       { find: /^idem\/window$/, replacement: src('window/index.ts') },
+      { find: /^idem\/cdc$/, replacement: src('cdc/index.ts') },
       { find: /^idem\/outbox$/, replacement: src('outbox/index.ts') },
       { find: /^idem\/guards$/, replacement: src('guards/index.ts') },
       { find: /^idem\/sql$/, replacement: src('sql/index.ts') },

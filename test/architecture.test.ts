@@ -29,6 +29,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   outbox: ['errors', 'drivers', 'contract', 'core', 'sql', 'producer'],
   http: ['errors', 'contract', 'core'],
   client: ['errors'],
+  cdc: ['errors', 'core', 'sql'],
   brokers: ['errors', 'drivers', 'contract', 'core', 'sql', 'consumer', 'producer'],
   telemetry: ['errors', 'contract', 'core', 'consumer', 'http', 'outbox', 'producer'],
   audit: ['errors', 'drivers', 'contract'],
