@@ -21,7 +21,9 @@ interface IntervalList {
 /**
  * Something to do every `intervalMs` between `startRepeating` and `stopRepeating`, as with
  * setInterval, but on one shared timer per interval: jobs of the same interval are due in the
- * order they started, so a linked list keeps them sorted and its head says when the timer fires.
+ * order they started, so a linked list kept sorted by due time costs one step per insert (from
+ * the tail) and its head says when the timer fires. Only a clock that changes under the list (a
+ * test installing fake timers, whose performance.now() starts again near 0) makes an insert walk.
  * Starting and stopping are a few field writes, where a setInterval per job allocated a timer and
  * queued it in libuv's list, for jobs that almost always end long before their first tick.
  */
@@ -68,13 +70,18 @@ export abstract class Repeating {
     if (list !== undefined) Repeating.#unlink(list, this)
   }
 
+  /** Into its place by due time: after the last job due no later than it (the tail, as a rule). */
   static #append(list: IntervalList, job: Repeating): void {
+    let prev = list.tail
+    while (prev !== undefined && prev.#due > job.#due) prev = prev.#prev
+    const next = prev === undefined ? list.head : prev.#next
     job.#list = list
-    job.#prev = list.tail
-    job.#next = undefined
-    if (list.tail === undefined) list.head = job
-    else list.tail.#next = job
-    list.tail = job
+    job.#prev = prev
+    job.#next = next
+    if (prev === undefined) list.head = job
+    else prev.#next = job
+    if (next === undefined) list.tail = job
+    else next.#prev = job
   }
 
   static #unlink(list: IntervalList, job: Repeating): void {
