@@ -23,6 +23,14 @@ export const ErrorCode = {
    * transaction was rolled back too (RocketMQ's transactional producer).
    */
   TRANSACTION_DEADLINE_PASSED: 'TRANSACTION_DEADLINE_PASSED',
+  /** An `encryption` option (or an HTTP `principalSecret`) that cannot be used: a key of the wrong length, a bad key id. */
+  ENCRYPTION_CONFIG_INVALID: 'ENCRYPTION_CONFIG_INVALID',
+  /** A stored result encrypted under a key id that is not (or no longer) listed in `encryption.keys`. */
+  ENCRYPTION_KEY_UNKNOWN: 'ENCRYPTION_KEY_UNKNOWN',
+  /** A stored result that fails authentication: altered, truncated, or copied from another record or request. */
+  STORED_RESULT_AUTHENTICATION_FAILED: 'STORED_RESULT_AUTHENTICATION_FAILED',
+  /** A plaintext stored result read while encryption is on, without `acceptPlaintext`. */
+  STORED_RESULT_NOT_ENCRYPTED: 'STORED_RESULT_NOT_ENCRYPTED',
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
@@ -41,6 +49,10 @@ const httpStatus: Record<ErrorCode, number> = {
   STALE_DELIVERY: 409,
   PUBLISH_NOT_CONFIRMED: 502,
   TRANSACTION_DEADLINE_PASSED: 409,
+  ENCRYPTION_CONFIG_INVALID: 500,
+  ENCRYPTION_KEY_UNKNOWN: 500,
+  STORED_RESULT_AUTHENTICATION_FAILED: 500,
+  STORED_RESULT_NOT_ENCRYPTED: 500,
 }
 
 export interface IdempotencyErrorOptions {
@@ -155,4 +167,51 @@ export class ResultNotSerializableError extends IdempotencyError {
 
 export function isIdempotencyError(error: unknown): error is IdempotencyError {
   return error instanceof IdempotencyError
+}
+
+/** An `encryption` option (or an HTTP `principalSecret`) refused at construction; the message says which part and why. */
+export class EncryptionConfigError extends IdempotencyError {
+  constructor(message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.ENCRYPTION_CONFIG_INVALID, message, options)
+    this.name = 'EncryptionConfigError'
+  }
+}
+
+/**
+ * A stored result was encrypted under a key id this `Idempotency` does not list (a key removed
+ * too early, or a record written by a deployment with other keys). Nothing ran and the record is
+ * left as it is: list the key again to read it.
+ */
+export class EncryptionKeyUnknownError extends IdempotencyError {
+  /** The key id the record names. */
+  readonly keyId: string
+
+  constructor(keyId: string, message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.ENCRYPTION_KEY_UNKNOWN, message, options)
+    this.name = 'EncryptionKeyUnknownError'
+    this.keyId = keyId
+  }
+}
+
+/**
+ * A stored result failed authentication: its bytes were altered, or it was copied from another
+ * record or written for another request (its record id and fingerprint are authenticated). It is
+ * never replayed, nothing ran, and the record is left as it is.
+ */
+export class StoredResultAuthenticationError extends IdempotencyError {
+  constructor(message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.STORED_RESULT_AUTHENTICATION_FAILED, message, options)
+    this.name = 'StoredResultAuthenticationError'
+  }
+}
+
+/**
+ * A stored result in plaintext, read while encryption is on and `acceptPlaintext` is not set.
+ * Nothing ran and the record is left as it is.
+ */
+export class StoredResultNotEncryptedError extends IdempotencyError {
+  constructor(message: string, options: IdempotencyErrorOptions = {}) {
+    super(ErrorCode.STORED_RESULT_NOT_ENCRYPTED, message, options)
+    this.name = 'StoredResultNotEncryptedError'
+  }
 }

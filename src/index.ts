@@ -15,6 +15,7 @@ export type {
 } from './contract/types.js'
 export { RecordState } from './contract/types.js'
 export { DEFAULT_MAX_RESULT_BYTES } from './contract/validate.js'
+export { type EncryptionOptions, generateEncryptionKey } from './core/encryption.js'
 export type { ErrorClass, ErrorTypes } from './core/error-types.js'
 export type {
   IdempotencyEventBase,

@@ -1,8 +1,11 @@
 // How a function's outcome is stored: JSON of { v: value } for a result, { e: error } for a
-// final error, so that a duplicate receives exactly what the first execution produced.
+// final error, so that a duplicate receives exactly what the first execution produced. With an
+// `encryption` option that JSON is sealed (encryption.ts) before it is stored, and the size limit
+// applies to the sealed form, which is what the store holds.
 
 import { resultBytes } from '../contract/validate.js'
 import { ErrorCode, IdempotencyError, ResultNotSerializableError, ResultTooLargeError } from '../errors.js'
+import type { ResultCipher } from './encryption.js'
 import { type ErrorRegistry, restoreError } from './error-types.js'
 
 export interface StoredError {
@@ -16,9 +19,16 @@ type Envelope = { v?: unknown } | { e: StoredError }
 
 export type Decoded = { ok: true; value: unknown } | { ok: false; error: Error }
 
-export function encodeValue(value: unknown, maxBytes: number, recordId: string): string {
+/** `cipher` and `fingerprint`: with encryption, the outcome is sealed for this record and request. */
+export function encodeValue(
+  value: unknown,
+  maxBytes: number,
+  recordId: string,
+  cipher?: ResultCipher,
+  fingerprint = '',
+): string {
   // A handler that returns nothing (most consumers' do) is stored as `{}`, JSON.stringify({}) without the call.
-  if (value === undefined) return checkSize('{}', maxBytes, recordId)
+  if (value === undefined) return checkSize('{}', maxBytes, recordId, cipher, fingerprint)
   let json: string | undefined
   try {
     json = JSON.stringify({ v: value })
@@ -28,10 +38,16 @@ export function encodeValue(value: unknown, maxBytes: number, recordId: string):
       { cause, recordId },
     )
   }
-  return checkSize(json as string, maxBytes, recordId)
+  return checkSize(json as string, maxBytes, recordId, cipher, fingerprint)
 }
 
-export function encodeError(error: unknown, maxBytes: number, recordId: string): string {
+export function encodeError(
+  error: unknown,
+  maxBytes: number,
+  recordId: string,
+  cipher?: ResultCipher,
+  fingerprint = '',
+): string {
   const stored: StoredError =
     error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) }
   if (error !== null && typeof error === 'object') {
@@ -48,10 +64,13 @@ export function encodeError(error: unknown, maxBytes: number, recordId: string):
     if (Object.keys(props).length > 0) stored.props = props
   }
   const json = JSON.stringify({ e: stored })
-  if (resultBytes(json) <= maxBytes) return json
+  const bytes = resultBytes(json)
+  if ((cipher === undefined ? bytes : cipher.sealedBytes(bytes)) <= maxBytes) {
+    return cipher === undefined ? json : cipher.seal(json, maxBytes, recordId, fingerprint)
+  }
   // Too large with its properties: keep what identifies it, so the claim can still be completed.
   const slim = JSON.stringify({ e: { name: stored.name, message: stored.message.slice(0, 1000) } })
-  return checkSize(slim, maxBytes, recordId)
+  return checkSize(slim, maxBytes, recordId, cipher, fingerprint)
 }
 
 /** The stored outcome; a stored error comes back as `reviveError` builds it (restored by `errorTypes` when its name is registered). */
@@ -93,7 +112,15 @@ function reviveError(stored: StoredError, errorTypes: ErrorRegistry | undefined)
   return error
 }
 
-function checkSize(json: string, maxBytes: number, recordId: string): string {
+function checkSize(
+  json: string,
+  maxBytes: number,
+  recordId: string,
+  cipher: ResultCipher | undefined,
+  fingerprint: string,
+): string {
+  // The sealed form is measured (and refused when over) by the cipher, before it encrypts.
+  if (cipher !== undefined) return cipher.seal(json, maxBytes, recordId, fingerprint)
   if (json.length > maxBytes / 3) {
     // Only count bytes when the string could be over: UTF-8 is at most 3 bytes per UTF-16 unit.
     const bytes = resultBytes(json)

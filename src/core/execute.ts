@@ -60,7 +60,7 @@ export async function execute<T>(
     const ranUntil = measured ? performance.now() : 0
     keeper.stop()
     if (core.isFinal(policy, error)) {
-      const stored = encodeError(error, core.maxResultBytes, id)
+      const stored = encodeError(error, core.maxResultBytes, id, core.cipher, p.fingerprint)
       await complete(core, p, token, stored, error, ranUntil)
       core.executed(base, attempt, (ranUntil || performance.now()) - startedAt, true)
       throw error
@@ -89,11 +89,11 @@ export async function execute<T>(
   keeper.stop()
   let stored: string
   try {
-    stored = encodeValue(value, core.maxResultBytes, id)
+    stored = encodeValue(value, core.maxResultBytes, id, core.cipher, p.fingerprint)
   } catch (error) {
     // The function ran: store the failure as final so that a duplicate does not run it again,
     // and hand the caller its value on the error (attached after encoding, never stored).
-    const storedError = encodeError(error, core.maxResultBytes, id)
+    const storedError = encodeError(error, core.maxResultBytes, id, core.cipher, p.fingerprint)
     ;(error as { value?: unknown }).value = value
     await complete(core, p, token, storedError, value, ranUntil)
     throw error
@@ -130,7 +130,13 @@ export async function completeOutcome(
     })
     // A fresh error: the one thrown carries the function's value, which must not be stored.
     const outcome = new ResultTooLargeError(error.bytes, error.limit, { recordId: p.base.id })
-    await storeOutcome(core, p, token, encodeError(outcome, core.maxResultBytes, p.base.id), value)
+    await storeOutcome(
+      core,
+      p,
+      token,
+      encodeError(outcome, core.maxResultBytes, p.base.id, core.cipher, p.fingerprint),
+      value,
+    )
     throw error
   }
 }

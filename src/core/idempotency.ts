@@ -51,6 +51,11 @@ export class Idempotency {
     return this.#core.maxResultBytes
   }
 
+  /** The key id new outcomes are encrypted under (`encryption.current`); undefined without encryption. */
+  get encryptionKeyId(): string | undefined {
+    return this.#core.cipher?.currentKeyId
+  }
+
   /** Executions that ran without protection because the store failed and `failOpen` was set. */
   get failOpenExecutions(): number {
     return this.#core.failOpenExecutions

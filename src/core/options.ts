@@ -3,6 +3,7 @@
 import { type Duration, toMs } from '../contract/duration.js'
 import type { IdempotencyStore } from '../contract/types.js'
 import { DEFAULT_MAX_RESULT_BYTES } from '../contract/validate.js'
+import type { EncryptionOptions } from './encryption.js'
 import type { ErrorTypes } from './error-types.js'
 import { validateKey } from './key.js'
 
@@ -37,7 +38,7 @@ export interface CacheOptions {
 
 export interface IdempotencyOptions extends PolicyOptions {
   store: IdempotencyStore
-  /** Largest stored outcome, in UTF-8 bytes of its JSON. Default 1 MiB. */
+  /** Largest stored outcome, in UTF-8 bytes of what is stored: its JSON, or with `encryption` the encrypted form. Default 1 MiB. */
   maxResultBytes?: number
   /** Serve replays of completed keys from a bounded local cache, with zero round trips. Off by default. */
   cache?: CacheOptions | false
@@ -72,6 +73,22 @@ export interface IdempotencyOptions extends PolicyOptions {
    * ```
    */
   errorTypes?: ErrorTypes
+  /**
+   * Encrypt every stored outcome at rest (AES-256-GCM), under `current` of the listed `keys`;
+   * results stay readable under any key still listed. The record id and the fingerprint are
+   * authenticated with it, so a result copied to another record or request is refused
+   * (`STORED_RESULT_AUTHENTICATION_FAILED`), never replayed. `maxResultBytes` applies to the
+   * encrypted form (about 4/3 of the JSON plus 44 bytes and the key id). Off by default.
+   *
+   * @example
+   * ```ts
+   * const idem = new Idempotency({
+   *   store,
+   *   encryption: { keys: { k2: process.env.IDEM_KEY_K2!, k1: process.env.IDEM_KEY_K1! }, current: 'k2' },
+   * })
+   * ```
+   */
+  encryption?: EncryptionOptions
 }
 
 export interface RunInput extends PolicyOptions {

@@ -9,6 +9,7 @@ import type { BeginResult, IdempotencyStore } from '../contract/types.js'
 import { assertFingerprint } from '../contract/validate.js'
 import { FingerprintMismatchError, IdempotencyError, InProgressError, StoreUnavailableError } from '../errors.js'
 import { decode } from './codec.js'
+import { openWithoutKeys, ResultCipher } from './encryption.js'
 import { type ErrorRegistry, errorRegistry } from './error-types.js'
 import { EventHub } from './events.js'
 import { fingerprintOf } from './fingerprint.js'
@@ -74,6 +75,8 @@ export class Pipeline {
   readonly cache: ResultCache | undefined
   readonly events = new EventHub()
   readonly errorTypes: ErrorRegistry | undefined
+  /** The `encryption` option's keys; undefined (the default) stores outcomes as plain JSON. */
+  readonly cipher: ResultCipher | undefined
   /** One set of hooks for every lease keeper; each keeper passes its claim's `Base`. */
   readonly keeperHooks: LeaseKeeperHooks<Base>
   /** Executions that ran without protection because the store failed and `failOpen` was set. */
@@ -93,6 +96,7 @@ export class Pipeline {
       this.cache = new ResultCache(options.cache.maxEntries, ttl)
     }
     this.errorTypes = errorRegistry(options.errorTypes)
+    this.cipher = options.encryption === undefined ? undefined : new ResultCipher(options.encryption)
     this.keeperHooks = {
       onLost: (base) =>
         this.events.emit('lease_lost', { scope: base.scope, key: base.key, id: base.id, during: 'renewal' }),
@@ -175,13 +179,14 @@ export class Pipeline {
   }
 
   /** A cached outcome (or a mismatch with it), without a round trip. */
-  cached<T>({ base, fingerprint }: Prepared): RunResult<T> | undefined {
+  cached<T>(p: Prepared): RunResult<T> | undefined {
+    const { base, fingerprint } = p
     const cached = this.cache?.get(base.id, Date.now())
     if (cached === undefined) return undefined
     if (cached.fingerprint !== fingerprint) throw this.mismatch(base)
     if (this.events.has('replayed'))
       this.events.emit('replayed', { scope: base.scope, key: base.key, id: base.id, cached: true })
-    return this.decode<T>(cached.stored)
+    return this.decode<T>(cached.stored, p)
   }
 
   /**
@@ -211,11 +216,14 @@ export class Pipeline {
   }
 
   /** A stored outcome read from the store: kept in the cache and replayed. */
-  replayed<T>({ base, policy, fingerprint }: Prepared, stored: string): RunResult<T> {
+  replayed<T>(p: Prepared, stored: string): RunResult<T> {
+    const { base, policy, fingerprint } = p
+    // Opened first: a result that does not authenticate is neither cached nor reported as replayed.
+    const json = this.open(stored, p)
     this.cache?.set(base.id, fingerprint, stored, policy.ttlMs, Date.now())
     if (this.events.has('replayed'))
       this.events.emit('replayed', { scope: base.scope, key: base.key, id: base.id, cached: false })
-    return this.decode<T>(stored)
+    return decodeJson<T>(json, this.errorTypes)
   }
 
   /** An outcome just stored by this process, kept in the cache. */
@@ -223,10 +231,19 @@ export class Pipeline {
     this.cache?.set(base.id, fingerprint, stored, policy.ttlMs, Date.now())
   }
 
-  decode<T>(stored: string): RunResult<T> {
-    const decoded = decode(stored, this.errorTypes)
-    if (!decoded.ok) throw decoded.error
-    return { status: 'replayed', value: decoded.value as T }
+  decode<T>(stored: string, p: Prepared): RunResult<T> {
+    return decodeJson<T>(this.open(stored, p), this.errorTypes)
+  }
+
+  /**
+   * The JSON of a stored outcome, opened when it is sealed (or encryption is on): a result that
+   * does not authenticate for this record and request throws its typed error, never replays.
+   */
+  open(stored: string, { base, fingerprint }: Prepared): string {
+    const cipher = this.cipher
+    if (cipher !== undefined) return cipher.open(stored, base.id, fingerprint)
+    // Plain JSON always starts with `{`: without encryption, this is the one check on the hot path.
+    return stored.charCodeAt(0) === 0x7b ? stored : openWithoutKeys(stored, base.id)
   }
 
   mismatch(base: Base): FingerprintMismatchError {
@@ -264,6 +281,12 @@ export class Pipeline {
       this.events.emit('executed', { scope: base.scope, key: base.key, id: base.id, attempt, durationMs, failed })
     }
   }
+}
+
+function decodeJson<T>(json: string, errorTypes: ErrorRegistry | undefined): RunResult<T> {
+  const decoded = decode(json, errorTypes)
+  if (!decoded.ok) throw decoded.error
+  return { status: 'replayed', value: decoded.value as T }
 }
 
 /** The first poll interval of a caller that waits for a key in progress. */

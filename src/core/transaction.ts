@@ -114,7 +114,7 @@ async function runPrepared<Tx, T>(
               )
         // A result that cannot be stored rolls everything back: nothing happened, and the
         // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
-        const stored = encodeValue(value, core.maxResultBytes, id)
+        const stored = encodeValue(value, core.maxResultBytes, id, core.cipher, fingerprint)
         if (
           !(await timed(core.activeProbe(), 'complete', () =>
             inbox.complete(sql, id, token, stored, policy.ttlMs, edges),
@@ -180,7 +180,7 @@ async function storeFinalError(
   error: unknown,
 ): Promise<void> {
   const { base, policy, fingerprint } = p
-  const stored = encodeError(error, core.maxResultBytes, base.id)
+  const stored = encodeError(error, core.maxResultBytes, base.id, core.cipher, fingerprint)
   const recorded = await inTransaction(db, async (_tx, sql, edges) => {
     const token = randomUUID()
     const begun = await inbox.claim(sql, base.id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges)

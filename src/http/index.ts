@@ -6,7 +6,15 @@ export { type HttpAdapterOptions, HttpIdempotency } from './core/http-idempotenc
 export { type ParsedKey, parseKeyHeader } from './core/key-header.js'
 export { HTTP_DEFAULTS, type HttpIdempotencyOptions } from './core/options.js'
 export { DEFAULT_PROBLEM_TYPE_BASE, Problem, type ProblemBody, type ProblemKind } from './core/problems.js'
-export { ANONYMOUS, authorizationPrincipal, bodyDigest, requestFingerprint, scopeOf } from './core/request-identity.js'
+export {
+  ANONYMOUS,
+  authorizationPrincipal,
+  bodyDigest,
+  MIN_PRINCIPAL_SECRET_BYTES,
+  principalKey,
+  requestFingerprint,
+  scopeOf,
+} from './core/request-identity.js'
 export { type CapturedResponse, type CaptureOutcome, ResponseCapture } from './core/response-capture.js'
 export { DEFAULT_REPLAY_HEADERS, headerPairs, type StoredResponse } from './core/stored-response.js'
 export type { Decision, HeaderRecord, HttpRequest, HttpResponse } from './core/types.js'

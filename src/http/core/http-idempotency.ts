@@ -9,9 +9,11 @@
 // a 5xx, a thrown error or a broken response makes it throw a ReleaseSignal, which run() answers
 // by releasing the key, exactly as for any failed function.
 
+import type { KeyObject } from 'node:crypto'
 import { warnDeprecated } from '../../contract/deprecation.js'
 import { positiveInteger, toMs } from '../../contract/duration.js'
 import { Emitter, type Listener } from '../../core/emitter.js'
+import { plaintextBudget } from '../../core/encryption.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { type CallOrigin, pickPolicy, type RunInput } from '../../core/options.js'
 import { ErrorCode, IdempotencyError, InvalidKeyError, ResultTooLargeError } from '../../errors.js'
@@ -21,7 +23,7 @@ import { parseKeyHeader } from './key-header.js'
 import { responseLimit } from './limits.js'
 import { HTTP_DEFAULTS, type HttpIdempotencyOptions } from './options.js'
 import { DEFAULT_PROBLEM_TYPE_BASE, isAnswered, problemResponse } from './problems.js'
-import { authorizationPrincipal, requestFingerprint, scopeOf } from './request-identity.js'
+import { authorizationPrincipal, principalKey, requestFingerprint, scopeOf } from './request-identity.js'
 import { type CapturedResponse, type CaptureOutcome, ResponseCapture } from './response-capture.js'
 import {
   DEFAULT_REPLAY_HEADERS,
@@ -71,6 +73,10 @@ export class HttpIdempotency {
   readonly #methods: ReadonlySet<string>
   readonly #required: boolean
   readonly #principal: (request: HttpRequest) => string | undefined
+  /** The HMAC key of `principalSecret`; undefined hashes principals with plain SHA-256. */
+  readonly #principalKey: KeyObject | undefined
+  /** The most bytes of response JSON that fit `maxResponseBytes` once stored (encrypted, when it is). */
+  readonly #storedLimit: number
   readonly #scope: string
   readonly #fingerprintHeaders: readonly string[]
   readonly #replayHeaders: ReadonlySet<string>
@@ -92,6 +98,9 @@ export class HttpIdempotency {
       warnDeprecated('The HTTP option `idempotency`', 'the option `idem`')
       idem ??= options.idempotency
     }
+    if (idem !== undefined && options.encryption !== undefined) {
+      throw new TypeError('HttpIdempotency takes encryption only with a store: give it to your idem instead')
+    }
     if (idem !== undefined && options.store !== undefined && options.store !== idem.store) {
       throw new TypeError('HttpIdempotency takes a store or an idem, not both: the idem brings its own store')
     }
@@ -100,7 +109,15 @@ export class HttpIdempotency {
       throw new TypeError('HttpIdempotency needs a store or an idem: { store } or { idem }')
     }
     this.maxResponseBytes = responseLimit(options.maxResponseBytes, store, idem)
-    this.idem = idem ?? new Idempotency({ store, maxResultBytes: this.maxResponseBytes })
+    this.idem =
+      idem ??
+      (options.encryption === undefined
+        ? new Idempotency({ store, maxResultBytes: this.maxResponseBytes })
+        : new Idempotency({ store, maxResultBytes: this.maxResponseBytes, encryption: options.encryption }))
+    const keyId = this.idem.encryptionKeyId
+    this.#storedLimit =
+      keyId === undefined ? this.maxResponseBytes : plaintextBudget(this.maxResponseBytes, keyId.length)
+    this.#principalKey = options.principalSecret === undefined ? undefined : principalKey(options.principalSecret)
     this.header = (options.header ?? HTTP_DEFAULTS.header).toLowerCase()
     this.maxRequestBytes = positiveInteger(options.maxRequestBytes ?? HTTP_DEFAULTS.maxRequestBytes, 'maxRequestBytes')
     this.abandonAfterMs = toMs(options.abandonAfter ?? HTTP_DEFAULTS.abandonAfter, 'abandonAfter')
@@ -206,7 +223,7 @@ export class HttpIdempotency {
   }
 
   #claim(request: HttpRequest, key: string, body: unknown, reported: HttpRequest | undefined): Promise<Decision> {
-    const scope = scopeOf(this.#scope, this.#principal(request), request.method, request.route)
+    const scope = scopeOf(this.#scope, this.#principal(request), request.method, request.route, this.#principalKey)
     const fingerprint = requestFingerprint(request, body, this.#fingerprintHeaders)
     const origin = new RequestOrigin(request.headers)
     return this.#run({ ...this.#policy, key, scope, fingerprint, origin }, reported)
@@ -221,7 +238,17 @@ export class HttpIdempotency {
         .run(input, () => new Promise<StoredResponse>((store, release) => this.#proceed(exchange, store, release)))
         .then(
           (result) => {
-            if (result.status === 'replayed') this.#decided(exchange, this.#replay(result.value))
+            if (result.status !== 'replayed') return
+            // A stored value that is not a stored response (a corrupted record) throws here: it
+            // must reach the caller, not be lost in this callback with the request left waiting.
+            let replay: Decision
+            try {
+              replay = this.#replay(result.value)
+            } catch (error) {
+              reject(error)
+              return
+            }
+            this.#decided(exchange, replay)
           },
           (error: unknown) => {
             // After "proceed", the response is the handler's: a release or a store failure is
@@ -269,8 +296,8 @@ export class HttpIdempotency {
   #toStored({ status, headers, body, bytes }: CapturedResponse): StoredResponse {
     if (body === undefined) return { x: bytes }
     const stored = encodeResponse(status, headers, body, this.#replayHeaders)
-    // 16 bytes for run()'s own envelope around the value.
-    if (storedSize(stored, this.maxResponseBytes - 16) + 16 > this.maxResponseBytes) return { x: bytes }
+    // 16 bytes for run()'s own envelope around the value; the limit is on the stored (sealed) form.
+    if (storedSize(stored, this.#storedLimit - 16) + 16 > this.#storedLimit) return { x: bytes }
     return stored
   }
 

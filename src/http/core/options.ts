@@ -2,6 +2,7 @@
 
 import type { Duration } from '../../contract/duration.js'
 import type { IdempotencyStore } from '../../contract/types.js'
+import type { EncryptionOptions } from '../../core/encryption.js'
 import type { Idempotency } from '../../core/idempotency.js'
 import type { InProgressBehaviour } from '../../core/options.js'
 import type { HttpRequest } from './types.js'
@@ -34,6 +35,19 @@ export interface HttpIdempotencyOptions {
    * Whatever it returns is hashed before it is stored; undefined means anonymous.
    */
   principal?: (request: HttpRequest) => string | undefined
+  /**
+   * A secret (at least 32 random bytes; a string counts as its UTF-8 bytes) with which the
+   * principal is hashed as an HMAC-SHA-256 instead of a plain SHA-256, so that the scopes in a dump
+   * of the store cannot be matched against guessed tokens or user ids. Setting (or changing) it
+   * changes every scope: a retry of a request made before keeps its key but no longer finds its
+   * record. Default none (plain SHA-256, as records stored so far expect).
+   */
+  principalSecret?: string | Uint8Array
+  /**
+   * Encrypt stored responses at rest: the `encryption` option of the `Idempotency` created over
+   * `store` (see `IdempotencyOptions.encryption`). With `idem`, give it to that `Idempotency` instead.
+   */
+  encryption?: EncryptionOptions
   /** First part of every scope, to keep several APIs apart on one store. Default `http`. */
   scope?: string
   /** Request headers that are part of the fingerprint (lower-case), e.g. `['content-type']`. Default none. */

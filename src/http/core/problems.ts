@@ -16,6 +16,12 @@ const NOT_STORED: Presentation = {
   title: 'The request was executed but its response was not stored',
 }
 
+/** A stored response that cannot be read back (encryption at rest): never replayed, never run again. */
+const UNREADABLE: Presentation = {
+  slug: 'stored-response-unreadable',
+  title: 'The stored response for this Idempotency-Key cannot be read',
+}
+
 /** The `type` slug and title of each code the HTTP layer answers; any other error is the framework's. */
 const ANSWERED = {
   MISSING_KEY: { slug: 'missing-key', title: 'Idempotency-Key is missing' },
@@ -27,6 +33,9 @@ const ANSWERED = {
   RESULT_TOO_LARGE: NOT_STORED,
   RESULT_NOT_SERIALIZABLE: NOT_STORED,
   STORE_UNAVAILABLE: { slug: 'store-unavailable', title: 'Idempotency is unavailable' },
+  ENCRYPTION_KEY_UNKNOWN: UNREADABLE,
+  STORED_RESULT_AUTHENTICATION_FAILED: UNREADABLE,
+  STORED_RESULT_NOT_ENCRYPTED: UNREADABLE,
 } as const satisfies Partial<Record<ErrorCode, Presentation>>
 
 /** An error the HTTP layer answers with a problem. */
@@ -55,6 +64,7 @@ export const Problem = {
   REQUEST_TOO_LARGE: kind(ErrorCode.REQUEST_TOO_LARGE),
   RESPONSE_NOT_STORED: kind(ErrorCode.RESULT_TOO_LARGE),
   STORE_UNAVAILABLE: kind(ErrorCode.STORE_UNAVAILABLE),
+  STORED_RESPONSE_UNREADABLE: kind(ErrorCode.STORED_RESULT_AUTHENTICATION_FAILED),
 } as const satisfies Record<string, ProblemKind>
 
 /** Default prefix of every `type`: a URN, stable and not tied to a host. */

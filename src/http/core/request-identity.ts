@@ -2,9 +2,10 @@
 // fingerprint of the request (method, target, canonical body, chosen headers).
 
 import { isUtf8 } from 'node:buffer'
-import { createHash } from 'node:crypto'
+import { createHash, createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 import { canonicalJson, sha256 } from '../../core/fingerprint.js'
 import { MAX_KEY_LENGTH } from '../../core/key.js'
+import { EncryptionConfigError } from '../../errors.js'
 import type { HeaderRecord, HttpRequest } from './types.js'
 
 /** The principal when the request carries none (no Authorization header). */
@@ -16,13 +17,46 @@ export function authorizationPrincipal(request: HttpRequest): string | undefined
   return value === undefined || value === '' ? undefined : value
 }
 
+/** Fewest bytes a `principalSecret` may have: the hash is only as hard to reverse as the secret is to guess. */
+export const MIN_PRINCIPAL_SECRET_BYTES = 32
+
+/**
+ * The `principalSecret` option as an HMAC key: a string is taken as its UTF-8 bytes. Refused
+ * (`ENCRYPTION_CONFIG_INVALID`) when shorter than 32 bytes.
+ */
+export function principalKey(secret: string | Uint8Array): KeyObject {
+  const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret
+  if (!(bytes instanceof Uint8Array)) {
+    throw new EncryptionConfigError('principalSecret must be a string or a Buffer of at least 32 bytes')
+  }
+  if (bytes.length < MIN_PRINCIPAL_SECRET_BYTES) {
+    throw new EncryptionConfigError(
+      `principalSecret is ${bytes.length} bytes; it needs at least ${MIN_PRINCIPAL_SECRET_BYTES} random bytes (generateEncryptionKey() makes a suitable one)`,
+    )
+  }
+  return createSecretKey(bytes)
+}
+
 /**
  * The scope of a key: `<prefix>|<principal hash>|<METHOD> <route>`. The principal is always hashed
- * (it may be a credential or a user id); a route too long or not printable ASCII is hashed too,
- * so every scope is a valid one.
+ * (it may be a credential or a user id): with `secret` (`principalKey(principalSecret)`) as an
+ * HMAC-SHA-256, so that a dump of the store cannot be turned back into short tokens by trying
+ * them; without it as a plain SHA-256, as before. A route too long or not printable ASCII is
+ * hashed too, so every scope is a valid one.
  */
-export function scopeOf(prefix: string, principal: string | undefined, method: string, route: string): string {
-  const who = principal === undefined ? ANONYMOUS : sha256(`principal:${principal}`).slice(0, 27)
+export function scopeOf(
+  prefix: string,
+  principal: string | undefined,
+  method: string,
+  route: string,
+  secret?: KeyObject,
+): string {
+  const who =
+    principal === undefined
+      ? ANONYMOUS
+      : secret === undefined
+        ? sha256(`principal:${principal}`).slice(0, 27)
+        : createHmac('sha256', secret).update(`principal:${principal}`).digest('base64url').slice(0, 27)
   const scope = `${prefix}|${who}|${method} ${route}`
   if (scope.length <= MAX_KEY_LENGTH && /^[\x20-\x7e]+$/.test(scope)) return scope
   return `${prefix}|${who}|${method} #${sha256(route)}`
