@@ -215,3 +215,17 @@ export class StoredResultNotEncryptedError extends IdempotencyError {
     this.name = 'StoredResultNotEncryptedError'
   }
 }
+
+/**
+ * What a thrown value says, whatever was thrown, for a reason or a log line: an Error's message,
+ * else its string form (`throw undefined` has no message to read, and String() itself throws for
+ * an object it cannot convert, such as `Object.create(null)`).
+ */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message
+  try {
+    return String(error)
+  } catch {
+    return Object.prototype.toString.call(error)
+  }
+}

@@ -31,6 +31,8 @@ export type {
   ConsumeAmqpOptions,
 } from './amqp-consumer-options.js'
 
+import { messageOf } from '../../errors.js'
+
 const DEFAULT_BATCH_WAIT_MS = 20
 
 /**
@@ -225,19 +227,19 @@ class Subscription<P, Tx> {
       return
     }
     const deliveryCount = deliveryCountOf(message)
-    const rawKey = keyOf(message, this.#options.key)
     let key: string
     try {
-      key = validateKey(rawKey)
+      // Inside the try: a key function of the caller's that throws dead-letters the message too.
+      key = validateKey(keyOf(message, this.#options.key))
     } catch (error) {
-      this.#reject(message, life, deliveryCount, `no usable idempotency key: ${(error as Error).message}`)
+      this.#reject(message, life, deliveryCount, `no usable idempotency key: ${messageOf(error)}`)
       return
     }
     let payload: P
     try {
       payload = this.#decode(message.content, message)
     } catch (error) {
-      this.#reject(message, life, deliveryCount, `payload could not be decoded: ${(error as Error).message}`, key)
+      this.#reject(message, life, deliveryCount, `payload could not be decoded: ${messageOf(error)}`, key)
       return
     }
     const delivery = new AmqpDelivery<P>(key, payload, deliveryCount, message, life, this.#policy)

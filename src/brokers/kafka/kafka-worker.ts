@@ -8,6 +8,7 @@ import type { IdempotentConsumer } from '../../consumer/consumer.js'
 import type { ConsumerStats } from '../../consumer/handle.js'
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
+import { messageOf } from '../../errors.js'
 import type { KafkaDeadLetters } from './kafka-dead-letter.js'
 import type { KafkaConsumerClient, KafkaMessage, KafkaMessageStream } from './kafka-driver.js'
 import { GroupCommits } from './kafka-group-commits.js'
@@ -433,7 +434,3 @@ export class KafkaWorker<P, Tx> implements PartitionHost<P> {
 
 /** How long free slots wait for more to free before a smaller batch is handed out. */
 const FORCED_PUMP_MS = 20
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}

@@ -13,6 +13,7 @@ import {
 import { StaleDeliveryError } from '../../consumer/stale-delivery.js'
 import type { Delivery } from '../../consumer/types.js'
 import { type Duration, toMs } from '../../contract/duration.js'
+import { messageOf } from '../../errors.js'
 import { lazyHeaders } from '../header-record.js'
 import { AckGate, type HeldPublish } from './held-publish.js'
 import type { MqttAckCallback, MqttConsumerClient, MqttPublisherClient, MqttPublishPacket } from './mqtt-client.js'
@@ -200,7 +201,7 @@ export async function consumeMqtt<P = unknown, Tx = unknown>(
     try {
       payload = decode(payloadBuffer(packet), packet)
     } catch (error) {
-      const reason = `cannot decode the payload: ${(error as Error).message}`
+      const reason = `cannot decode the payload: ${messageOf(error)}`
       stats.rejected++
       return void park(held, reason, found.key).catch(() => {})
     }

@@ -2,6 +2,7 @@
 // decoded payload, a delivery count, and the dead letter that carries the reason.
 
 import { validateKey } from '../../core/key.js'
+import { messageOf } from '../../errors.js'
 import type { MqttPublishOptions, MqttPublishPacket } from './mqtt-client.js'
 
 /** The user property that names the key (default `idem-key`), or a function that finds it in the packet. */
@@ -21,7 +22,7 @@ export function keyOf(packet: MqttPublishPacket, source: MqttKeySource): { key: 
   try {
     key = typeof source === 'function' ? source(packet) : packet.properties?.userProperties?.[source]
   } catch (error) {
-    return { reason: `the key function threw: ${(error as Error).message}` }
+    return { reason: `the key function threw: ${messageOf(error)}` }
   }
   const name = typeof source === 'function' ? 'the key function' : `user property ${source}`
   if (key === undefined) return { reason: `no idempotency key: ${name} is missing` }

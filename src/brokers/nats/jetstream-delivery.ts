@@ -3,6 +3,7 @@
 
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
+import { messageOf } from '../../errors.js'
 import { type HeaderEntry, type HeaderRecord, headerRecord } from '../header-record.js'
 import type { DeadLetterFn } from './jetstream-dead-letter.js'
 import { type JetStreamKeySource, messageKey, sequenceKey } from './jetstream-keys.js'
@@ -33,13 +34,13 @@ export function toDelivery<P>(msg: JsMsgLike, settings: DeliverySettings<P>): Tr
     if (found === undefined) return poison(msg, settings, 'the message has no idempotency key (Nats-Msg-Id)')
     key = validateKey(found)
   } catch (error) {
-    return poison(msg, settings, `the message has no usable idempotency key: ${describe(error)}`)
+    return poison(msg, settings, `the message has no usable idempotency key: ${messageOf(error)}`)
   }
   let payload: P
   try {
     payload = settings.decode(msg.data, msg)
   } catch (error) {
-    return { ok: false, copyId: key, reason: `the payload could not be decoded: ${describe(error)}` }
+    return { ok: false, copyId: key, reason: `the payload could not be decoded: ${messageOf(error)}` }
   }
   return { ok: true, delivery: new JetStreamDelivery(msg, key, payload, settings) }
 }
@@ -129,8 +130,4 @@ function* headerEntries(headers: NatsHeadersLike | undefined): Iterable<HeaderEn
 
 function poison<P>(msg: JsMsgLike, settings: DeliverySettings<P>, reason: string): Translation<P> {
   return { ok: false, copyId: sequenceKey(msg.info, settings.streamEpoch), reason }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

@@ -5,6 +5,7 @@
 
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
+import { messageOf } from '../../errors.js'
 import { type HeaderRecord, headerRecord } from '../header-record.js'
 import type { DeadLetterCopy } from './pulsar-dead-letter.js'
 import type { PulsarMessage, PulsarSocket } from './pulsar-driver.js'
@@ -49,13 +50,13 @@ export function toDelivery<P>(
     }
     key = validateKey(found)
   } catch (error) {
-    return { ok: false, copyId: fallback, reason: `the message has no usable idempotency key: ${describe(error)}` }
+    return { ok: false, copyId: fallback, reason: `the message has no usable idempotency key: ${messageOf(error)}` }
   }
   let payload: P
   try {
     payload = settings.decode(Buffer.from(message.payload, 'base64'), message)
   } catch (error) {
-    return { ok: false, copyId: key, reason: `the payload could not be decoded: ${describe(error)}` }
+    return { ok: false, copyId: key, reason: `the payload could not be decoded: ${messageOf(error)}` }
   }
   return { ok: true, delivery: new PulsarDelivery(message, socket, key, payload, settings) }
 }
@@ -87,7 +88,10 @@ class PulsarDelivery<P> implements Delivery<P> {
   constructor(message: PulsarMessage, socket: PulsarSocket, key: string, payload: P, settings: DeliverySettings<P>) {
     this.key = key
     this.payload = payload
-    this.deliveryCount = (message.redeliveryCount ?? 0) + 1
+    // The frame is JSON from the network: a count that is not a whole number counts as none.
+    const redeliveries = message.redeliveryCount
+    this.deliveryCount =
+      (Number.isSafeInteger(redeliveries) && (redeliveries as number) > 0 ? (redeliveries as number) : 0) + 1
     this.orderingKey = settings.orderingKey?.(message) ?? key
     this.raw = message
     this.#socket = socket
@@ -112,8 +116,4 @@ class PulsarDelivery<P> implements Delivery<P> {
     await this.#settings.deadLetter(this.raw, this.key, reason)
     await ack(this.#socket, this.raw)
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

@@ -7,6 +7,7 @@
 import type { ConsumerStats } from '../../consumer/handle.js'
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
+import { messageOf } from '../../errors.js'
 import { type HeaderRecord, headerRecord } from '../header-record.js'
 import { AckBatcher } from './ack-batcher.js'
 import type { ResolvedStreamOptions } from './redis-stream-options.js'
@@ -144,10 +145,6 @@ export class StreamDeliveries<P> {
       .deadLetter(entry, this.#options.deadLetterStream, { reason, deliveryCount: entry.deliveryCount })
       .catch(this.#options.onError)
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }
 
 /** One entry handed to the core; its verbs are its StreamDeliveries'. */

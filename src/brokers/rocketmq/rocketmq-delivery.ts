@@ -4,6 +4,7 @@
 
 import type { Delivery } from '../../consumer/types.js'
 import { validateKey } from '../../core/key.js'
+import { messageOf } from '../../errors.js'
 import { type HeaderRecord, headerRecord } from '../header-record.js'
 import type { MessageViewLike, SimpleConsumerLike } from './rocketmq-consumer-driver.js'
 import type { DeadLetterFn } from './rocketmq-dead-letter.js'
@@ -37,7 +38,7 @@ export function toDelivery<P, M extends MessageViewLike>(message: M, settings: D
     }
     key = validateKey(found)
   } catch (error) {
-    return poison(message, `the message has no usable idempotency key: ${describe(error)}`)
+    return poison(message, `the message has no usable idempotency key: ${messageOf(error)}`)
   }
   if (message.corrupted === true) {
     return { ok: false, copyKey: key, reason: 'the message body failed its checksum (corrupted)' }
@@ -46,7 +47,7 @@ export function toDelivery<P, M extends MessageViewLike>(message: M, settings: D
   try {
     payload = settings.decode(message.body, message)
   } catch (error) {
-    return { ok: false, copyKey: key, reason: `the payload could not be decoded: ${describe(error)}` }
+    return { ok: false, copyKey: key, reason: `the payload could not be decoded: ${messageOf(error)}` }
   }
   return { ok: true, delivery: new RocketMQDelivery(message, key, payload, settings) }
 }
@@ -114,8 +115,4 @@ class RocketMQDelivery<P, M extends MessageViewLike> implements Delivery<P> {
 
 function poison(message: MessageViewLike, reason: string): Translation<never> {
   return { ok: false, copyKey: message.messageId, reason }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

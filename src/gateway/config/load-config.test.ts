@@ -208,6 +208,22 @@ describe('loadConfig: invalid files are refused with the file and the field', ()
     expect(empty.message).toContain('the document is empty')
   })
 
+  it('an alias to an anchor that is not there, or aliases that expand past the limit', async () => {
+    const missing = await refusal(`${VALID}\nmetrics: *nowhere\n`)
+    expect(missing.issues).toEqual([
+      { path: '', message: expect.stringMatching(/^cannot resolve the document: .*nowhere/) },
+    ])
+    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]']
+    for (const name of 'bcdefgh')
+      laughs.push(
+        `${name}: &${name} [${Array(10)
+          .fill(`*${String.fromCharCode(name.charCodeAt(0) - 1)}`)
+          .join(', ')}]`,
+      )
+    const expanded = await refusal(laughs.join('\n'))
+    expect(expanded.issues[0]?.message).toMatch(/^cannot resolve the document: /)
+  })
+
   it('an unknown top-level key, with the likely intended one', async () => {
     const error = await refusal(`${VALID}\nmetrix: false\n`)
     expect(error.issues).toEqual([{ path: '', message: 'unknown key "metrix" (did you mean "metrics"?)' }])

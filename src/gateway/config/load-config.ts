@@ -61,7 +61,17 @@ export function parseConfig(text: string, file?: string, env: NodeJS.ProcessEnv 
     ])
   }
   const envIssues = substituteEnv(doc, env)
-  return validate(doc.toJS(), file, envIssues)
+  let plain: unknown
+  try {
+    plain = doc.toJS()
+  } catch (error) {
+    // Aliases are resolved only here: `*name` without its `&name`, or aliases that expand past
+    // the parser's limit (a "billion laughs" file), throw a ReferenceError from the yaml library.
+    throw new GatewayConfigError(file, [
+      { path: '', message: `cannot resolve the document: ${(error as Error).message}` },
+    ])
+  }
+  return validate(plain, file, envIssues)
 }
 
 /** Validate a config given as an object (by code rather than a file): the same checks and errors as a file. */

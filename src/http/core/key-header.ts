@@ -7,6 +7,8 @@ export type ParsedKey = { ok: true; key: string } | { ok: false; reason: string 
 
 /** Characters of a bare key: visible ASCII except DQUOTE and comma (a comma means two header lines were joined). */
 const BARE = /^[\x21\x23-\x2b\x2d-\x7e]+$/
+/** Optional whitespace around a field value (RFC 9110 §5.6.3). */
+const OWS = /^[ \t]+|[ \t]+$/g
 
 export function parseKeyHeader(value: string | readonly string[] | number | undefined): ParsedKey | undefined {
   if (value === undefined) return undefined
@@ -15,7 +17,9 @@ export function parseKeyHeader(value: string | readonly string[] | number | unde
     if (value.length === 1) return parseKeyHeader(value[0])
     return { ok: false, reason: 'the header was sent more than once' }
   }
-  const text = value.trim()
+  // Only HTTP's optional whitespace (SP, HTAB): String#trim would also drop NBSP, BOM and line
+  // separators, making "\u00a0abc" the key "abc" instead of refusing it.
+  const text = value.replace(OWS, '')
   if (text.length === 0) return { ok: false, reason: 'the key is empty' }
   if (text.startsWith('"')) return parseSfString(text)
   if (!BARE.test(text)) {

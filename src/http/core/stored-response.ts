@@ -38,11 +38,66 @@ export function encodeResponse(
   return isUtf8(buffer) ? { s: status, h, t: buffer.toString('utf8') } : { s: status, h, b: buffer.toString('base64') }
 }
 
-/** The replay of a stored response, marked `Idempotent-Replayed: true`; undefined for a `{ x }` record. */
+/**
+ * A stored value that is not a response `encodeResponse` wrote (a corrupted record, or one another
+ * program wrote under the key): it is refused rather than replayed as garbage, or as a status or
+ * header that would make the framework throw while sending it.
+ */
+export class StoredResponseError extends Error {
+  constructor(reason: string) {
+    super(`The stored response cannot be replayed: ${reason}`)
+    this.name = 'StoredResponseError'
+  }
+}
+
+/**
+ * The replay of a stored response, marked `Idempotent-Replayed: true`; undefined for a `{ x }`
+ * record. Throws a `StoredResponseError` for a value that is not a stored response.
+ */
 export function decodeResponse(stored: StoredResponse): HttpResponse | undefined {
+  const wrong = invalidStored(stored)
+  if (wrong !== undefined) throw new StoredResponseError(wrong)
   if ('x' in stored) return undefined
   const body = 't' in stored ? Buffer.from(stored.t, 'utf8') : Buffer.from(stored.b, 'base64')
   return { status: stored.s, headers: [...stored.h, ['idempotent-replayed', 'true']], body }
+}
+
+/** RFC 9110 token: what a header name is made of. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/**
+ * Control characters (HTAB aside) that no framework lets into a header value: CR and LF would split
+ * the header, node:http throws on any of them. Characters above U+00FF are left to the runtime that
+ * stored them (node:http refuses them on the way out, so it never stores one).
+ */
+const CONTROL = /[^\t\x20-\x7e\u0080-\uffff]/
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+/**
+ * No UTF-16 surrogate without its other half: UTF-8 cannot hold one, so `encodeResponse` never
+ * stores one. String#isWellFormed (Node 20, ES2024: not in this project's lib) is native, where a
+ * regular expression over every replayed body cost a scan in JavaScript.
+ */
+const wellFormed = (text: string) => (text as string & { isWellFormed(): boolean }).isWellFormed()
+
+/** Why `stored` is not what `encodeResponse` writes, or undefined when it is. */
+function invalidStored(stored: unknown): string | undefined {
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) return 'not an object'
+  const record = stored as Record<string, unknown>
+  if ('x' in record) {
+    return Number.isSafeInteger(record.x) && (record.x as number) >= 0 ? undefined : 'x is not a byte count'
+  }
+  const { s, h, t, b } = record
+  if (!Number.isInteger(s) || (s as number) < 100 || (s as number) > 599) return 's is not a status from 100 to 599'
+  if (!Array.isArray(h)) return 'h is not a list of headers'
+  for (const pair of h) {
+    if (!Array.isArray(pair) || pair.length !== 2) return 'a header is not a [name, value] pair'
+    const [name, value] = pair as unknown[]
+    if (typeof name !== 'string' || !TOKEN.test(name)) return 'a header name is not an HTTP token'
+    if (typeof value !== 'string' || CONTROL.test(value))
+      return `the value of header ${name} is not a valid field value`
+  }
+  if ('t' in record === 'b' in record) return 'the body is not one of t (text) or b (base64)'
+  if ('t' in record) return typeof t === 'string' && wellFormed(t) ? undefined : 't is not UTF-8 text'
+  return typeof b === 'string' && b.length % 4 === 0 && BASE64.test(b) ? undefined : 'b is not base64'
 }
 
 /**
