@@ -1,5 +1,6 @@
 // idem/tiered: a Redis cache of completed outcomes in front of a durable SQL store.
 
+export type { BloomFilterOptions, RotatingBloomFilter } from './bloom-filter.js'
 export {
   type RedisCacheClient,
   type RedisCachePipeline,

@@ -14,6 +14,7 @@ import type {
   IdempotencyRecord,
   IdempotencyStore,
 } from '../../contract/types.js'
+import { type BloomFilterOptions, RotatingBloomFilter } from './bloom-filter.js'
 import type { CompletedEntry, CompletedResultCache } from './result-cache.js'
 
 const MAX_REMEMBERED_CLAIMS = 10_000
@@ -25,6 +26,15 @@ export interface TieredStoreOptions {
   cache: CompletedResultCache
   /** Told of every cache failure; the operation itself goes on against the primary. */
   onCacheError?: (error: unknown, operation: 'read' | 'write' | 'delete') => void
+  /**
+   * Skip the cache read for ids this process has not begun before: a Bloom filter of the ids it
+   * began, sized by `expectedItems` at `falsePositiveRate` (two generations, so it forgets). A
+   * negative goes straight to the primary's begin; a false positive costs only the read it would
+   * have made anyway. Pays off where most keys are new and duplicates come back to the process
+   * that saw the first copy; a duplicate first run by another process is answered by the primary
+   * instead of the cache (docs/tiered.md, "Bloom filter").
+   */
+  bloom?: Omit<BloomFilterOptions, 'now'>
 }
 
 const OPTIONS = {
@@ -32,7 +42,7 @@ const OPTIONS = {
   client: 'a durable primary store and a cache of completed outcomes (RedisResultCache)',
   required: ['primary', 'cache'],
   accepts: (primary: unknown) => typeof (primary as Partial<IdempotencyStore> | null)?.begin === 'function',
-  known: ['primary', 'cache', 'onCacheError'],
+  known: ['primary', 'cache', 'onCacheError', 'bloom'],
 }
 
 /**
@@ -54,10 +64,13 @@ const OPTIONS = {
 export class TieredStore extends BaseStore {
   readonly primary: IdempotencyStore
   readonly cache: CompletedResultCache
+  /** The filter of ids begun here, with the `bloom` option (its `bytes` are its memory). */
+  readonly bloom: RotatingBloomFilter | undefined
   readonly #onCacheError: (error: unknown, operation: 'read' | 'write' | 'delete') => void
   /** Claims this instance acquired, so that completing one needs no read to build its copy. */
   readonly #claims = new Map<string, { fingerprint: string; attempt: number }>()
   #cacheErrors = 0
+  #skippedReads = 0
 
   constructor(options: TieredStoreOptions) {
     const o = readStoreOptions<TieredStoreOptions>(options, OPTIONS)
@@ -66,6 +79,7 @@ export class TieredStore extends BaseStore {
     this.primary = o.primary
     this.cache = o.cache
     this.#onCacheError = o.onCacheError ?? (() => {})
+    this.bloom = o.bloom === undefined ? undefined : new RotatingBloomFilter(o.bloom)
   }
 
   /** Cache operations that failed and were answered by the primary instead. */
@@ -73,8 +87,13 @@ export class TieredStore extends BaseStore {
     return this.#cacheErrors
   }
 
+  /** Cache reads the Bloom filter skipped: ids this process had certainly not begun. */
+  get skippedCacheReads(): number {
+    return this.#skippedReads
+  }
+
   protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
-    const [cached] = await this.#read([id])
+    const [cached] = this.#unseen(id) ? [null] : await this.#read([id])
     if (cached) return fromCache(cached, fingerprint)
     const result = await this.primary.begin(id, fingerprint, leaseMs, ttlMs)
     if (result.outcome === 'completed') await this.#readThrough([{ id, fingerprint, result }])
@@ -111,7 +130,7 @@ export class TieredStore extends BaseStore {
   }
 
   protected async doBeginMany(items: readonly BeginItem[], leaseMs: number, ttlMs: number): Promise<BeginResult[]> {
-    const cached = await this.#read(items.map((item) => item.id))
+    const cached = await this.#readSeen(items.map((item) => item.id))
     const misses = items.filter((_, i) => !cached[i])
     const fromPrimary = misses.length > 0 ? await this.primary.beginMany(misses, leaseMs, ttlMs) : []
     misses.forEach((item, i) => {
@@ -184,6 +203,31 @@ export class TieredStore extends BaseStore {
       })
     }
     await this.#write(entries)
+  }
+
+  /**
+   * With a filter: true when this process has certainly not begun `id` before (and notes that it
+   * now has), so no copy it could find is worth a round trip. The copy may still exist, written
+   * by another process: then the primary answers `completed`, which is the same answer one round
+   * trip later. The primary's claim is never skipped.
+   */
+  #unseen(id: string): boolean {
+    const bloom = this.bloom
+    if (bloom === undefined) return false
+    if (bloom.mightContain(id)) return false
+    bloom.add(id)
+    this.#skippedReads++
+    return true
+  }
+
+  /** `#read` of the ids the filter may have seen; the others are misses without asking. */
+  async #readSeen(ids: readonly string[]): Promise<(CompletedEntry | null)[]> {
+    if (this.bloom === undefined) return this.#read(ids)
+    const asked = ids.filter((id) => !this.#unseen(id))
+    if (asked.length === ids.length) return this.#read(ids)
+    const found = asked.length > 0 ? await this.#read(asked) : []
+    const byId = new Map(asked.map((id, i) => [id, found[i] ?? null]))
+    return ids.map((id) => byId.get(id) ?? null)
   }
 
   async #read(ids: readonly string[]): Promise<(CompletedEntry | null)[]> {
