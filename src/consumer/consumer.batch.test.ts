@@ -89,6 +89,29 @@ describe.each([
     expect(Object.fromEntries(runs)).toEqual({ a: 1, b: 1 })
   })
 
+  it('replays a copy in a later batch of a key still running here, instead of handing it back for a lease', async () => {
+    let release!: () => void
+    const { consumer, broker, runs } = setup({
+      handler: (payload, ctx) => {
+        runs.set(ctx.key, (runs.get(ctx.key) ?? 0) + 1)
+        if (payload === 'slow') return new Promise<void>((resolve) => (release = resolve))
+      },
+    })
+    broker.publish('k', 'slow')
+    broker.publish('a', 'x')
+    const first = consumer.handleBatch(broker.take())
+    while (release === undefined) await sleep(1)
+    broker.publish('k', 'slow')
+    broker.publish('b', 'y')
+    const second = consumer.handleBatch(broker.take())
+    await sleep(5)
+    release()
+    expect((await first).map((r) => r.outcome)).toEqual(['executed', 'executed'])
+    expect((await second).map((r) => r.outcome)).toEqual(['replayed', 'executed'])
+    expect(Object.fromEntries(runs)).toEqual({ k: 1, a: 1, b: 1 })
+    expect(broker.acked).toHaveLength(4)
+  })
+
   it('keeps per-key order and the concurrency bound within a batch', async () => {
     let running = 0
     let max = 0

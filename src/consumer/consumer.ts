@@ -164,7 +164,9 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
    * busy (with earlier work, or with another member of the batch) are claimed with the others and
    * run after it, in order, their leases renewed while they wait: a pull adapter that hands out the
    * next batch of a Kafka partition while the last still runs keeps batched claims. A message
-   * whose key is repeated in the batch waits for the first copy and goes through `handle`.
+   * whose key is repeated in the batch, or still running here from an earlier batch, waits for
+   * that copy and goes through `handle` (a replay once it is done); claimed with the batch, it
+   * would find its own process's claim and be handed back for a lease.
    */
   handleBatch(deliveries: readonly Delivery<P>[]): Promise<DeliveryResult[]> {
     if (this.#window !== undefined && this.#closed === undefined) {
@@ -179,7 +181,9 @@ export class IdempotentConsumer<P = unknown, Tx = unknown> {
     }
     const batch = new BatchResults(deliveries.length)
     const claimed: Task<P>[] = []
+    // The keys at work here already (at most `concurrency` of them, once per batch), then this batch's.
     const keys = new Set<string>()
+    for (const task of this.#active) keys.add(task.delivery.key)
     for (let i = 0; i < deliveries.length; i++) {
       const delivery = deliveries[i] as Delivery<P>
       if (keys.has(delivery.key)) {
