@@ -33,6 +33,13 @@ export interface PgClientLike {
 
 /** The part of a pg Pool that transaction mode uses. */
 export interface PgPoolLike {
-  connect(): Promise<PgClientLike & { release(destroy?: boolean | Error): void }>
+  connect(): Promise<
+    PgClientLike & {
+      release(destroy?: boolean | Error): void
+      /** A checked-out client's events: pg emits 'error' when its connection breaks. */
+      on?(event: 'error', listener: (error: Error) => void): unknown
+      off?(event: 'error', listener: (error: Error) => void): unknown
+    }
+  >
   readonly totalCount: number
 }

@@ -64,6 +64,13 @@ async function onPooledClient<R>(
 ): Promise<R> {
   const client = await pool.connect()
   let broken: Error | undefined
+  // pg-pool listens for a client's 'error' only while it is idle: a connection reset while it is
+  // checked out here would be an unhandled 'error' event and end the process. The query under way
+  // fails on its own; the client is destroyed on release.
+  const onError = (error: Error) => {
+    broken ??= error
+  }
+  client.on?.('error', onError)
   try {
     return await inPooledTransaction(
       {
@@ -91,7 +98,8 @@ async function onPooledClient<R>(
       (sql, edges) => fn(client, sql, edges),
     )
   } finally {
-    // The connection is unusable after a failed rollback: destroy it rather than return it mid-transaction.
+    client.off?.('error', onError)
+    // The connection is unusable after a failed rollback or a reset: destroy it rather than return it.
     client.release(broken)
   }
 }

@@ -11,6 +11,7 @@ import {
 import { Idempotency } from '../../core/idempotency.js'
 import { recordId } from '../../core/key.js'
 import { StoreUnavailableError } from '../../errors.js'
+import { fromPg } from '../../sql/pg/pg-database.js'
 import { PostgresStore } from './postgres-store.js'
 
 describe('PostgresStore when the server cannot be reached', () => {
@@ -192,6 +193,31 @@ if (await requireService('PostgreSQL', 5432)) {
       } finally {
         await client.end().catch(() => {})
         await drop()
+      }
+    })
+
+    it('survives a transaction whose connection is reset: it rejects, the process goes on, the pool recovers', async () => {
+      const pool = newPool(2)
+      const { store, drop } = await isolatedStore(pool)
+      try {
+        const idem = new Idempotency({ store, scope: 'faults' })
+        // Without a listener on the checked-out client, pg's 'error' event for the reset would be
+        // unhandled: the test process would die (vitest fails the run on it).
+        const error = await idem
+          .transaction(fromPg<pg.PoolClient>(pool), { key: 'reset-1' }, async (tx) => {
+            const { rows } = await tx.query('SELECT pg_backend_pid() AS pid')
+            await admin.query('SELECT pg_terminate_backend($1)', [rows[0].pid])
+            await tx.query('SELECT 1')
+          })
+          .catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(Error)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+        const retried = await idem.transaction(fromPg(pool), { key: 'reset-1' }, async () => 'ran')
+        expect(retried).toMatchObject({ status: 'executed', value: 'ran' })
+      } finally {
+        await drop()
+        await pool.end()
       }
     })
 
