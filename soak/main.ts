@@ -11,7 +11,7 @@
 //   npm run soak -- --help                every option
 //
 // Everything lives under names of this run (a Redis key prefix and stream names, a PostgreSQL
-// schema) and is removed at the end. The method and the figures: soak/RELIABILITY-SECTION.md.
+// schema) and is removed at the end. The method and the figures: docs/reliability.md, section Soak.
 
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'

@@ -7,7 +7,7 @@ import type { StoreName } from './stores.js'
 
 /**
  * Growth over the checked window that still counts as flat. Each is several times the drift
- * measured on clean runs of this machine (soak/RELIABILITY-SECTION.md), and far below what a leak
+ * measured on clean runs of this machine (docs/reliability.md, section Soak), and far below what a leak
  * of one small object per operation adds: at 400 operations/s a window of 30 s is 12,000
  * operations, so the heap allowance catches a leak of 4 MiB / 12,000 = 350 bytes per operation
  * or more in the one-minute run, and ten times less in a twenty-minute one.
