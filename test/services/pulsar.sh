@@ -30,8 +30,10 @@ DIR="${PULSAR_DIR:-$ROOT/.services/pulsar/$WEB_PORT}"
 HEAP="${PULSAR_HEAP:-512m}"
 DIRECT="${PULSAR_DIRECT_MEMORY:-256m}"
 PID_FILE="$DIR/pulsar.pid"
-# The loopback interface's name (lo on Linux), which the bookie binds to.
-LOOPBACK="$(ip -o link show 2>/dev/null | awk -F': ' '/LOOPBACK/ { print $2; exit }')"
+# The loopback interface's name (lo on Linux), which the bookie binds to. awk reads to the end
+# rather than exit at the first match: an `exit` could close the pipe while ip still writes, and
+# ip's SIGPIPE then failed the assignment under pipefail, ending this script without a word.
+LOOPBACK="$(ip -o link show 2>/dev/null | awk -F': ' '/LOOPBACK/ && !found { print $2; found = 1 }' || true)"
 LOOPBACK="${LOOPBACK:-lo}"
 WAIT_SECONDS=180
 
