@@ -48,7 +48,13 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts', 'soak/**/*.test.ts', 'chaos/**/*.test.ts'],
+    include: [
+      'src/**/*.test.ts',
+      'test/**/*.test.ts',
+      'examples/**/*.test.ts',
+      'soak/**/*.test.ts',
+      'chaos/**/*.test.ts',
+    ],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     // In CI, also write a JSON summary that .ci/run turns into its closing "N passed, N failed" line.
