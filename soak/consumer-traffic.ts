@@ -9,7 +9,7 @@ import { InProgressError } from '../src/errors.js'
 import type { Traffic } from './http-traffic.js'
 import type { Errors, Ledger } from './ledger.js'
 import { redisClient, type SoakStore } from './stores.js'
-import { type DuplicateMix, RecentKeys, startPacer } from './traffic-shape.js'
+import { type DuplicateMix, RecentKeys, startDuplicateTraffic } from './traffic-shape.js'
 
 export interface ConsumerTrafficOptions {
   store: SoakStore
@@ -93,24 +93,15 @@ export async function startConsumerTraffic(options: ConsumerTrafficOptions): Pro
     return message
   }
 
-  const pacer = startPacer({
+  const pacer = startDuplicateTraffic({
     rate: options.rate,
-    fire: () => {
-      if (ledger.inFlight >= maxInFlight) {
-        ledger.shed++
-        return
-      }
-      const now = Date.now()
-      const r = options.random()
-      if (r < options.mix.concurrent) {
-        const message = fresh(now)
-        publish(message)
-        publish(message)
-        return
-      }
-      const again = r < options.mix.concurrent + options.mix.sequential
-      publish((again && recent.pick(options.random, now, options.mix.windowMs)) || fresh(now))
-    },
+    mix: options.mix,
+    random: options.random,
+    ledger,
+    maxInFlight,
+    recent,
+    fresh,
+    send: publish,
   })
 
   return {

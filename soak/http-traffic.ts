@@ -11,7 +11,7 @@ import { withIdempotency } from '../src/http/index.js'
 import type { Leak } from './leak.js'
 import type { Errors, Ledger } from './ledger.js'
 import type { SoakStore } from './stores.js'
-import { type DuplicateMix, RecentKeys, startPacer } from './traffic-shape.js'
+import { type DuplicateMix, RecentKeys, startDuplicateTraffic } from './traffic-shape.js'
 
 export interface HttpTrafficOptions {
   store: SoakStore
@@ -105,24 +105,15 @@ export async function startHttpTraffic(options: HttpTrafficOptions): Promise<Tra
     return entry
   }
 
-  const pacer = startPacer({
+  const pacer = startDuplicateTraffic({
     rate: options.rate,
-    fire: () => {
-      if (ledger.inFlight >= maxInFlight) {
-        ledger.shed++
-        return
-      }
-      const now = Date.now()
-      const r = options.random()
-      if (r < options.mix.concurrent) {
-        const entry = fresh(now)
-        void send(entry)
-        void send(entry)
-        return
-      }
-      const again = r < options.mix.concurrent + options.mix.sequential
-      void send((again && recent.pick(options.random, now, options.mix.windowMs)) || fresh(now))
-    },
+    mix: options.mix,
+    random: options.random,
+    ledger,
+    maxInFlight,
+    recent,
+    fresh,
+    send: (entry) => void send(entry),
   })
 
   return {

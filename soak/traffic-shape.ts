@@ -50,6 +50,49 @@ export class RecentKeys<T extends { at: number }> {
   }
 }
 
+/** What `startDuplicateTraffic` needs of a source: its ledger and how to make and send an operation. */
+export interface DuplicateTrafficOptions<T extends { at: number }> {
+  rate: number
+  mix: DuplicateMix
+  random: () => number
+  /** Counts in flight and shed operations (the soak's `Ledger`). */
+  ledger: { readonly inFlight: number; shed: number }
+  /** More in flight than this and an operation due is shed (counted) rather than queued. */
+  maxInFlight: number
+  /** The ring duplicates are drawn from; `fresh` adds to it. */
+  recent: RecentKeys<T>
+  /** A new key's operation, recorded as new. */
+  fresh: (now: number) => T
+  send: (entry: T) => void
+}
+
+/**
+ * Steady traffic with duplicates: per operation due, a new key sent twice at once (`concurrent`),
+ * a recent key again (`sequential`), or a new key; shed when too much is in flight.
+ */
+export function startDuplicateTraffic<T extends { at: number }>(options: DuplicateTrafficOptions<T>): { stop(): void } {
+  const { mix, ledger, random } = options
+  return startPacer({
+    rate: options.rate,
+    fire: () => {
+      if (ledger.inFlight >= options.maxInFlight) {
+        ledger.shed++
+        return
+      }
+      const now = Date.now()
+      const r = random()
+      if (r < mix.concurrent) {
+        const entry = options.fresh(now)
+        options.send(entry)
+        options.send(entry)
+        return
+      }
+      const again = r < mix.concurrent + mix.sequential
+      options.send((again && options.recent.pick(random, now, mix.windowMs)) || options.fresh(now))
+    },
+  })
+}
+
 export interface PacerOptions {
   /** Operations per second. */
   rate: number
