@@ -9,7 +9,7 @@ import { InProgressError } from '../src/errors.js'
 import type { Traffic } from './http-traffic.js'
 import type { Errors, Ledger } from './ledger.js'
 import { redisClient, type SoakStore } from './stores.js'
-import { type DuplicateMix, RecentKeys, startDuplicateTraffic } from './traffic-shape.js'
+import { type DuplicateMix, startDuplicateTraffic } from './traffic-shape.js'
 
 export interface ConsumerTrafficOptions {
   store: SoakStore
@@ -76,8 +76,6 @@ export async function startConsumerTraffic(options: ConsumerTrafficOptions): Pro
   // Trimmed so that the stream stays bounded too; far above any backlog this run allows (maxInFlight).
   const producer = redisStreamProducer({ client, stream, maxLen: 10 * maxInFlight })
 
-  const recent = new RecentKeys<Published>(512)
-  let seq = 0
   const publish = (message: Published) => {
     ledger.sent++
     producer.publish({ id: message.key, payload: message.payload }).catch((error) => {
@@ -85,22 +83,16 @@ export async function startConsumerTraffic(options: ConsumerTrafficOptions): Pro
       errors.add(`${where} publish`, error)
     })
   }
-  const fresh = (now: number): Published => {
-    const key = `m-${options.runId}-${++seq}`
-    const message = { key, payload: { key, amount: seq % 10_000 }, at: now }
-    ledger.newKey(key, now)
-    recent.add(message)
-    return message
-  }
-
-  const pacer = startDuplicateTraffic({
+  const pacer = startDuplicateTraffic<Published>({
     rate: options.rate,
     mix: options.mix,
     random: options.random,
     ledger,
     maxInFlight,
-    recent,
-    fresh,
+    make: (seq, now) => {
+      const key = `m-${options.runId}-${seq}`
+      return { key, payload: { key, amount: seq % 10_000 }, at: now }
+    },
     send: publish,
   })
 

@@ -11,7 +11,7 @@ import { withIdempotency } from '../src/http/index.js'
 import type { Leak } from './leak.js'
 import type { Errors, Ledger } from './ledger.js'
 import type { SoakStore } from './stores.js'
-import { type DuplicateMix, RecentKeys, startDuplicateTraffic } from './traffic-shape.js'
+import { type DuplicateMix, startDuplicateTraffic } from './traffic-shape.js'
 
 export interface HttpTrafficOptions {
   store: SoakStore
@@ -66,8 +66,6 @@ export async function startHttpTraffic(options: HttpTrafficOptions): Promise<Tra
   const { port } = server.address() as AddressInfo
   const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 16, pipelining: 1 })
 
-  const recent = new RecentKeys<Sent>(512)
-  let seq = 0
   const send = async (entry: Sent) => {
     ledger.sent++
     try {
@@ -97,22 +95,16 @@ export async function startHttpTraffic(options: HttpTrafficOptions): Promise<Tra
       ledger.done++
     }
   }
-  const fresh = (now: number): Sent => {
-    const key = `h-${options.runId}-${++seq}`
-    const entry: Sent = { key, body: JSON.stringify({ key, amount: seq % 10_000 }), at: now }
-    ledger.newKey(key, now)
-    recent.add(entry)
-    return entry
-  }
-
-  const pacer = startDuplicateTraffic({
+  const pacer = startDuplicateTraffic<Sent>({
     rate: options.rate,
     mix: options.mix,
     random: options.random,
     ledger,
     maxInFlight,
-    recent,
-    fresh,
+    make: (seq, now) => {
+      const key = `h-${options.runId}-${seq}`
+      return { key, body: JSON.stringify({ key, amount: seq % 10_000 }), at: now }
+    },
     send: (entry) => void send(entry),
   })
 

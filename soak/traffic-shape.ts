@@ -51,27 +51,36 @@ export class RecentKeys<T extends { at: number }> {
 }
 
 /** What `startDuplicateTraffic` needs of a source: its ledger and how to make and send an operation. */
-export interface DuplicateTrafficOptions<T extends { at: number }> {
+export interface DuplicateTrafficOptions<T extends { key: string; at: number }> {
   rate: number
   mix: DuplicateMix
   random: () => number
-  /** Counts in flight and shed operations (the soak's `Ledger`). */
-  ledger: { readonly inFlight: number; shed: number }
+  /** Counts in flight, shed and new keys (the soak's `Ledger`). */
+  ledger: { readonly inFlight: number; shed: number; newKey(key: string, now: number): void }
   /** More in flight than this and an operation due is shed (counted) rather than queued. */
   maxInFlight: number
-  /** The ring duplicates are drawn from; `fresh` adds to it. */
-  recent: RecentKeys<T>
-  /** A new key's operation, recorded as new. */
-  fresh: (now: number) => T
+  /** A new key's operation (its key numbered by `seq`); recorded as new and kept for duplicates here. */
+  make: (seq: number, now: number) => T
   send: (entry: T) => void
 }
 
 /**
  * Steady traffic with duplicates: per operation due, a new key sent twice at once (`concurrent`),
- * a recent key again (`sequential`), or a new key; shed when too much is in flight.
+ * a key of the last 512 again (`sequential`, if young enough), or a new key; shed when too much
+ * is in flight.
  */
-export function startDuplicateTraffic<T extends { at: number }>(options: DuplicateTrafficOptions<T>): { stop(): void } {
+export function startDuplicateTraffic<T extends { key: string; at: number }>(
+  options: DuplicateTrafficOptions<T>,
+): { stop(): void } {
   const { mix, ledger, random } = options
+  const recent = new RecentKeys<T>(512)
+  let seq = 0
+  const fresh = (now: number): T => {
+    const entry = options.make(++seq, now)
+    ledger.newKey(entry.key, now)
+    recent.add(entry)
+    return entry
+  }
   return startPacer({
     rate: options.rate,
     fire: () => {
@@ -82,13 +91,13 @@ export function startDuplicateTraffic<T extends { at: number }>(options: Duplica
       const now = Date.now()
       const r = random()
       if (r < mix.concurrent) {
-        const entry = options.fresh(now)
+        const entry = fresh(now)
         options.send(entry)
         options.send(entry)
         return
       }
       const again = r < mix.concurrent + mix.sequential
-      options.send((again && options.recent.pick(random, now, mix.windowMs)) || options.fresh(now))
+      options.send((again && recent.pick(random, now, mix.windowMs)) || fresh(now))
     },
   })
 }
