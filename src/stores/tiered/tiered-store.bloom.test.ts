@@ -1,18 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import Database from 'better-sqlite3'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
-import { isolatedName, requireService, SERVICES } from '../../../test/services.js'
+import { requireService, SERVICES } from '../../../test/services.js'
 import { FaultyStore } from '../../../test/support/core/faulty-store.test-helper.js'
+import { tieredOverSqlite } from '../../../test/support/stores/tiered/tiered-over-sqlite.test-helper.js'
 import { Idempotency } from '../../core/idempotency.js'
 import { recordId } from '../../core/key.js'
 import { describeStoreConformance, ManualClock } from '../../testing/index.js'
 import { MemoryStore } from '../memory/memory-store.js'
-import { SqliteStore } from '../sqlite/sqlite-store.js'
-import { RedisResultCache } from './redis-result-cache.js'
 import type { CompletedEntry, CompletedResultCache } from './result-cache.js'
 import { TieredStore } from './tiered-store.js'
 
@@ -153,23 +147,8 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
       // Both tiers on real clocks: Redis expires copies by itself, so time cannot be faked.
       leaseMs: 300,
       ttlMs: 1300,
-      create: () => {
-        const dir = mkdtempSync(join(tmpdir(), 'idem-tiered-bloom-'))
-        const db = new Database(join(dir, 'idem.db'))
-        const primary = new SqliteStore({ client: db })
-        primary.ensureSchema()
-        const cache = new RedisResultCache({ client: redis, prefix: `${isolatedName('idem_tiered_bloom')}:` })
-        const store = new TieredStore({ primary, cache, bloom: { expectedItems: 1000, falsePositiveRate: 0.01 } })
-        return {
-          store,
-          advance: (ms) => sleep(ms + 5),
-          cleanup: async () => {
-            await store.close()
-            db.close()
-            rmSync(dir, { recursive: true, force: true })
-          },
-        }
-      },
+      create: () =>
+        tieredOverSqlite(redis, 'idem_tiered_bloom', { bloom: { expectedItems: 1000, falsePositiveRate: 0.01 } }),
     },
     { describe, it },
   )

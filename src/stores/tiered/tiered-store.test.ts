@@ -1,16 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { isolatedName, requireService, SERVICES } from '../../../test/services.js'
 import { destroyClient, driverClient, REDIS_DRIVERS } from '../../../test/support/redis-clients.test-helper.js'
+import { tieredOverSqlite } from '../../../test/support/stores/tiered/tiered-over-sqlite.test-helper.js'
 import { StoreUnavailableError } from '../../errors.js'
 import { describeStoreConformance } from '../../testing/index.js'
-import { SqliteStore } from '../sqlite/sqlite-store.js'
 import { RedisResultCache } from './redis-result-cache.js'
-import { TieredStore } from './tiered-store.js'
 
 if (await requireService('Redis', SERVICES.Redis.port)) {
   // The same suite on each Redis driver the cache accepts.
@@ -24,23 +18,7 @@ if (await requireService('Redis', SERVICES.Redis.port)) {
         // Both tiers on real clocks: Redis expires copies by itself, so time cannot be faked.
         leaseMs: 300,
         ttlMs: 1300,
-        create: () => {
-          const dir = mkdtempSync(join(tmpdir(), 'idem-tiered-'))
-          const db = new Database(join(dir, 'idem.db'))
-          const primary = new SqliteStore({ client: db })
-          primary.ensureSchema()
-          const cache = new RedisResultCache({ client: redis, prefix: `${isolatedName('idem_tiered')}:` })
-          const store = new TieredStore({ primary, cache })
-          return {
-            store,
-            advance: (ms) => sleep(ms + 5),
-            cleanup: async () => {
-              await store.close()
-              db.close()
-              rmSync(dir, { recursive: true, force: true })
-            },
-          }
-        },
+        create: () => tieredOverSqlite(redis, 'idem_tiered'),
       },
       { describe, it },
     )
