@@ -223,7 +223,8 @@ describe.each(stores)('the consumer core on %s', (_name, makeStore) => {
   it('does not acknowledge work whose outcome could not be stored', async () => {
     const store = new FaultyStore(makeStore())
     store.fail('complete')
-    const { broker, consumer, effects } = setup({ store })
+    // The core retries a failing completion while the lease may be held: a short lease ends it soon.
+    const { broker, consumer, effects } = setup({ store, lease: 300 })
     broker.publish('m1', { n: 1 })
     const result = await consumer.handle(broker.take()[0] as never)
     expect(result).toMatchObject({ outcome: 'retried', reason: expect.stringMatching(/STORE_UNAVAILABLE/) })

@@ -12,6 +12,7 @@ interface Pending {
   token: string
   stored: string
   value: unknown
+  leaseDeadline: number
   resolve(): void
   reject(error: unknown): void
 }
@@ -25,9 +26,9 @@ export class CompletionBatch {
     this.#core = core
   }
 
-  readonly complete: Complete = (_core, p, token, stored, value) =>
+  readonly complete: Complete = (_core, p, token, stored, value, _ranUntil, leaseDeadline) =>
     new Promise<void>((resolve, reject) => {
-      this.#queue.push({ p, token, stored, value, resolve, reject })
+      this.#queue.push({ p, token, stored, value, leaseDeadline, resolve, reject })
       if (!this.#busy) {
         this.#busy = true
         // Let the handlers that finish in the same turn join this call.
@@ -76,8 +77,9 @@ export class CompletionBatch {
       }
       rest ??= []
       rest.push(
-        completeOutcome(core, item.p, item.token, item.stored, item.value).then(item.resolve, (error: unknown) =>
-          item.reject(error ?? new Error('completion failed')),
+        completeOutcome(core, item.p, item.token, item.stored, item.value, 0, item.leaseDeadline).then(
+          item.resolve,
+          (error: unknown) => item.reject(error ?? new Error('completion failed')),
         ),
       )
     }

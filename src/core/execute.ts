@@ -14,7 +14,8 @@ import { ExecutionContext, type RunContext, type RunResult, unprotectedContext }
 /**
  * Stores an outcome for the claim `token`; throws as `completeOutcome` does. `ranUntil` is when the
  * function ended (`performance.now()`), read once for both its duration and the completion's
- * timing; 0 when nobody measures.
+ * timing; 0 when nobody measures. `leaseDeadline` (`Date.now()` time) is until when the claim may
+ * still be held: a failing store is retried until then.
  */
 export type Complete = (
   core: Pipeline,
@@ -23,10 +24,17 @@ export type Complete = (
   stored: string,
   value: unknown,
   ranUntil: number,
+  leaseDeadline: number,
 ) => Promise<void>
 
-/** Attempts at storing an outcome before giving up on a failing store. */
+/**
+ * Attempts at storing an outcome on a failing store, at least; more while the lease may still be
+ * held. Giving up earlier gains nothing: nobody else may run the key until the lease lapses, and
+ * then a duplicate runs the function again, which one more attempt that succeeds prevents.
+ */
 const COMPLETE_ATTEMPTS = 3
+/** Pause before the attempt after `attempt`: 20, 80, 320 ms, then every second. */
+const completeRetryDelay = (attempt: number): number => Math.min(20 * 4 ** (attempt - 1), 1000)
 
 /** Runs `fn` on an acquired claim and stores its outcome through `complete` (a batch's gathers them). */
 export async function execute<T>(
@@ -61,7 +69,7 @@ export async function execute<T>(
     keeper.stop()
     if (core.isFinal(policy, error)) {
       const stored = encodeError(error, core.maxResultBytes, id, core.cipher, p.fingerprint)
-      await complete(core, p, token, stored, error, ranUntil)
+      await complete(core, p, token, stored, error, ranUntil, keeper.deadline)
       core.executed(base, attempt, (ranUntil || performance.now()) - startedAt, true)
       throw error
     }
@@ -95,16 +103,19 @@ export async function execute<T>(
     // and hand the caller its value on the error (attached after encoding, never stored).
     const storedError = encodeError(error, core.maxResultBytes, id, core.cipher, p.fingerprint)
     ;(error as { value?: unknown }).value = value
-    await complete(core, p, token, storedError, value, ranUntil)
+    await complete(core, p, token, storedError, value, ranUntil, keeper.deadline)
     throw error
   }
-  await complete(core, p, token, stored, value, ranUntil)
+  await complete(core, p, token, stored, value, ranUntil, keeper.deadline)
   // A listener added while the function ran finds ranUntil unread (0).
   core.executed(base, attempt, (ranUntil || performance.now()) - startedAt, false)
   return { status: 'executed', value }
 }
 
-/** Store the outcome, retrying a failing store a few times; the function's `value` rides on any error. */
+/**
+ * Store the outcome, retrying a failing store at least three times and for as long as the lease
+ * may still be held (`leaseDeadline`); the function's `value` rides on any error.
+ */
 export async function completeOutcome(
   core: Pipeline,
   p: Prepared,
@@ -112,9 +123,10 @@ export async function completeOutcome(
   stored: string,
   value: unknown,
   ranUntil = 0,
+  leaseDeadline = 0,
 ): Promise<void> {
   try {
-    await storeOutcome(core, p, token, stored, value, ranUntil)
+    await storeOutcome(core, p, token, stored, value, ranUntil, leaseDeadline)
   } catch (error) {
     if (!(error instanceof ResultTooLargeError)) throw error
     // The store's own limit is below this Idempotency's maxResultBytes. The function ran: complete
@@ -136,6 +148,8 @@ export async function completeOutcome(
       token,
       encodeError(outcome, core.maxResultBytes, p.base.id, core.cipher, p.fingerprint),
       value,
+      0,
+      leaseDeadline,
     )
     throw error
   }
@@ -147,7 +161,8 @@ async function storeOutcome(
   token: string,
   stored: string,
   value: unknown,
-  ranUntil = 0,
+  ranUntil: number,
+  leaseDeadline: number,
 ): Promise<void> {
   const { base, policy } = p
   for (let attempt = 1; ; attempt++) {
@@ -174,7 +189,8 @@ async function storeOutcome(
       if (error instanceof IdempotencyError && !(error instanceof StoreUnavailableError)) {
         throw Object.assign(error, { value })
       }
-      const lastAttempt = attempt >= COMPLETE_ATTEMPTS
+      const delay = completeRetryDelay(attempt)
+      const lastAttempt = attempt >= COMPLETE_ATTEMPTS && Date.now() + delay >= leaseDeadline
       core.events.emit('store_error', {
         scope: base.scope,
         key: base.key,
@@ -195,7 +211,7 @@ async function storeOutcome(
         down.value = value
         throw down
       }
-      await sleep(20 * 4 ** (attempt - 1))
+      await sleep(delay)
     }
   }
 }

@@ -39,16 +39,30 @@ describe('a failing store', () => {
     expect((await idem.run({ key: 'k' }, () => 'again')).status).toBe('replayed')
   })
 
-  it('hands back the value when the outcome cannot be stored at all', async () => {
+  it('keeps retrying a failing complete while the lease is held, past the first three attempts', async () => {
+    const store = new FaultyStore(new MemoryStore())
+    // 20 + 80 + 320 + 1000 ms of pauses: the fifth attempt succeeds, 1.4 s into a 5 s lease.
+    store.fail('complete', 4)
+    const idem = new Idempotency({ store, lease: '5s' })
+    expect(await idem.run({ key: 'k' }, () => 'v')).toEqual({ status: 'executed', value: 'v' })
+    expect(store.calls.complete).toBe(5)
+    expect((await idem.run({ key: 'k' }, () => 'again')).status).toBe('replayed')
+  })
+
+  it('hands back the value when the outcome cannot be stored before the lease ends', async () => {
     const store = new FaultyStore(new MemoryStore())
     store.fail('complete')
-    const idem = new Idempotency({ store })
+    const idem = new Idempotency({ store, lease: 600 })
+    const startedAt = Date.now()
     const error = (await idem
       .run({ key: 'k' }, () => ({ charged: 100 }))
       .catch((e: unknown) => e)) as StoreUnavailableError
     expect(error.code).toBe(ErrorCode.STORE_UNAVAILABLE)
     expect(error.value).toEqual({ charged: 100 })
     expect(error.message).toMatch(/ran, but its outcome could not be stored/)
+    // Three attempts (20 + 80 ms apart), a fourth after 320 ms; the next pause would end past the lease.
+    expect(store.calls.complete).toBe(4)
+    expect(Date.now() - startedAt).toBeLessThan(600)
   })
 
   it('still throws the function error when the release fails, and the claim lapses for a retry', async () => {

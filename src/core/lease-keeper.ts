@@ -54,6 +54,14 @@ export class LeaseKeeper<C = unknown> extends Repeating {
     return this.#controller.signal
   }
 
+  /**
+   * Local-clock instant (`Date.now()`) until which the lease may still be held: the last renewal
+   * that succeeded (or the claim) plus the lease, measured from when its request left.
+   */
+  get deadline(): number {
+    return this.#localDeadline
+  }
+
   stop(): void {
     this.#stopped = true
     this.stopRepeating()
