@@ -9,6 +9,7 @@ import {
   resolveConsumer,
 } from '../../consumer/handle.js'
 import { streamClientOf } from './node-redis-stream-client.js'
+import { readConnectionOf } from './read-connection.js'
 import { type RedisStreamOptions, resolveStreamOptions } from './redis-stream-options.js'
 import { StreamWorker } from './stream-worker.js'
 
@@ -67,7 +68,7 @@ export async function consumeRedisStream<P = unknown, Tx = unknown>(
   const { core, options: consumerOptions } = resolveConsumer(options, 'consumeRedisStream')
   // The broker's idle limit follows the Idem lease: both say when a silent worker counts as dead.
   const resolved = resolveStreamOptions(options, consumerOptions?.lease)
-  const reader = options.readClient === undefined ? client.duplicate() : streamClientOf(options.readClient)
+  const reader = options.readClient === undefined ? readConnectionOf(client) : streamClientOf(options.readClient)
   const stats: ConsumerStats = { rejected: 0 }
   const worker = new StreamWorker(core, client, reader, options.readClient === undefined, resolved, stats)
   try {
