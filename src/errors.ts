@@ -195,8 +195,9 @@ export class EncryptionKeyUnknownError extends IdempotencyError {
 
 /**
  * A stored result failed authentication: its bytes were altered, or it was copied from another
- * record or written for another request (its record id and fingerprint are authenticated). It is
- * never replayed, nothing ran, and the record is left as it is.
+ * record or written for another request (its record id and fingerprint are authenticated); also,
+ * with or without encryption, a result that is not an outcome Idem wrote (a damaged record, or one
+ * something else wrote). It is never replayed, nothing ran, and the record is left as it is.
  */
 export class StoredResultAuthenticationError extends IdempotencyError {
   constructor(message: string, options: IdempotencyErrorOptions = {}) {

@@ -74,10 +74,34 @@ export function encodeError(
 }
 
 /** The stored outcome; a stored error comes back as `reviveError` builds it (restored by `errorTypes` when its name is registered). */
+/**
+ * Throws a SyntaxError when `stored` is not an outcome `encodeValue` or `encodeError` wrote (not
+ * JSON, or JSON of another shape): a damaged record, or one something else wrote, is never
+ * replayed as `undefined` or a half-read error.
+ */
 export function decode(stored: string, errorTypes?: ErrorRegistry): Decoded {
-  const envelope = JSON.parse(stored) as Envelope
+  const envelope = JSON.parse(stored) as unknown
+  if (!isEnvelope(envelope)) throw new SyntaxError('it is JSON, but not { "v": result } or { "e": error }')
   if ('e' in envelope) return { ok: false, error: reviveError(envelope.e, errorTypes) }
   return { ok: true, value: envelope.v }
+}
+
+/** `{}` (a result of undefined), `{ v }`, or `{ e: { name, message, props? } }`: nothing else. */
+function isEnvelope(value: unknown): value is Envelope {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  let members = 0
+  for (const key in value) {
+    if (++members > 1 || (key !== 'v' && key !== 'e')) return false
+  }
+  const e = (value as { e?: unknown }).e
+  if (e === undefined) return !('e' in value)
+  if (e === null || typeof e !== 'object') return false
+  const { name, message, props } = e as Partial<StoredError>
+  return (
+    typeof name === 'string' &&
+    typeof message === 'string' &&
+    (props === undefined || (props !== null && typeof props === 'object' && !Array.isArray(props)))
+  )
 }
 
 /**
@@ -107,7 +131,10 @@ function reviveError(stored: StoredError, errorTypes: ErrorRegistry | undefined)
   const code = stored.props?.code
   const error = isErrorCode(code) ? new IdempotencyError(code, stored.message) : new Error(stored.message)
   error.name = stored.name
-  if (stored.props !== undefined) Object.assign(error, stored.props)
+  // Defined, not assigned: a stored `__proto__` member would otherwise replace the error's prototype.
+  for (const [k, v] of Object.entries(stored.props ?? {})) {
+    Object.defineProperty(error, k, { value: v, enumerable: true, writable: true, configurable: true })
+  }
   Object.defineProperty(error, 'replayed', { value: true, enumerable: false })
   return error
 }

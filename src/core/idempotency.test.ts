@@ -29,6 +29,22 @@ describe('Idempotency.run', () => {
     expect(await idem.run({ key: 'void' }, () => 'not run')).toEqual({ status: 'replayed', value: undefined })
   })
 
+  it('refuses a stored result it did not write (damaged, or written by something else): never replays it, never runs', async () => {
+    for (const foreign of ['{"x":1}', '{"e":null}', '[1]', '{"v":1']) {
+      const store = new MemoryStore()
+      const idem = new Idempotency({ store })
+      const id = idem.recordId('k')
+      const claim = await store.begin(id, 'f', 30_000, 60_000)
+      if (claim.outcome !== 'acquired') throw new Error('expected a fresh claim')
+      await store.complete(id, claim.token, foreign, 60_000)
+      const fn = vi.fn()
+      const error = (await idem.run({ key: 'k', fingerprint: 'f' }, fn).catch((e: unknown) => e)) as IdempotencyError
+      expect(error.code, foreign).toBe(ErrorCode.STORED_RESULT_AUTHENTICATION_FAILED)
+      expect(error.message).toMatch(/is not replayed/)
+      expect(fn).not.toHaveBeenCalled()
+    }
+  })
+
   it('matches payloads whatever their key order', async () => {
     const { idem } = setup()
     await idem.run({ key: 'k', payload: { a: 1, b: 2 } }, () => 1)

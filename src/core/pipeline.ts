@@ -7,8 +7,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { toMs } from '../contract/duration.js'
 import type { BeginResult, IdempotencyStore } from '../contract/types.js'
 import { assertFingerprint } from '../contract/validate.js'
-import { FingerprintMismatchError, IdempotencyError, InProgressError, StoreUnavailableError } from '../errors.js'
-import { decode } from './codec.js'
+import {
+  FingerprintMismatchError,
+  IdempotencyError,
+  InProgressError,
+  StoredResultAuthenticationError,
+  StoreUnavailableError,
+} from '../errors.js'
+import { type Decoded, decode } from './codec.js'
 import { openWithoutKeys, ResultCipher } from './encryption.js'
 import { type ErrorRegistry, errorRegistry } from './error-types.js'
 import { EventHub } from './events.js'
@@ -223,7 +229,7 @@ export class Pipeline {
     this.cache?.set(base.id, fingerprint, stored, policy.ttlMs, Date.now())
     if (this.events.has('replayed'))
       this.events.emit('replayed', { scope: base.scope, key: base.key, id: base.id, cached: false })
-    return decodeJson<T>(json, this.errorTypes)
+    return decodeJson<T>(json, this.errorTypes, base.id)
   }
 
   /** An outcome just stored by this process, kept in the cache. */
@@ -232,7 +238,7 @@ export class Pipeline {
   }
 
   decode<T>(stored: string, p: Prepared): RunResult<T> {
-    return decodeJson<T>(this.open(stored, p), this.errorTypes)
+    return decodeJson<T>(this.open(stored, p), this.errorTypes, p.base.id)
   }
 
   /**
@@ -283,8 +289,16 @@ export class Pipeline {
   }
 }
 
-function decodeJson<T>(json: string, errorTypes: ErrorRegistry | undefined): RunResult<T> {
-  const decoded = decode(json, errorTypes)
+function decodeJson<T>(json: string, errorTypes: ErrorRegistry | undefined, id: string): RunResult<T> {
+  let decoded: Decoded
+  try {
+    decoded = decode(json, errorTypes)
+  } catch (cause) {
+    throw new StoredResultAuthenticationError(
+      `The stored result of ${JSON.stringify(id)} is not an outcome Idem stored and is not replayed: ${(cause as Error).message}`,
+      { recordId: id, cause },
+    )
+  }
   if (!decoded.ok) throw decoded.error
   return { status: 'replayed', value: decoded.value as T }
 }
