@@ -5,7 +5,8 @@
 //
 //   npx tsx bench/transaction.ts            full run (about 3 minutes)
 //   npx tsx bench/transaction.ts --quick    smoke run for CI (a few hundred transactions per case)
-//   add --strict to exit 1 when the goal is not met; --no-mysql / --no-postgres to leave one out
+//   add --strict to exit 1 when the goal is not met; --no-mysql / --no-postgres to leave one out,
+//   --only=sqlite (or postgres, mysql) to run one database alone
 //
 // Cases alternate transaction by transaction (bare, Idem new key, Idem duplicate, rotating which
 // goes first), so that drift and the disk's fsync stalls on a shared machine touch all of them.
@@ -18,7 +19,7 @@ import { machineLine } from './lib/machine.js'
 import { median } from './lib/measure.js'
 import { formatTable, opsFmt } from './lib/report.js'
 import { loadLine } from './stores/run.js'
-import { profile } from './transaction/profile.js'
+import { profile, walFramesLine } from './transaction/profile.js'
 import {
   idemOn,
   mysqlTarget,
@@ -41,14 +42,21 @@ const goalOf = (target: Target): Goal =>
   target.store.inbox.dialect === 'sqlite' ? { kind: 'added', us: SQLITE_GOAL_US } : { kind: 'ratio', at: GOAL }
 const goalText = (goal: Goal) =>
   goal.kind === 'ratio' ? `at most +${((goal.at - 1) * 100).toFixed(0)}%` : `at most +${goal.us} µs`
-const USAGE = 'usage: tsx bench/transaction.ts [--quick] [--strict] [--no-mysql] [--no-postgres]'
+const DATABASES = ['sqlite', 'postgres', 'mysql'] as const
+const USAGE = `usage: tsx bench/transaction.ts [--quick] [--strict] [--no-mysql] [--no-postgres] [--only=${DATABASES.join('|')}]`
 const args = new Set(process.argv.slice(2))
+const onlyArg = [...args].find((arg) => arg.startsWith('--only='))
+const only = onlyArg?.slice('--only='.length)
 for (const arg of args) {
-  if (!['--quick', '--strict', '--no-mysql', '--no-postgres'].includes(arg)) {
+  const known = ['--quick', '--strict', '--no-mysql', '--no-postgres'].includes(arg) || arg === onlyArg
+  if (!known || (only !== undefined && !(DATABASES as readonly string[]).includes(only))) {
     console.error(`unknown argument ${arg}; ${USAGE}`)
     process.exit(2)
   }
 }
+/** Whether `database` runs: not left out by --no-<database>, and the one --only names if given. */
+const runs = (database: (typeof DATABASES)[number]) =>
+  (only === undefined || only === database) && !args.has(`--no-${database}`)
 const quick = args.has('--quick')
 const settings = quick
   ? { warmup: 20, rounds: 2, seconds: 0.25, minOps: 60, replayKeys: 32, profileIterations: 20 }
@@ -171,6 +179,8 @@ async function bench(target: Target): Promise<boolean> {
   process.stderr.write(`  ${target.label}: profile\n`)
   console.log(`\n${target.label} profile (${settings.profileIterations} transactions per line, one held connection):`)
   console.log(await profile(target, settings.profileIterations))
+  const frames = await walFramesLine(target, settings.profileIterations)
+  if (frames !== undefined) console.log(frames)
   return met
 }
 
@@ -184,12 +194,12 @@ async function main(): Promise<void> {
       `transaction by transaction; time ratio and added µs: medians of the rounds' median-vs-median; ` +
       `new keys each call; duplicates cycle through ${settings.replayKeys} completed keys`,
   )
-  const makers: (() => Promise<Target>)[] = [sqliteTarget]
-  if (!args.has('--no-postgres')) {
+  const makers: (() => Promise<Target>)[] = runs('sqlite') ? [sqliteTarget] : []
+  if (runs('postgres')) {
     if (await reachable(5432)) makers.push(postgresTarget)
     else console.log('postgres: not reachable on 127.0.0.1:5432, left out')
   }
-  if (!args.has('--no-mysql')) {
+  if (runs('mysql')) {
     if (await reachable(3306)) makers.push(mysqlTarget)
     else console.log('mariadb: not reachable on 127.0.0.1:3306, left out')
   }

@@ -220,6 +220,38 @@ function oneChange(target: Target): Variant[] {
   }
 }
 
+/**
+ * SQLite only: pages each kind of transaction writes to the WAL (frames per COMMIT), with
+ * automatic checkpoints off while it counts. A COMMIT writes one frame per page the transaction
+ * changed, so this is what the record's B-trees add to the COMMIT, whatever the JavaScript costs.
+ */
+export async function walFramesLine(target: Target, iterations: number): Promise<string | undefined> {
+  if (target.store.inbox.dialect !== 'sqlite') return undefined
+  const db = (target.store as SqliteStore).db as unknown as Database.Database
+  const idem = idemOn(target)
+  const run = `${process.pid}-${Date.now()}`
+  const framesPer = async (transaction: (i: number) => Promise<unknown>) => {
+    db.pragma('wal_checkpoint(TRUNCATE)')
+    for (let i = 0; i < iterations; i++) await transaction(i)
+    const [state] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[]
+    return ((state?.log ?? Number.NaN) / iterations).toFixed(1)
+  }
+  const autocheckpoint = db.pragma('wal_autocheckpoint', { simple: true }) as number
+  db.pragma('wal_autocheckpoint = 0')
+  try {
+    const bare = await framesPer((i) => target.bare((i % SUBSCRIPTIONS) + 1))
+    const withIdem = await framesPer((i) =>
+      idem.transaction(target.db, { key: `frames-${run}-${i}`, payload: { i } }, async (_tx, ctx) => {
+        await target.business(ctx.sql, (i % SUBSCRIPTIONS) + 1)
+        return resultOf((i % SUBSCRIPTIONS) + 1)
+      }),
+    )
+    return `WAL frames (pages written) per COMMIT, ${iterations} transactions each: bare ${bare}, idem.transaction ${withIdem}`
+  } finally {
+    db.pragma(`wal_autocheckpoint = ${autocheckpoint}`)
+  }
+}
+
 /** The profile table of `target`, `iterations` transactions per variant. */
 export async function profile(target: Target, iterations: number): Promise<string> {
   const variants = [...commonVariants(target, target.store.inbox), ...whatIf(target)]

@@ -86,9 +86,14 @@ async function runPrepared<Tx, T>(
       outcome = await inTransaction(db, async (tx, sql, edges): Promise<Attempt<T>> => {
         joined = insideCallerTransaction()
         const token = randomUUID()
-        const begun: BeginResult = await timed(core.activeProbe(), 'begin', () =>
-          inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges),
-        )
+        // Through `timed` only while a probe times store calls: its closure and promise are per call.
+        const timing = core.activeProbe()
+        const begun: BeginResult =
+          timing?.storeCall === undefined
+            ? await inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges)
+            : await timed(timing, 'begin', () =>
+                inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges),
+              )
         claimed = true
         // A mismatch is thrown inside, so the transaction rolls back; a replay is settled (and
         // cached) only once the transaction has ended.
@@ -115,11 +120,14 @@ async function runPrepared<Tx, T>(
         // A result that cannot be stored rolls everything back: nothing happened, and the
         // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
         const stored = encodeValue(value, core.maxResultBytes, id, core.cipher, fingerprint)
-        if (
-          !(await timed(core.activeProbe(), 'complete', () =>
-            inbox.complete(sql, id, token, stored, policy.ttlMs, edges),
-          ))
-        ) {
+        const timingCompletion = core.activeProbe()
+        const completed =
+          timingCompletion?.storeCall === undefined
+            ? await inbox.complete(sql, id, token, stored, policy.ttlMs, edges)
+            : await timed(timingCompletion, 'complete', () =>
+                inbox.complete(sql, id, token, stored, policy.ttlMs, edges),
+              )
+        if (!completed) {
           // Only if the record expired while the function ran (a ttl shorter than the work).
           throw new LeaseLostError(`"${key}" outlived its record's ttl inside the transaction; nothing was committed`, {
             recordId: id,

@@ -69,6 +69,8 @@ export function fromBetterSqlite3<D extends BetterSqlite3Like>(db: D): SqlDataba
     throw new TypeError('fromBetterSqlite3 needs a better-sqlite3 Database')
   }
   const sql = betterSqlite3Executor(db)
+  // What a transaction Idem opens on `db` sees as its own connections when no other is open.
+  const onlyThis: ReadonlySet<BetterSqlite3Like> = new Set([db])
   return {
     dialect: 'sqlite',
     transaction(fn) {
@@ -76,36 +78,48 @@ export function fromBetterSqlite3<D extends BetterSqlite3Like>(db: D): SqlDataba
       if (outer?.has(db) || (db.inTransaction && !owned.has(db))) {
         return inSavepoint(sql, () => fn(db, sql), 'fromBetterSqlite3')
       }
-      const queue = queues.get(db) ?? { tail: Promise.resolve(), pending: 0 }
-      queues.set(db, queue)
+      let queue = queues.get(db)
+      if (queue === undefined) {
+        queue = { tail: Promise.resolve(), pending: 0 }
+        queues.set(db, queue)
+      }
+      const own = outer === undefined ? onlyThis : new Set([...outer, db])
+      const open = () => insideOwn.run(own, () => ownTransaction(db, sql, fn))
+      // Always behind the tail, even a settled one: BEGIN never runs in the caller's own tick.
+      const run = queue.tail.then(open)
       queue.pending++
-      const run = queue.tail.then(() =>
-        insideOwn.run(new Set([...(outer ?? []), db]), async () => {
-          db.exec('BEGIN IMMEDIATE')
-          owned.add(db)
-          try {
-            const result = await fn(db, sql)
-            db.exec('COMMIT')
-            return result
-          } catch (error) {
-            // SQLite may already have rolled back on its own (a full disk, an interrupt).
-            if (db.inTransaction) db.exec('ROLLBACK')
-            throw error
-          } finally {
-            owned.delete(db)
-          }
-        }),
-      )
+      const settled = queue
       queue.tail = run.then(
         () => {
-          queue.pending--
+          settled.pending--
         },
         () => {
-          queue.pending--
+          settled.pending--
         },
       )
       return run
     },
+  }
+}
+
+/** BEGIN IMMEDIATE, `fn`, COMMIT on `db`; ROLLBACK when `fn` throws. */
+async function ownTransaction<D extends BetterSqlite3Like, R>(
+  db: D,
+  sql: SqlExecutor,
+  fn: (tx: D, sql: SqlExecutor) => Promise<R>,
+): Promise<R> {
+  db.exec('BEGIN IMMEDIATE')
+  owned.add(db)
+  try {
+    const result = await fn(db, sql)
+    db.exec('COMMIT')
+    return result
+  } catch (error) {
+    // SQLite may already have rolled back on its own (a full disk, an interrupt).
+    if (db.inTransaction) db.exec('ROLLBACK')
+    throw error
+  } finally {
+    owned.delete(db)
   }
 }
 
