@@ -5,7 +5,10 @@
 import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { AckPolicy, connect, headers, type NatsConnection, nanos, StorageType } from 'nats'
+import { openKafka } from './kafka/broker.js'
 import type { ChaosPayment } from './payment.js'
+import { openRabbitMq } from './rabbitmq/broker.js'
+import { openRocketMQ } from './rocketmq/broker.js'
 import type { BrokerName } from './worker-config.js'
 import type { World } from './world.js'
 
@@ -45,6 +48,12 @@ export async function openBroker(name: BrokerName, world: World, t: BrokerTopic,
       return openNats(world, t, leaseMs)
     case 'mqtt':
       return openMqtt(world, t)
+    case 'rabbitmq':
+      return openRabbitMq(world, t)
+    case 'kafka':
+      return openKafka(world, t)
+    case 'rocketmq':
+      return openRocketMQ(world, t)
   }
 }
 

@@ -5,9 +5,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import pg from 'pg'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { requireService, SERVICES } from '../test/services.js'
-import { judge } from './judge.js'
+import type { CombinationResult } from './combination.js'
+import { judge, type Verdict } from './judge.js'
 import { charge, ensureLedger, ledgerRows } from './ledger.js'
 import { ChaosProxy } from './proxy.js'
+import { failures } from './table.js'
 
 /** Resolve once `check` holds, polling on the event loop (setImmediate: never faked below). */
 async function until(check: () => boolean): Promise<void> {
@@ -142,7 +144,7 @@ describe('judge', () => {
         { payment: 'pay_2', attempt: 1 },
       ],
     )
-    expect(verdict).toEqual({ applied: 2, doubled: 1, takeoverDoubles: 0, lost: 1, unknown: 0 })
+    expect(verdict).toEqual({ applied: 2, doubled: 1, takeoverDoubles: 0, wipeDoubles: 0, lost: 1, unknown: 0 })
   })
 
   it('tells a double by a takeover (two claims) from one under a single claim', () => {
@@ -156,7 +158,32 @@ describe('judge', () => {
         { payment: 'pay_2', attempt: 0 },
       ],
     )
-    expect(verdict).toEqual({ applied: 2, doubled: 3, takeoverDoubles: 1, lost: 0, unknown: 0 })
+    expect(verdict).toEqual({ applied: 2, doubled: 3, takeoverDoubles: 1, wipeDoubles: 0, lost: 0, unknown: 0 })
+  })
+
+  it('counts a double whose first charge came before a wipe and the second after it apart', () => {
+    // The store was killed at 1000 and back, empty, at 1200.
+    const wipes = [{ killedAt: 1000, upAt: 1200 }]
+    const verdict = judge(
+      ['pay_1', 'pay_2', 'pay_3', 'pay_4'],
+      [
+        // Charged before the wipe, then again after it under a fresh record (attempt 1 again).
+        { payment: 'pay_1', attempt: 1, chargedAt: 900 },
+        { payment: 'pay_1', attempt: 1, chargedAt: 1500 },
+        // Charged while the store was down (its claim came before the kill), then again after.
+        { payment: 'pay_2', attempt: 1, chargedAt: 1100 },
+        { payment: 'pay_2', attempt: 1, chargedAt: 1300 },
+        // A takeover before the wipe, then a charge after it.
+        { payment: 'pay_3', attempt: 1, chargedAt: 500 },
+        { payment: 'pay_3', attempt: 2, chargedAt: 800 },
+        { payment: 'pay_3', attempt: 1, chargedAt: 1400 },
+        // Twice under one claim, both after the wipe: Idem failed, the wipe does not excuse it.
+        { payment: 'pay_4', attempt: 1, chargedAt: 1300 },
+        { payment: 'pay_4', attempt: 1, chargedAt: 1350 },
+      ],
+      wipes,
+    )
+    expect(verdict).toEqual({ applied: 4, doubled: 5, takeoverDoubles: 1, wipeDoubles: 3, lost: 0, unknown: 0 })
   })
 
   it('counts charges of payments never published apart', () => {
@@ -169,6 +196,38 @@ describe('judge', () => {
         ],
       ).unknown,
     ).toBe(1)
+  })
+})
+
+describe('the verdict', () => {
+  /** A combination's result with these doubles and nothing else amiss. */
+  function doubledBehindIdem(store: string, doubles: Partial<Verdict>): CombinationResult {
+    const verdict = { applied: 10, doubled: 0, takeoverDoubles: 0, wipeDoubles: 0, lost: 0, unknown: 0, ...doubles }
+    return {
+      name: `nats.${store}`,
+      store,
+      naive: false,
+      verdict,
+      deadLettered: 0,
+      errors: [],
+    } as unknown as CombinationResult
+  }
+
+  it('shows doubles after a wipe without failing, and fails them with strict', () => {
+    const wiped = doubledBehindIdem('redis', { doubled: 5, takeoverDoubles: 1, wipeDoubles: 4 })
+    expect(failures([wiped], false)).toEqual([])
+    expect(failures([wiped], true)).toHaveLength(1)
+  })
+
+  it('fails a double under one claim, wipes or not', () => {
+    const underOneClaim = doubledBehindIdem('redis', { doubled: 5, wipeDoubles: 4 })
+    expect(failures([underOneClaim], false)).toHaveLength(1)
+  })
+
+  it('fails any double in each transaction mode', () => {
+    for (const store of ['transaction-postgres', 'transaction-mysql', 'transaction-sqlite']) {
+      expect(failures([doubledBehindIdem(store, { doubled: 1, takeoverDoubles: 1 })], false)).toHaveLength(1)
+    }
   })
 })
 

@@ -3,13 +3,12 @@
 // ledger.
 
 import { join } from 'node:path'
-import pg from 'pg'
 import { createPrng, type Prng } from '../examples/incident/prng.js'
 import { type BrokerSide, openBroker } from './brokers.js'
 import { type FaultCounts, type FaultKind, injectFaults } from './faults.js'
 import { Fleet } from './fleet.js'
-import { judge, type Verdict } from './judge.js'
-import { chargedCount, ensureLedger, ledgerRows } from './ledger.js'
+import { judge, type Verdict, type Wipe } from './judge.js'
+import { openJudgeLedger } from './ledger.js'
 import type { ChaosPayment } from './payment.js'
 import { pgPool } from './stores.js'
 import type { BrokerName, StoreMode } from './worker-config.js'
@@ -71,25 +70,20 @@ export async function runCombination(o: CombinationOptions): Promise<Combination
   const group = 'payments'
   const rng = createPrng(o.seed, hash(combo))
 
-  // The judge reads the ledger directly, never through a proxy. In transaction mode the ledger
-  // is in the store's database (the private PostgreSQL), so that the charge commits with the record.
-  const transactional = !o.naive && o.store === 'transaction'
+  // The judge reads the ledger directly, never through a proxy. In transaction modes the ledger
+  // is in the store's own database (the private PostgreSQL or MariaDB, the shared SQLite file),
+  // so that the charge commits with the record.
   const store = await storeFaultable(o)
-  const judgeDb =
-    transactional && store !== undefined
-      ? new pg.Pool({ host: '127.0.0.1', port: store.server.port, user: 'postgres', database: 'chaos', max: 2 })
-      : new pg.Pool({ connectionString: o.ledgerUrl, max: 2 })
-  judgeDb.on('error', () => {})
-  const ledgerUrl =
-    transactional && store !== undefined ? `postgres://postgres@127.0.0.1:${store.proxy.port}/chaos` : o.ledgerUrl
-
-  const setup = await judgeDb.connect()
-  try {
-    await ensureLedger(setup)
-  } finally {
-    setup.release()
-  }
-  if (store !== undefined && (o.store === 'postgres' || o.store === 'transaction')) {
+  const sqlitePath = join(o.scratchDir, `${combo}.sqlite`)
+  const judgeDb = await openJudgeLedger({
+    store: o.naive ? 'none' : o.store,
+    storeServerPort: store?.server.port,
+    ledgerUrl: o.ledgerUrl,
+    sqliteFile: sqlitePath,
+  })
+  // Transaction modes charge on the transaction's handle; this URL is the run() modes' ledger.
+  const ledgerUrl = o.ledgerUrl
+  if (store !== undefined && (o.store === 'postgres' || o.store === 'transaction-postgres')) {
     const { PostgresStore } = await import('idem/postgres')
     const pool = pgPool(store.server.port)
     await new PostgresStore({ client: pool }).ensureSchema()
@@ -99,7 +93,7 @@ export async function runCombination(o: CombinationOptions): Promise<Combination
   const brokerSide = await openBroker(broker, o.world, { topic, group }, o.leaseMs)
   const brokerFaultable = await o.world.get(brokerServer(broker))
 
-  if (store !== undefined && o.store === 'mysql') {
+  if (store !== undefined && (o.store === 'mysql' || o.store === 'transaction-mysql')) {
     const { MysqlStore } = await import('idem/mysql')
     const { default: mysql } = await import('mysql2/promise')
     const pool = mysql.createPool({ host: '127.0.0.1', port: store.server.port, user: 'root', database: 'chaos' })
@@ -107,16 +101,17 @@ export async function runCombination(o: CombinationOptions): Promise<Combination
     await pool.end()
   }
   let sqliteFile: string | undefined
-  if (!o.naive && o.store === 'sqlite') {
+  const onSqlite = !o.naive && (o.store === 'sqlite' || o.store === 'transaction-sqlite')
+  if (onSqlite) {
     const { SqliteStore } = await import('idem/sqlite')
     const { default: Database } = await import('better-sqlite3')
-    sqliteFile = join(o.scratchDir, `${combo}.sqlite`)
+    sqliteFile = sqlitePath
     const db = new Database(sqliteFile)
     db.pragma('journal_mode = WAL')
     await new SqliteStore({ client: db }).ensureSchema()
     db.close()
   }
-  const skewed = o.naive || o.store !== 'sqlite'
+  const skewed = !onSqlite
   const fleet = new Fleet({
     size: o.workers,
     // One worker's clock runs five minutes ahead: leases follow the store's clock, not its own.
@@ -140,6 +135,7 @@ export async function runCombination(o: CombinationOptions): Promise<Combination
     },
   })
   const published: string[] = []
+  const wipes: Wipe[] = []
   let faults: FaultCounts | undefined
   try {
     await fleet.start()
@@ -161,15 +157,18 @@ export async function runCombination(o: CombinationOptions): Promise<Combination
       leaseMs: o.leaseMs,
       durationMs: o.faultMs,
       kinds: o.faultKinds,
+      wipes,
       restartBroker: broker !== 'mqtt',
     })
     faults.skewed = skewed ? 1 : 0
     await publishing
     fleet.resumeAll()
     // Drain: every payment charged and nothing pending in the group, or the time is up.
-    const deadline = Date.now() + o.drainMs
+    // Twice as long on the JVM brokers: a restart near the end of the faults takes 15 to 30 s, and
+    // Kafka's group then waits out a session and rebalances before the workers fetch again.
+    const deadline = Date.now() + o.drainMs * (broker === 'kafka' || broker === 'rocketmq' ? 2 : 1)
     while (Date.now() < deadline) {
-      const charged = await chargedCount(judgeDb, o.run, combo).catch(() => 0)
+      const charged = await judgeDb.chargedCount(o.run, combo).catch(() => 0)
       const pending = await brokerSide.remaining()
       if (charged >= o.messages && pending === 0) break
       await new Promise((resolve) => setTimeout(resolve, 250))
@@ -179,7 +178,7 @@ export async function runCombination(o: CombinationOptions): Promise<Combination
   } finally {
     await fleet.stop()
   }
-  const verdict = judge(published, await ledgerRows(judgeDb, o.run, combo))
+  const verdict = judge(published, await judgeDb.rows(o.run, combo), wipes)
   const deadLettered = await brokerSide.deadLettered()
   await judgeDb.end()
   await brokerSide.close()
@@ -246,6 +245,9 @@ export function serversOf(broker: BrokerName, store: StoreMode, naive: boolean):
 }
 
 function brokerServer(broker: BrokerName): ServerName {
+  if (broker === 'kafka') return 'kafka'
+  if (broker === 'rocketmq') return 'rocketmq'
+  if (broker === 'rabbitmq') return 'rabbitmq'
   return broker === 'nats' ? 'nats' : broker === 'mqtt' ? 'mosquitto' : 'brokerRedis'
 }
 
@@ -255,9 +257,10 @@ function storeServer(store: StoreMode): ServerName | undefined {
     case 'redis':
       return 'storeRedis'
     case 'postgres':
-    case 'transaction':
+    case 'transaction-postgres':
       return 'postgres'
     case 'mysql':
+    case 'transaction-mysql':
       return 'mariadb'
     default:
       return undefined

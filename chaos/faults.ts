@@ -1,9 +1,11 @@
 // The fault loop of one combination: at random moments (from the seeded PRNG) one fault, on the
 // workers, on the store or on the broker: SIGKILL, SIGSTOP past the lease, a cut of every
-// connection, added latency, a blackhole, a server restart (SIGKILL/immediate shutdown).
+// connection, added latency, a blackhole, a server restart (SIGKILL/immediate shutdown), and, only
+// when asked for, a restart of a Redis store that loses everything (wipe).
 
 import type { Prng } from '../examples/incident/prng.js'
 import type { Fleet } from './fleet.js'
+import type { Wipe } from './judge.js'
 import type { Faultable } from './world.js'
 
 export interface FaultCounts {
@@ -13,6 +15,7 @@ export interface FaultCounts {
   latency: number
   blackhole: number
   restart: number
+  wipe: number
   /** Workers running with a skewed clock (set by the caller). */
   skewed: number
 }
@@ -27,8 +30,10 @@ export interface FaultOptions {
   durationMs: number
   /** Mean pause between two faults. */
   everyMs?: number
-  /** The kinds to draw from. Default: all. */
+  /** The kinds to draw from. Default: DEFAULT_FAULT_KINDS (every kind but wipe). */
   kinds?: readonly FaultKind[]
+  /** Filled with each wipe's times, for the judge to tell the doubles a wipe made. */
+  wipes?: Wipe[]
   /**
    * Whether `restart` may hit the broker. False for Mosquitto: it loses a message it had confirmed
    * to the publisher now and then across a restart, before any consumer saw it (a broker loss that
@@ -38,10 +43,17 @@ export interface FaultOptions {
 }
 
 export type FaultKind = Exclude<keyof FaultCounts, 'skewed'>
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'stall', 'cut', 'latency', 'blackhole', 'restart']
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'stall', 'cut', 'latency', 'blackhole', 'restart', 'wipe']
+/**
+ * The mix when no kinds are asked for. Not `wipe`: a store that forgets doubles every payment
+ * charged before it whose copy comes after it, by definition, so each wipe would add doubles to
+ * every Redis row and show nothing new; and a seed replays the same sequence of kinds as before
+ * wipe existed. `--faults wipe,…` asks for it.
+ */
+export const DEFAULT_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.filter((kind) => kind !== 'wipe')
 
 export async function injectFaults(o: FaultOptions): Promise<FaultCounts> {
-  const counts: FaultCounts = { kill: 0, stall: 0, cut: 0, latency: 0, blackhole: 0, restart: 0, skewed: 0 }
+  const counts: FaultCounts = { kill: 0, stall: 0, cut: 0, latency: 0, blackhole: 0, restart: 0, wipe: 0, skewed: 0 }
   const end = Date.now() + o.durationMs
   const everyMs = o.everyMs ?? 1200
   const random = () => o.rng.next()
@@ -57,7 +69,7 @@ export async function injectFaults(o: FaultOptions): Promise<FaultCounts> {
   const busy = new Set<Faultable>()
   while (Date.now() < end) {
     await new Promise((resolve) => setTimeout(resolve, o.rng.int(everyMs / 2, (everyMs * 3) / 2)))
-    const kinds = o.kinds ?? FAULT_KINDS
+    const kinds = o.kinds ?? DEFAULT_FAULT_KINDS
     const kind = kinds[o.rng.int(0, kinds.length - 1)] as FaultKind
     const targets = [o.broker, ...(o.store === undefined ? [] : [o.store])].filter((t) => !busy.has(t))
     const target = targets[o.rng.int(0, targets.length - 1)]
@@ -101,6 +113,19 @@ export async function injectFaults(o: FaultOptions): Promise<FaultCounts> {
         busy.delete(target)
         counts.restart++
         break
+      case 'wipe': {
+        // The store only, and only a Redis (the one server that can restart empty): a broker that
+        // loses everything loses messages, which is the broker's durability, not Idem's.
+        const store = o.store
+        if (store === undefined || store.server.restartEmpty === undefined || busy.has(store)) break
+        busy.add(store)
+        const killedAt = Date.now()
+        await store.server.restartEmpty()
+        o.wipes?.push({ killedAt, upAt: Date.now() })
+        busy.delete(store)
+        counts.wipe++
+        break
+      }
     }
   }
   // End the faults that are still on, now.

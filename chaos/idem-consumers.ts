@@ -12,7 +12,10 @@ import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { connect } from 'nats'
 import { mqttNames, natsNames } from './brokers.js'
+import { consumeKafkaWithIdem } from './kafka/idem-consumer.js'
 import type { ChaosPayment } from './payment.js'
+import { consumeRabbitMqWithIdem } from './rabbitmq/idem-consumer.js'
+import { consumeRocketMQWithIdem } from './rocketmq/idem-consumer.js'
 import type { WorkerConfig, WorkerCounters } from './worker-config.js'
 
 export interface IdemConsumerOptions {
@@ -54,6 +57,12 @@ export async function consumeWithIdem(o: IdemConsumerOptions): Promise<{ close()
   }
   const handler = (payment: ChaosPayment, attempt: number, tx?: unknown) => o.charge(tx, payment.paymentId, attempt)
   switch (config.broker) {
+    case 'kafka':
+      return consumeKafkaWithIdem({ config, common, sqlDatabase: o.sqlDatabase, handler })
+    case 'rocketmq':
+      return consumeRocketMQWithIdem({ config, common, sqlDatabase: o.sqlDatabase, handler })
+    case 'rabbitmq':
+      return consumeRabbitMqWithIdem({ config, common, sqlDatabase: o.sqlDatabase, handler })
     case 'redis-streams': {
       const client = new Redis({ port: config.brokerPort, host: '127.0.0.1', connectTimeout: 3000 })
       client.on('error', () => {})

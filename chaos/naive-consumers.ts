@@ -6,7 +6,10 @@ import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { connect } from 'nats'
 import { mqttNames, natsNames } from './brokers.js'
+import { consumeKafkaNaively } from './kafka/naive-consumer.js'
 import type { ChaosPayment } from './payment.js'
+import { consumeRabbitMqNaively } from './rabbitmq/naive-consumer.js'
+import { consumeRocketMQNaively } from './rocketmq/naive-consumer.js'
 import type { WorkerConfig } from './worker-config.js'
 
 type Entry = [id: string, fields: string[]]
@@ -27,6 +30,12 @@ export async function consumeNaively(
       return consumeJetStreamNaively(config, charge)
     case 'mqtt':
       return consumeMqttNaively(config, charge)
+    case 'rabbitmq':
+      return consumeRabbitMqNaively(config, charge)
+    case 'kafka':
+      return consumeKafkaNaively(config, charge)
+    case 'rocketmq':
+      return consumeRocketMQNaively(config, charge)
   }
 }
 

@@ -49,15 +49,19 @@ export interface PrivateServer {
   start(): Promise<void>
   /** SIGKILL, then start again on the same directory; resolves once it accepts connections. */
   restart(): Promise<void>
+  /** SIGKILL, delete every data file, start again empty (only servers that can: Redis). */
+  restartEmpty?(): Promise<void>
   stop(): Promise<void>
 }
 
-abstract class Managed implements PrivateServer {
+export abstract class Managed implements PrivateServer {
   abstract readonly name: string
   readonly port: number
   protected readonly dir: string
   #child: ChildProcess | undefined
   #log = ''
+  /** How long a start may take to open the port (a JVM on a loaded machine takes longer). */
+  protected readonly startTimeoutMs: number = 30_000
 
   constructor(port: number, prefix: string) {
     this.port = port
@@ -78,7 +82,7 @@ abstract class Managed implements PrivateServer {
     this.#child = child
     try {
       await Promise.race([
-        waitForPort(this.port),
+        waitForPort(this.port, this.startTimeoutMs),
         exited(child).then(() => {
           throw new Error(`${this.name} exited at start: ${this.#log.trim()}`)
         }),
@@ -118,6 +122,16 @@ export class PrivateRedis extends Managed {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '']
     args.push('--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no', '--loglevel', 'warning')
     return { file: 'redis-server', args }
+  }
+  /**
+   * The crash of a Redis that kept nothing (no persistence, or a failover to a replica that had not
+   * received the writes): SIGKILL, delete its append-only files and snapshot, start empty.
+   */
+  async restartEmpty(): Promise<void> {
+    await this.stop('SIGKILL')
+    rmSync(this.dir, { recursive: true, force: true })
+    mkdirSync(this.dir, { mode: 0o700 })
+    await this.start()
   }
 }
 

@@ -3,11 +3,11 @@
 
 import Database from 'better-sqlite3'
 import type { IdempotencyStore } from 'idem'
-import { MysqlStore } from 'idem/mysql'
+import { fromMysql2, MysqlStore } from 'idem/mysql'
 import { fromPg, PostgresStore } from 'idem/postgres'
 import { RedisStore } from 'idem/redis'
 import type { SqlDatabase } from 'idem/sql'
-import { SqliteStore } from 'idem/sqlite'
+import { fromBetterSqlite3, SqliteStore } from 'idem/sqlite'
 import { Redis } from 'ioredis'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
@@ -52,13 +52,14 @@ export async function openStore(config: WorkerConfig): Promise<ChaosStore> {
       return { store, close: async () => void client.disconnect() }
     }
     case 'postgres':
-    case 'transaction': {
+    case 'transaction-postgres': {
       const pool = pgPool(config.storePort)
       const store = new PostgresStore({ client: pool })
-      const sqlDatabase = config.store === 'transaction' ? (fromPg(pool) as SqlDatabase<unknown>) : undefined
+      const sqlDatabase = config.store === 'transaction-postgres' ? (fromPg(pool) as SqlDatabase<unknown>) : undefined
       return { store, sqlDatabase, close: () => pool.end() }
     }
-    case 'mysql': {
+    case 'mysql':
+    case 'transaction-mysql': {
       const pool = mysql.createPool({
         host: '127.0.0.1',
         port: config.storePort,
@@ -68,15 +69,23 @@ export async function openStore(config: WorkerConfig): Promise<ChaosStore> {
         connectTimeout: 3000,
       })
       const store = new MysqlStore({ client: pool })
-      return { store, close: () => pool.end() }
+      // Transaction mode: the store and the transactions on one pool, as an application has them.
+      const sqlDatabase = config.store === 'transaction-mysql' ? (fromMysql2(pool) as SqlDatabase<unknown>) : undefined
+      return { store, sqlDatabase, close: () => pool.end() }
     }
-    case 'sqlite': {
-      if (config.sqliteFile === undefined) throw new Error('the sqlite store mode needs sqliteFile')
+    case 'sqlite':
+    case 'transaction-sqlite': {
+      if (config.sqliteFile === undefined) throw new Error(`the ${config.store} store mode needs sqliteFile`)
       const db = new Database(config.sqliteFile)
       db.pragma('busy_timeout = 10000')
       const store = new SqliteStore({ client: db })
+      // Transaction mode: one connection per process for the store and the transactions (a second
+      // connection in the same process would block the event loop on the write lock).
+      const sqlDatabase =
+        config.store === 'transaction-sqlite' ? (fromBetterSqlite3(db) as SqlDatabase<unknown>) : undefined
       return {
         store,
+        sqlDatabase,
         close: async () => {
           db.close()
         },

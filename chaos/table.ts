@@ -1,6 +1,7 @@
 // The chaos run's report: one row per combination, and the rule that decides whether the run passed.
 
 import type { CombinationResult } from './combination.js'
+import { inTransactionMode } from './transaction-modes.js'
 
 const HEADER = [
   'combination',
@@ -18,12 +19,19 @@ const HEADER = [
 
 function faults(r: CombinationResult): string {
   const f = r.faults
-  return `kill ${f.kill} stall ${f.stall} cut ${f.cut} lat ${f.latency} bh ${f.blackhole} restart ${f.restart} skew ${f.skewed}`
+  // wipe only when the run drew it (only asked for with --faults): the usual rows read as before.
+  const wipe = f.wipe > 0 ? ` wipe ${f.wipe}` : ''
+  return `kill ${f.kill} stall ${f.stall} cut ${f.cut} lat ${f.latency} bh ${f.blackhole} restart ${f.restart}${wipe} skew ${f.skewed}`
 }
 
 function doubled(r: CombinationResult): string {
   const v = r.verdict
-  return v.takeoverDoubles > 0 && !r.naive ? `${v.doubled} (${v.takeoverDoubles} takeover)` : String(v.doubled)
+  if (r.naive) return String(v.doubled)
+  const causes = [
+    ...(v.takeoverDoubles > 0 ? [`${v.takeoverDoubles} takeover`] : []),
+    ...(v.wipeDoubles > 0 ? [`${v.wipeDoubles} after a wipe`] : []),
+  ]
+  return causes.length > 0 ? `${v.doubled} (${causes.join(', ')})` : String(v.doubled)
 }
 
 export function formatTable(results: readonly CombinationResult[]): string {
@@ -50,7 +58,9 @@ export function formatTable(results: readonly CombinationResult[]): string {
  * double fails. run() mode promises at-least-once execution with deduplication: a double made by a
  * takeover (the first execution's outcome never stored: killed, stalled past its lease, or the
  * store unreachable at completion) is inside that promise and fails only with `strict`; a double
- * under one claim is not, and always fails.
+ * under one claim is not, and always fails. A double after a wipe (the store restarted empty and
+ * forgot the record) is outside what Idem can promise over a store that forgets: shown, and
+ * failing only with `strict`.
  */
 export function failures(results: readonly CombinationResult[], strict: boolean): string[] {
   const out: string[] = []
@@ -64,9 +74,26 @@ export function failures(results: readonly CombinationResult[], strict: boolean)
       continue
     }
     if (v.lost > 0) out.push(`${r.name}: ${v.lost} payments lost`)
-    const allowed = r.store !== 'transaction' && !strict ? v.takeoverDoubles : 0
-    if (v.doubled > allowed) out.push(`${r.name}: ${v.doubled} payments doubled (${v.takeoverDoubles} by a takeover)`)
+    const allowed = !inTransactionMode(r.store) && !strict ? v.takeoverDoubles + v.wipeDoubles : 0
+    if (v.doubled > allowed) {
+      out.push(
+        `${r.name}: ${v.doubled} payments doubled (${v.takeoverDoubles} by a takeover, ${v.wipeDoubles} after a wipe)`,
+      )
+    }
     if (r.deadLettered > 0) out.push(`${r.name}: ${r.deadLettered} payments dead-lettered`)
   }
   return out
+}
+
+/** The last line of a run that passed: what behind Idem was doubled, and why that passes. */
+export function passedSummary(results: readonly CombinationResult[]): string {
+  const takeovers = results.reduce((n, r) => n + (r.naive ? 0 : r.verdict.takeoverDoubles), 0)
+  const afterWipes = results.reduce((n, r) => n + (r.naive ? 0 : r.verdict.wipeDoubles), 0)
+  const control = results.some((r) => r.naive) ? '; the control doubled' : ''
+  if (takeovers === 0 && afterWipes === 0) return `PASSED: no payment doubled or lost behind Idem${control}.`
+  const allowed = [
+    ...(takeovers > 0 ? [`${takeovers} run() mode takeover double(s) (at-least-once)`] : []),
+    ...(afterWipes > 0 ? [`${afterWipes} double(s) after a wipe (a store that forgets cannot deduplicate)`] : []),
+  ]
+  return `PASSED: no payment lost behind Idem, none doubled in transaction mode; ${allowed.join(', ')}, see docs/reliability.md${control}.`
 }

@@ -1,8 +1,17 @@
 // What the run tells a worker process (as JSON in CHAOS_WORKER) and what a worker reports back
 // over IPC.
 
-export type StoreMode = 'redis' | 'postgres' | 'mysql' | 'sqlite' | 'transaction' | 'none'
-export type BrokerName = 'redis-streams' | 'nats' | 'mqtt'
+/** run() modes by store, transaction modes (`transaction-…`: the charge commits with the record), the control's none. */
+export type StoreMode =
+  | 'redis'
+  | 'postgres'
+  | 'mysql'
+  | 'sqlite'
+  | 'transaction-postgres'
+  | 'transaction-mysql'
+  | 'transaction-sqlite'
+  | 'none'
+export type BrokerName = 'redis-streams' | 'nats' | 'mqtt' | 'kafka' | 'rabbitmq' | 'rocketmq'
 
 export interface WorkerConfig {
   run: string
@@ -18,7 +27,7 @@ export interface WorkerConfig {
   storePort: number
   /** SQLite store: the database file shared by the workers. */
   sqliteFile?: string
-  /** Where the ledger is: the shared judge database, or (transaction mode) the store's own. */
+  /** The judge's database, where run() modes and the control charge (transaction modes charge on the transaction's handle). */
   ledgerUrl: string
   leaseMs: number
   concurrency: number

@@ -5,7 +5,7 @@
 import { Idempotency } from 'idem'
 import pg from 'pg'
 import { consumeWithIdem } from './idem-consumers.js'
-import { charge, type Queryable } from './ledger.js'
+import { charge, chargeInTransaction, type LedgerDialect } from './ledger.js'
 import { consumeNaively } from './naive-consumers.js'
 import { type ChaosStore, openStore } from './stores.js'
 import { type WorkerConfig, type WorkerCounters, type WorkerMessage, ZERO_COUNTERS } from './worker-config.js'
@@ -21,7 +21,8 @@ const counters: WorkerCounters = { ...ZERO_COUNTERS }
 const send = (message: WorkerMessage) => process.send?.(message)
 
 // The ledger of run() modes is the judge's database, reached directly (not through a proxy): a
-// fault there would be a fault of the judge. Transaction mode writes it through the store's pool.
+// fault there would be a fault of the judge. Transaction modes write it in the store's database,
+// on the transaction's handle.
 const ledger = new pg.Pool({ connectionString: config.ledgerUrl, max: 4 })
 ledger.on('error', () => {})
 
@@ -40,12 +41,15 @@ if (config.naive) {
   idem.on('store_error', (e) => {
     if (e.operation === 'complete') counters.completeErrors++
   })
+  const dialect = store.sqlDatabase?.dialect as LedgerDialect | undefined
   consumer = await consumeWithIdem({
     config,
     idem,
     sqlDatabase: store.sqlDatabase,
-    charge: (tx, payment, attempt) =>
-      charge((tx as Queryable | undefined) ?? ledger, { run: config.run, combo: config.combo, payment, attempt }),
+    charge: (tx, payment, attempt) => {
+      const row = { run: config.run, combo: config.combo, payment, attempt }
+      return dialect === undefined ? charge(ledger, row) : chargeInTransaction({ dialect, tx, charge: row })
+    },
     counters,
   })
 }

@@ -2,7 +2,10 @@
 // time a combination needs it, shared by the combinations after that (each uses its own stream,
 // key prefix and run id), stopped by pid at the end.
 
+import { PrivateKafka } from './kafka/server.js'
 import { ChaosProxy } from './proxy.js'
+import { PrivateRabbitMq, RABBITMQ_PORTS } from './rabbitmq/server.js'
+import { PrivateRocketMQ, ROCKETMQ_PORTS } from './rocketmq/server.js'
 import {
   PrivateMariadb,
   PrivateMosquitto,
@@ -21,9 +24,19 @@ export interface Faultable {
 /**
  * `brokerRedis`: Redis as the broker (Redis Streams); `storeRedis`: Redis as the store;
  * `postgres`: the store, and in transaction mode also the ledger; `mariadb`: the store;
- * `nats`: NATS with JetStream, the broker; `mosquitto`: MQTT, the broker.
+ * `nats`: NATS with JetStream, the broker; `mosquitto`: MQTT, the broker; `rabbitmq`: RabbitMQ
+ * (quorum queues), the broker.
  */
-export type ServerName = 'brokerRedis' | 'storeRedis' | 'postgres' | 'mariadb' | 'nats' | 'mosquitto'
+export type ServerName =
+  | 'brokerRedis'
+  | 'storeRedis'
+  | 'postgres'
+  | 'mariadb'
+  | 'nats'
+  | 'mosquitto'
+  | 'kafka'
+  | 'rabbitmq'
+  | 'rocketmq'
 
 /** Ports: 161x0 is a server, 161x1 its proxy. */
 const MAKE: Record<ServerName, () => { server: PrivateServer; proxyPort: number }> = {
@@ -33,6 +46,11 @@ const MAKE: Record<ServerName, () => { server: PrivateServer; proxyPort: number 
   nats: () => ({ server: new PrivateNats(16140), proxyPort: 16141 }),
   mariadb: () => ({ server: new PrivateMariadb(16150), proxyPort: 16151 }),
   mosquitto: () => ({ server: new PrivateMosquitto(16160), proxyPort: 16161 }),
+  rabbitmq: () => ({ server: new PrivateRabbitMq(), proxyPort: RABBITMQ_PORTS.proxy }),
+  // Kafka's workers' listener; it advertises the proxy's port (chaos/kafka/server.ts).
+  kafka: () => ({ server: new PrivateKafka(), proxyPort: 16181 }),
+  // RocketMQ's gRPC endpoint (chaos/rocketmq/server.ts).
+  rocketmq: () => ({ server: new PrivateRocketMQ(), proxyPort: ROCKETMQ_PORTS.proxy }),
 }
 
 export class World {
