@@ -111,7 +111,7 @@ log(`chaos run ${run}, seed ${seed}, ${values.short ? 'short' : 'long'}: ${plans
 const world = new World()
 const servers = [...new Set(plans.flatMap((p) => serversOf(p.broker, p.store, p.naive)))]
 await world.prepare(servers)
-log(`private servers up: ${servers.join(', ')} (ports 16110-16151, proxies on +1)`)
+log(`private servers up: ${servers.join(', ')} (ports 16110-16199, proxies beside them)`)
 const results: CombinationResult[] = []
 try {
   for (const p of plans) {

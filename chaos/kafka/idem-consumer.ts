@@ -2,33 +2,10 @@
 // through the proxy, with a dead-letter producer of its own.
 
 import { appendFileSync } from 'node:fs'
-import type { Idempotency } from 'idem'
-import type { ConsumerListeners } from 'idem/consumer'
 import { consumeKafka } from 'idem/kafka'
-import type { SqlDatabase } from 'idem/sql'
+import { type BrokerConsumerOptions, closeWithin } from '../broker-consumer.js'
 import type { ChaosPayment } from '../payment.js'
-import type { WorkerConfig } from '../worker-config.js'
 import { deadLetterProducer, groupMember, kafkaNames } from './members.js'
-
-export interface KafkaIdemConsumerOptions {
-  config: WorkerConfig
-  /** The consumer core's options, the same for every broker of the run. */
-  common: {
-    idem: Idempotency
-    lease: number
-    concurrency: number
-    backoff: () => number
-    maxAttempts: number
-    shutdownTimeout: string
-    on: ConsumerListeners
-  }
-  /** Transaction mode when given. */
-  sqlDatabase: SqlDatabase<unknown> | undefined
-  handler(payment: ChaosPayment, attempt: number, tx?: unknown): Promise<void>
-}
-
-/** How long closing may take before the worker gives up on it (the run SIGKILLs a worker after 15 s). */
-const CLOSE_MS = 10_000
 
 /**
  * One member, and a new one whenever the client gives up: a client whose rejoin fails with an error
@@ -37,7 +14,7 @@ const CLOSE_MS = 10_000
  * member again; so does this, within the worker process (without a listener, Node would end the
  * process on the 'error' event).
  */
-export async function consumeKafkaWithIdem(o: KafkaIdemConsumerOptions): Promise<{ close(): Promise<void> }> {
+export async function consumeKafkaWithIdem(o: BrokerConsumerOptions): Promise<{ close(): Promise<void> }> {
   let closed = false
   let restarting: Promise<void> | undefined
   const gaveUp = (error: unknown) => {
@@ -74,7 +51,7 @@ function note(line: string): void {
 }
 
 async function startMember(
-  o: KafkaIdemConsumerOptions,
+  o: BrokerConsumerOptions,
   gaveUp: (error: unknown) => void,
 ): Promise<{ close(): Promise<void> }> {
   const { config, common, handler } = o
@@ -121,12 +98,11 @@ async function startMember(
   }
   return {
     async close() {
-      const closing = (async () => {
+      await closeWithin(async () => {
         await consumer.close().catch(() => {})
         await client.close().catch(() => {})
         await producer.close().catch(() => {})
-      })()
-      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_MS).unref())])
+      })
     },
   }
 }

@@ -2,23 +2,11 @@
 // or in transaction mode, with the consumer core's options every broker of the run shares.
 
 import { consumeAmqp } from 'idem/amqp'
-import type { RunConsumerOptions } from 'idem/consumer'
-import type { SqlDatabase } from 'idem/sql'
+import type { BrokerConsumerOptions } from '../broker-consumer.js'
 import type { ChaosPayment } from '../payment.js'
-import type { WorkerConfig } from '../worker-config.js'
 import { connectThroughProxy, prefetchOf } from './worker-connection.js'
 
-export interface RabbitMqIdemOptions {
-  config: WorkerConfig
-  /** The consumer core's options of the run (idem, lease, concurrency, backoff, maxAttempts, listeners…). */
-  common: Omit<RunConsumerOptions<ChaosPayment>, 'handler'>
-  /** Transaction mode when given. */
-  sqlDatabase: SqlDatabase<unknown> | undefined
-  /** The charge: `tx` is the open transaction in transaction mode. */
-  handler(payment: ChaosPayment, attempt: number, tx?: unknown): Promise<void>
-}
-
-export async function consumeRabbitMqWithIdem(o: RabbitMqIdemOptions): Promise<{ close(): Promise<void> }> {
+export async function consumeRabbitMqWithIdem(o: BrokerConsumerOptions): Promise<{ close(): Promise<void> }> {
   const connection = await connectThroughProxy(o.config)
   // Idem's dead-letter queue and delay queues are declared by consumeAmqp (assertTopology).
   const source = { client: connection, queue: o.config.topic, prefetch: prefetchOf(o.config), onError: () => {} }

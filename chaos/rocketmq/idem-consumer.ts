@@ -1,35 +1,12 @@
 // A worker's consumer behind Idem on RocketMQ: consumeRocketMQ over a SimpleConsumer of the
 // combination's group, through the proxy, with a dead-letter producer of its own.
 
-import type { Idempotency } from 'idem'
-import type { ConsumerListeners } from 'idem/consumer'
 import { consumeRocketMQ } from 'idem/rocketmq'
-import type { SqlDatabase } from 'idem/sql'
+import { type BrokerConsumerOptions, closeWithin } from '../broker-consumer.js'
 import type { ChaosPayment } from '../payment.js'
-import type { WorkerConfig } from '../worker-config.js'
 import { INVISIBLE_MS, rocketmqNames, startConsumer, startProducer } from './clients.js'
 
-export interface RocketMQIdemConsumerOptions {
-  config: WorkerConfig
-  /** The consumer core's options, the same for every broker of the run. */
-  common: {
-    idem: Idempotency
-    lease: number
-    concurrency: number
-    backoff: () => number
-    maxAttempts: number
-    shutdownTimeout: string
-    on: ConsumerListeners
-  }
-  /** Transaction mode when given. */
-  sqlDatabase: SqlDatabase<unknown> | undefined
-  handler(payment: ChaosPayment, attempt: number, tx?: unknown): Promise<void>
-}
-
-/** How long closing may take before the worker gives up on it (the run SIGKILLs a worker after 15 s). */
-const CLOSE_MS = 10_000
-
-export async function consumeRocketMQWithIdem(o: RocketMQIdemConsumerOptions): Promise<{ close(): Promise<void> }> {
+export async function consumeRocketMQWithIdem(o: BrokerConsumerOptions): Promise<{ close(): Promise<void> }> {
   const { config, common, handler } = o
   const names = rocketmqNames(config.topic)
   const endpoint = `127.0.0.1:${config.brokerPort}`
@@ -58,12 +35,11 @@ export async function consumeRocketMQWithIdem(o: RocketMQIdemConsumerOptions): P
         })
   return {
     async close() {
-      const closing = (async () => {
+      await closeWithin(async () => {
         await consumer.close()
         await client.shutdown()
         await producer.shutdown()
-      })()
-      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_MS).unref())])
+      })
     },
   }
 }
