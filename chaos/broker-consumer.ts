@@ -23,3 +23,19 @@ const CLOSE_MS = 10_000
 export async function closeWithin(close: () => Promise<void>): Promise<void> {
   await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, CLOSE_MS).unref())])
 }
+
+/** The part of an adapter's options that picks the mode: `handler` (run mode) or `db` and `transactionHandler`. */
+export type ModeOptions =
+  | { handler(payment: ChaosPayment, ctx: { attempt: number }): Promise<void> }
+  | {
+      db: SqlDatabase<unknown>
+      transactionHandler(tx: unknown, payment: ChaosPayment, ctx: { attempt: number }): Promise<void>
+    }
+
+/** Run mode without a database, transaction mode with one; either way the charge gets Idem's attempt. */
+export function modeOptions(o: Pick<BrokerConsumerOptions, 'sqlDatabase' | 'handler'>): ModeOptions {
+  const { sqlDatabase, handler } = o
+  return sqlDatabase === undefined
+    ? { handler: (payment, ctx) => handler(payment, ctx.attempt) }
+    : { db: sqlDatabase, transactionHandler: (tx, payment, ctx) => handler(payment, ctx.attempt, tx) }
+}

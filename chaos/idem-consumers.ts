@@ -11,6 +11,7 @@ import type { SqlDatabase } from 'idem/sql'
 import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { connect } from 'nats'
+import { modeOptions } from './broker-consumer.js'
 import { mqttNames, natsNames } from './brokers.js'
 import { consumeKafkaWithIdem } from './kafka/idem-consumer.js'
 import type { ChaosPayment } from './payment.js'
@@ -56,6 +57,7 @@ export async function consumeWithIdem(o: IdemConsumerOptions): Promise<{ close()
     on,
   }
   const handler = (payment: ChaosPayment, attempt: number, tx?: unknown) => o.charge(tx, payment.paymentId, attempt)
+  const mode = modeOptions({ sqlDatabase: o.sqlDatabase, handler })
   switch (config.broker) {
     case 'kafka':
       return consumeKafkaWithIdem({ config, common, sqlDatabase: o.sqlDatabase, handler })
@@ -74,19 +76,11 @@ export async function consumeWithIdem(o: IdemConsumerOptions): Promise<{ close()
         count: 16,
         onError: () => {},
       }
-      const consumer =
-        o.sqlDatabase === undefined
-          ? await consumeRedisStream<ChaosPayment>({
-              ...streamOptions,
-              ...common,
-              handler: (payment, ctx) => handler(payment, ctx.attempt),
-            })
-          : await consumeRedisStream<ChaosPayment, unknown>({
-              ...streamOptions,
-              ...common,
-              db: o.sqlDatabase,
-              transactionHandler: (tx, payment, ctx) => handler(payment, ctx.attempt, tx),
-            })
+      const consumer = await consumeRedisStream<ChaosPayment, unknown>({
+        ...streamOptions,
+        ...common,
+        ...mode,
+      })
       return {
         async close() {
           await consumer.close()
@@ -109,19 +103,7 @@ export async function consumeWithIdem(o: IdemConsumerOptions): Promise<{ close()
         deadLetterSubject: names.dead,
         onError: () => {},
       }
-      const consumer =
-        o.sqlDatabase === undefined
-          ? await consumeJetStream<ChaosPayment>({
-              ...natsOptions,
-              ...common,
-              handler: (payment, ctx) => handler(payment, ctx.attempt),
-            })
-          : await consumeJetStream<ChaosPayment, unknown>({
-              ...natsOptions,
-              ...common,
-              db: o.sqlDatabase,
-              transactionHandler: (tx, payment, ctx) => handler(payment, ctx.attempt, tx),
-            })
+      const consumer = await consumeJetStream<ChaosPayment, unknown>({ ...natsOptions, ...common, ...mode })
       return {
         async close() {
           await consumer.close()
@@ -145,19 +127,7 @@ export async function consumeWithIdem(o: IdemConsumerOptions): Promise<{ close()
         deadLetter: { topic: names.dead, client: deadLetters },
         connectTimeout: '5s',
       }
-      const consumer =
-        o.sqlDatabase === undefined
-          ? await consumeMqtt<ChaosPayment>({
-              ...mqttOptions,
-              ...common,
-              handler: (payment, ctx) => handler(payment, ctx.attempt),
-            })
-          : await consumeMqtt<ChaosPayment, unknown>({
-              ...mqttOptions,
-              ...common,
-              db: o.sqlDatabase,
-              transactionHandler: (tx, payment, ctx) => handler(payment, ctx.attempt, tx),
-            })
+      const consumer = await consumeMqtt<ChaosPayment, unknown>({ ...mqttOptions, ...common, ...mode })
       return {
         async close() {
           await consumer.close()

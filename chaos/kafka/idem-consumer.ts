@@ -3,7 +3,7 @@
 
 import { appendFileSync } from 'node:fs'
 import { consumeKafka } from 'idem/kafka'
-import { type BrokerConsumerOptions, closeWithin } from '../broker-consumer.js'
+import { type BrokerConsumerOptions, closeWithin, modeOptions } from '../broker-consumer.js'
 import type { ChaosPayment } from '../payment.js'
 import { deadLetterProducer, groupMember, kafkaNames } from './members.js'
 
@@ -54,7 +54,7 @@ async function startMember(
   o: BrokerConsumerOptions,
   gaveUp: (error: unknown) => void,
 ): Promise<{ close(): Promise<void> }> {
-  const { config, common, handler } = o
+  const { config, common } = o
   const clientId = `chaos-worker-${process.env.CHAOS_WORKER_INDEX ?? '0'}`
   const client = groupMember({ brokerPort: config.brokerPort, group: config.group, clientId })
   const producer = deadLetterProducer({ brokerPort: config.brokerPort, clientId: `${clientId}-dead` })
@@ -79,19 +79,7 @@ async function startMember(
   }
   let consumer: { close(): Promise<void> }
   try {
-    consumer =
-      o.sqlDatabase === undefined
-        ? await consumeKafka<ChaosPayment>({
-            ...kafkaOptions,
-            ...common,
-            handler: (payment, ctx) => handler(payment, ctx.attempt),
-          })
-        : await consumeKafka<ChaosPayment, unknown>({
-            ...kafkaOptions,
-            ...common,
-            db: o.sqlDatabase,
-            transactionHandler: (tx, payment, ctx) => handler(payment, ctx.attempt, tx),
-          })
+    consumer = await consumeKafka<ChaosPayment, unknown>({ ...kafkaOptions, ...common, ...modeOptions(o) })
   } catch (error) {
     await Promise.all([client.close().catch(() => {}), producer.close().catch(() => {})])
     throw error

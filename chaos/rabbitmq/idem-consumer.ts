@@ -2,7 +2,7 @@
 // or in transaction mode, with the consumer core's options every broker of the run shares.
 
 import { consumeAmqp } from 'idem/amqp'
-import type { BrokerConsumerOptions } from '../broker-consumer.js'
+import { type BrokerConsumerOptions, modeOptions } from '../broker-consumer.js'
 import type { ChaosPayment } from '../payment.js'
 import { connectThroughProxy, prefetchOf } from './worker-connection.js'
 
@@ -11,19 +11,7 @@ export async function consumeRabbitMqWithIdem(o: BrokerConsumerOptions): Promise
   // Idem's dead-letter queue and delay queues are declared by consumeAmqp (assertTopology).
   const source = { client: connection, queue: o.config.topic, prefetch: prefetchOf(o.config), onError: () => {} }
   try {
-    const consumer =
-      o.sqlDatabase === undefined
-        ? await consumeAmqp<ChaosPayment>({
-            ...source,
-            ...o.common,
-            handler: (payment, ctx) => o.handler(payment, ctx.attempt),
-          })
-        : await consumeAmqp<ChaosPayment, unknown>({
-            ...source,
-            ...o.common,
-            db: o.sqlDatabase,
-            transactionHandler: (tx, payment, ctx) => o.handler(payment, ctx.attempt, tx),
-          })
+    const consumer = await consumeAmqp<ChaosPayment, unknown>({ ...source, ...o.common, ...modeOptions(o) })
     return {
       async close() {
         await consumer.close()

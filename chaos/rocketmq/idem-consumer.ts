@@ -2,12 +2,12 @@
 // combination's group, through the proxy, with a dead-letter producer of its own.
 
 import { consumeRocketMQ } from 'idem/rocketmq'
-import { type BrokerConsumerOptions, closeWithin } from '../broker-consumer.js'
+import { type BrokerConsumerOptions, closeWithin, modeOptions } from '../broker-consumer.js'
 import type { ChaosPayment } from '../payment.js'
 import { INVISIBLE_MS, rocketmqNames, startConsumer, startProducer } from './clients.js'
 
 export async function consumeRocketMQWithIdem(o: BrokerConsumerOptions): Promise<{ close(): Promise<void> }> {
-  const { config, common, handler } = o
+  const { config, common } = o
   const names = rocketmqNames(config.topic)
   const endpoint = `127.0.0.1:${config.brokerPort}`
   // A start that fails ends the worker (a fault met at start): the run starts it again.
@@ -20,19 +20,7 @@ export async function consumeRocketMQWithIdem(o: BrokerConsumerOptions): Promise
     deadLetterProducer: producer,
     onError: () => {},
   }
-  const consumer =
-    o.sqlDatabase === undefined
-      ? await consumeRocketMQ<ChaosPayment>({
-          ...rocketOptions,
-          ...common,
-          handler: (payment, ctx) => handler(payment, ctx.attempt),
-        })
-      : await consumeRocketMQ<ChaosPayment, unknown>({
-          ...rocketOptions,
-          ...common,
-          db: o.sqlDatabase,
-          transactionHandler: (tx, payment, ctx) => handler(payment, ctx.attempt, tx),
-        })
+  const consumer = await consumeRocketMQ<ChaosPayment, unknown>({ ...rocketOptions, ...common, ...modeOptions(o) })
   return {
     async close() {
       await closeWithin(async () => {
