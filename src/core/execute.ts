@@ -30,7 +30,9 @@ export type Complete = (
 /**
  * Attempts at storing an outcome on a failing store, at least; more while the lease may still be
  * held. Giving up earlier gains nothing: nobody else may run the key until the lease lapses, and
- * then a duplicate runs the function again, which one more attempt that succeeds prevents.
+ * then a duplicate runs the function again, which one more attempt that succeeds prevents. Except
+ * with `failOpen`, which chose answering over waiting on a store that is down: its caller gets the
+ * value after these few attempts (they cover a blip), not when the lease lapses.
  */
 const COMPLETE_ATTEMPTS = 3
 /** Pause before the attempt after `attempt`: 20, 80, 320 ms, then every second. */
@@ -113,8 +115,9 @@ export async function execute<T>(
 }
 
 /**
- * Store the outcome, retrying a failing store at least three times and for as long as the lease
- * may still be held (`leaseDeadline`); the function's `value` rides on any error.
+ * Store the outcome, retrying a failing store at least three times and, unless the policy fails
+ * open, for as long as the lease may still be held (`leaseDeadline`); the function's `value` rides
+ * on any error.
  */
 export async function completeOutcome(
   core: Pipeline,
@@ -190,7 +193,7 @@ async function storeOutcome(
         throw Object.assign(error, { value })
       }
       const delay = completeRetryDelay(attempt)
-      const lastAttempt = attempt >= COMPLETE_ATTEMPTS && Date.now() + delay >= leaseDeadline
+      const lastAttempt = attempt >= COMPLETE_ATTEMPTS && (policy.failOpen || Date.now() + delay >= leaseDeadline)
       core.events.emit('store_error', {
         scope: base.scope,
         key: base.key,

@@ -65,6 +65,25 @@ describe('a failing store', () => {
     expect(Date.now() - startedAt).toBeLessThan(600)
   })
 
+  it('fails open on a failing complete after three attempts, without holding the caller for the lease', async () => {
+    const store = new FaultyStore(new MemoryStore())
+    store.fail('complete')
+    const idem = new Idempotency({ store, lease: '30s', failOpen: true })
+    const events: unknown[] = []
+    idem.on('store_error', (event) => events.push(event))
+    const startedAt = Date.now()
+    expect(await idem.run({ key: 'k' }, () => 'v')).toEqual({ status: 'executed', value: 'v' })
+    // 20 + 80 ms of pauses between the three attempts; a fail-closed run would go on for 30 s.
+    expect(store.calls.complete).toBe(3)
+    expect(Date.now() - startedAt).toBeLessThan(5_000)
+    expect(idem.failOpenExecutions).toBe(1)
+    expect(events).toMatchObject([
+      { operation: 'complete', failOpen: false },
+      { operation: 'complete', failOpen: false },
+      { operation: 'complete', failOpen: true },
+    ])
+  })
+
   it('still throws the function error when the release fails, and the claim lapses for a retry', async () => {
     const store = new FaultyStore(new MemoryStore())
     store.fail('release')
