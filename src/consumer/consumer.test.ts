@@ -255,9 +255,10 @@ describe.each(stores)('the consumer core on %s', (_name, makeStore) => {
   it('keeps a handler longer than the lease to one run, renewing the broker’s timer meanwhile', async () => {
     const broker = new FakeBroker<{ n: number }>({ maxDelayMs: 20, extendEveryMs: 30 })
     const { consumer, effects } = setup({
-      lease: 90,
+      // Renewed every 80 ms: a loaded machine's timers must be late by 160 ms to lose it.
+      lease: 240,
       handler: async (_payload, ctx) => {
-        await sleep(400)
+        await sleep(800)
         effects.set(ctx.key, (effects.get(ctx.key) ?? 0) + 1)
       },
     })
