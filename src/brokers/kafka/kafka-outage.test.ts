@@ -1,5 +1,5 @@
 // The broker gone for far longer than the client retries (SIGKILL, then 12 s down: a crash and a
-// slow start), under a consumer at work, on a private broker of this test's own (127.0.0.1:19293):
+// slow start), under a consumer at work, on a private broker of this test's own (127.0.0.1:19296):
 // the consumer reports what fails meanwhile, comes back by itself once the broker does (no restart
 // of the consumer, no help from the test), and finishes every message, each effect once. The
 // graceful restart is kafka-restart.test.ts.
@@ -25,7 +25,8 @@ import {
 import { consumeKafka, type KafkaHandle } from './consume-kafka.js'
 import { kafkaProducer } from './kafka-producer.js'
 
-const PORT = 19293
+// Its controller listens on PORT + 1: clear of the restart test's 19292-19293 when both run at once.
+const PORT = 19296
 const PARTITIONS = 3
 
 const redisUp = await requireService('Redis', SERVICES.Redis.port)
