@@ -13,7 +13,7 @@ interface Pending {
   stored: string
   value: unknown
   leaseDeadline: number
-  resolve(): void
+  resolve(failedOpen: boolean): void
   reject(error: unknown): void
 }
 
@@ -27,7 +27,7 @@ export class CompletionBatch {
   }
 
   readonly complete: Complete = (_core, p, token, stored, value, _ranUntil, leaseDeadline) =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<boolean>((resolve, reject) => {
       this.#queue.push({ p, token, stored, value, leaseDeadline, resolve, reject })
       if (!this.#busy) {
         this.#busy = true
@@ -72,7 +72,7 @@ export class CompletionBatch {
       const item = items[i] as Pending
       if (outcomes?.[i] === 'completed') {
         core.cache?.set(item.p.base.id, item.p.fingerprint, item.stored, ttlMs, Date.now())
-        item.resolve()
+        item.resolve(false)
         continue
       }
       rest ??= []

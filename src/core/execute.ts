@@ -15,7 +15,8 @@ import { ExecutionContext, type RunContext, type RunResult, unprotectedContext }
  * Stores an outcome for the claim `token`; throws as `completeOutcome` does. `ranUntil` is when the
  * function ended (`performance.now()`), read once for both its duration and the completion's
  * timing; 0 when nobody measures. `leaseDeadline` (`Date.now()` time) is until when the claim may
- * still be held: a failing store is retried until then.
+ * still be held: a failing store is retried until then. Resolves true when the outcome was not
+ * stored and the policy failed open (the caller gets its value, unprotected from a duplicate).
  */
 export type Complete = (
   core: Pipeline,
@@ -25,7 +26,7 @@ export type Complete = (
   value: unknown,
   ranUntil: number,
   leaseDeadline: number,
-) => Promise<void>
+) => Promise<boolean>
 
 /**
  * Attempts at storing an outcome on a failing store, at least; more while the lease may still be
@@ -108,16 +109,16 @@ export async function execute<T>(
     await complete(core, p, token, storedError, value, ranUntil, keeper.deadline)
     throw error
   }
-  await complete(core, p, token, stored, value, ranUntil, keeper.deadline)
+  const failedOpen = await complete(core, p, token, stored, value, ranUntil, keeper.deadline)
   // A listener added while the function ran finds ranUntil unread (0).
   core.executed(base, attempt, (ranUntil || performance.now()) - startedAt, false)
-  return { status: 'executed', value }
+  return failedOpen ? { status: 'executed', value, failedOpen } : { status: 'executed', value }
 }
 
 /**
  * Store the outcome, retrying a failing store at least three times and, unless the policy fails
  * open, for as long as the lease may still be held (`leaseDeadline`); the function's `value` rides
- * on any error.
+ * on any error. True when it was not stored and the policy failed open.
  */
 export async function completeOutcome(
   core: Pipeline,
@@ -127,9 +128,9 @@ export async function completeOutcome(
   value: unknown,
   ranUntil = 0,
   leaseDeadline = 0,
-): Promise<void> {
+): Promise<boolean> {
   try {
-    await storeOutcome(core, p, token, stored, value, ranUntil, leaseDeadline)
+    return await storeOutcome(core, p, token, stored, value, ranUntil, leaseDeadline)
   } catch (error) {
     if (!(error instanceof ResultTooLargeError)) throw error
     // The store's own limit is below this Idempotency's maxResultBytes. The function ran: complete
@@ -166,7 +167,7 @@ async function storeOutcome(
   value: unknown,
   ranUntil: number,
   leaseDeadline: number,
-): Promise<void> {
+): Promise<boolean> {
   const { base, policy } = p
   for (let attempt = 1; ; attempt++) {
     // Timed here rather than through the ObservedStore, as run()'s claim is; the first attempt
@@ -177,7 +178,7 @@ async function storeOutcome(
       await core.givenStore.complete(base.id, token, stored, policy.ttlMs)
       if (probe !== undefined) tell(probe, 'complete', startedAt, performance.now(), undefined)
       core.stored(p, stored)
-      return
+      return false
     } catch (error) {
       if (probe !== undefined) tell(probe, 'complete', startedAt, performance.now(), error)
       if (error instanceof LeaseLostError) {
@@ -205,7 +206,7 @@ async function storeOutcome(
       if (lastAttempt) {
         if (policy.failOpen) {
           core.failOpenExecutions++
-          return
+          return true
         }
         const down = new StoreUnavailableError(
           `"${base.key}" ran, but its outcome could not be stored: ${(error as Error)?.message ?? error}`,

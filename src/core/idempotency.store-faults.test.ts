@@ -72,7 +72,8 @@ describe('a failing store', () => {
     const events: unknown[] = []
     idem.on('store_error', (event) => events.push(event))
     const startedAt = Date.now()
-    expect(await idem.run({ key: 'k' }, () => 'v')).toEqual({ status: 'executed', value: 'v' })
+    // The outcome is not stored: the caller is told the run was unprotected.
+    expect(await idem.run({ key: 'k' }, () => 'v')).toEqual({ status: 'executed', value: 'v', failedOpen: true })
     // 20 + 80 ms of pauses between the three attempts; a fail-closed run would go on for 30 s.
     expect(store.calls.complete).toBe(3)
     expect(Date.now() - startedAt).toBeLessThan(5_000)

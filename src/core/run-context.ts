@@ -17,7 +17,10 @@ export interface RunContext {
 export interface RunResult<T> {
   status: 'executed' | 'replayed'
   value: T
-  /** True when the store failed and the function ran unprotected because of `failOpen`. */
+  /**
+   * True when the store failed and, because of `failOpen`, the function ran unprotected or its
+   * outcome was not stored (a duplicate may run it again).
+   */
   failedOpen?: true
 }
 

@@ -132,7 +132,8 @@ describe('idem_requests_total', () => {
     const idem = new Idempotency({ store: faulty, failOpen: true })
     idemMetrics({ registry }).watch(idem)
     faulty.fail('complete', 3)
-    expect(await idem.run({ key: 'k' }, () => 1)).toEqual({ status: 'executed', value: 1 })
+    // The caller learns that its outcome was not stored; the metric counts the call as executed.
+    expect(await idem.run({ key: 'k' }, () => 1)).toEqual({ status: 'executed', value: 1, failedOpen: true })
     expect(await samplesOf(registry, 'idem_requests_total')).toEqual([
       { labels: { scope: 'default', outcome: 'executed' }, value: 1 },
     ])
