@@ -32,11 +32,13 @@ const isNest = (variant: string): variant is NestVariant => (NEST_VARIANTS as re
 const BARE: Record<Variant, Variant> = {
   'express bare': 'express bare',
   'express floor': 'express bare',
+  'express fenced floor': 'express bare',
   'express + idem': 'express bare',
   'express + express-idempotency': 'express bare',
   'express + @node-idempotency/core': 'express bare',
   'fastify bare': 'fastify bare',
   'fastify floor': 'fastify bare',
+  'fastify fenced floor': 'fastify bare',
   'fastify + idem': 'fastify bare',
   'nest bare': 'nest bare',
   'nest floor': 'nest bare',
@@ -46,6 +48,15 @@ const FLOOR: Partial<Record<Variant, Variant>> = {
   'express + idem': 'express floor',
   'fastify + idem': 'fastify floor',
   'nest + idem': 'nest floor',
+}
+/**
+ * The floor with, at their least, the guarantees Idem must keep and the floor does without
+ * (fingerprint, owner token, fenced completion; bench/http/floor.ts): what it reaches of the floor
+ * is what those guarantees cost alone, and what Idem reaches of it is Idem's own overhead.
+ */
+const FENCED: Partial<Record<Variant, Variant>> = {
+  'express + idem': 'express fenced floor',
+  'fastify + idem': 'fastify fenced floor',
 }
 const PEERS: readonly Variant[] = ['express + express-idempotency', 'express + @node-idempotency/core']
 /** Goal: Idem at this fraction of its floor's req/s at least. */
@@ -134,7 +145,7 @@ async function verify(child: Child, runId: string): Promise<void> {
   const idempotent = child.variant !== BARE[child.variant]
   if (idempotent && second.body !== first.body) throw new Error(`${child.variant}: the retry was not a replay`)
   if (!idempotent && second.body === first.body) throw new Error(`${child.variant}: the bare endpoint replayed`)
-  if (REPLAYED.includes(child.variant)) {
+  if (REPLAYED.includes(child.variant) || Object.values(FENCED).includes(child.variant)) {
     const keyless = await post(child.url, undefined)
     if (keyless.status !== 400) throw new Error(`${child.variant}: a request without a key answered ${keyless.status}`)
   }
@@ -292,6 +303,15 @@ function report(cases: readonly Case[], samples: Map<string, Samples>, strict: b
     const vsBare = c.replay ? '' : ratio(c, caseOf(BARE[c.variant], false)).toFixed(2)
     console.log(
       `${c.name.padEnd(40)}${Math.round(median(s.rps)).toLocaleString('en-US').padStart(9)}${fixed(s.p99, 0).padStart(8)}${vsBare.padStart(9)}${(vsFloor?.toFixed(2) ?? '').padStart(10)}${fixed(s.serverUs, 0).padStart(15)}${fixed(s.redisUs, 0).padStart(14)}   ${goal}`,
+    )
+  }
+  for (const [idemVariant, fenced] of Object.entries(FENCED) as Array<[Variant, Variant]>) {
+    const idemCase = caseOf(idemVariant, false)
+    const fencedCase = caseOf(fenced, false)
+    const floor = FLOOR[idemVariant] as Variant
+    if (!cases.includes(idemCase) || !cases.includes(fencedCase)) continue
+    console.log(
+      `${fenced}: ${ratio(fencedCase, caseOf(floor, false)).toFixed(2)} of the floor (what fingerprint, token and fencing cost alone); ${idemVariant}: ${ratio(idemCase, fencedCase).toFixed(2)} of the fenced floor`,
     )
   }
   const idem = caseOf('express + idem', false)

@@ -5,7 +5,15 @@
 // it. A duplicate costs one round trip (the claim's own GET) and the stored response written back.
 // What it leaves out is what Idem adds on purpose: key syntax, scope, fingerprint, lease renewal,
 // fencing, takeover, problem details beyond the one 400.
+//
+// The fenced floor adds to it, at their least, the guarantees any correct implementation needs
+// and the floor lacks: the request's fingerprint (one SHA-256 over method, target and the body's
+// JSON), checked when a key comes back (422 for another request); an owner token in the claim;
+// and a completion that lands only while the claim still holds that token (a script: GET, compare,
+// SET), batched per tick as Idem batches its completions. No lease renewal, takeover, scope or
+// canonical JSON: what it costs beyond the floor is what those guarantees cost alone.
 
+import { hash, randomUUID } from 'node:crypto'
 import type { Express, Request, Response } from 'express'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
@@ -24,6 +32,7 @@ const MISSING_KEY = JSON.stringify({
   detail: 'This operation requires an idempotency-key header.',
 })
 const IN_PROGRESS = JSON.stringify({ type: 'urn:idem:problem:in-progress', status: 409 })
+const MISMATCH = JSON.stringify({ type: 'urn:idem:problem:fingerprint-mismatch', status: 422 })
 
 interface Stored {
   s: number
@@ -108,6 +117,164 @@ export function fastifyFloor(app: FastifyInstance, redis: Redis, prefix: string)
     if (key === '' || typeof payload !== 'string') return payload
     const type = String(reply.getHeader('content-type') ?? '')
     await store(redis, key, { s: reply.statusCode, h: [['content-type', type]], t: payload })
+    return payload
+  })
+}
+
+// ---------------------------------------------------------------- the fenced floor
+
+/** Replaces each claim with its response only while the claim still ends with the caller's token: 1 stored, 0 not. */
+const FENCED_COMPLETE = `
+local ttl = ARGV[1]
+local out = {}
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  local token = ARGV[2 * i]
+  if v and string.byte(v, 1) == 112 and string.sub(v, -#token) == token then
+    redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+`
+
+interface FencedStored extends Stored {
+  /** The fingerprint of the request that stored it. */
+  f: string
+}
+
+interface Completion {
+  key: string
+  token: string
+  value: string
+  done: () => void
+}
+
+/** The completions of one tick, sent as one script call at its end. */
+class FencedCompletions {
+  readonly #redis: Redis & { fencedComplete(...args: Array<string | number>): Promise<number[]> }
+  #queue: Completion[] = []
+
+  constructor(redis: Redis) {
+    redis.defineCommand('fencedComplete', { lua: FENCED_COMPLETE })
+    this.#redis = redis as Redis & { fencedComplete(...args: Array<string | number>): Promise<number[]> }
+  }
+
+  /** Resolves once the script answered (stored or not: a claim taken over keeps the new owner's record). */
+  complete(key: string, token: string, stored: FencedStored): Promise<void> {
+    return new Promise((done) => {
+      if (this.#queue.length === 0) process.nextTick(() => this.#flush())
+      this.#queue.push({ key, token, value: JSON.stringify(stored), done })
+    })
+  }
+
+  #flush(): void {
+    const batch = this.#queue
+    this.#queue = []
+    const args: Array<string | number> = [batch.length]
+    for (const c of batch) args.push(c.key)
+    args.push(TTL_MS)
+    for (const c of batch) args.push(c.token, c.value)
+    const settle = () => {
+      for (const c of batch) c.done()
+    }
+    this.#redis.fencedComplete(...args).then(settle, settle)
+  }
+}
+
+/** The least fingerprint of a request: one SHA-256 over method, target and the body as JSON. */
+function fingerprintOf(method: string, url: string, body: unknown): string {
+  return hash('sha256', JSON.stringify([method, url, body ?? null]), 'base64url')
+}
+
+/** What a claim found: proceed with the token, or answer (replay, 409, 422). */
+type Claimed = { token: string } | { status: number; headers: Array<[string, string]>; body: string }
+
+async function fencedClaim(redis: Redis, key: string, fingerprint: string): Promise<Claimed> {
+  const token = randomUUID()
+  const held = await redis.set(key, `p${fingerprint}${token}`, 'PX', TTL_MS, 'NX', 'GET')
+  if (held === null) return { token }
+  const problem = [['content-type', 'application/problem+json']] as Array<[string, string]>
+  if (held.startsWith('p')) {
+    return held.startsWith(fingerprint, 1)
+      ? { status: 409, headers: problem, body: IN_PROGRESS }
+      : { status: 422, headers: problem, body: MISMATCH }
+  }
+  const stored = JSON.parse(held) as FencedStored
+  if (stored.f !== fingerprint) return { status: 422, headers: problem, body: MISMATCH }
+  return { status: stored.s, headers: [...stored.h, ['idempotent-replayed', 'true']], body: stored.t }
+}
+
+/** Express, fenced: the floor plus the fingerprint, the owner token and the fenced completion. */
+export function expressFencedFloor(app: Express, redis: Redis, prefix: string): void {
+  const completions = new FencedCompletions(redis)
+  app.use((req: Request, res: Response, next) => {
+    if (req.method !== 'POST' && req.method !== 'PATCH') return next()
+    const key = keyOf(prefix, req.headers['idempotency-key'])
+    if (key === undefined) {
+      res.status(400).type('application/problem+json').send(MISSING_KEY)
+      return
+    }
+    const fingerprint = fingerprintOf(req.method, req.originalUrl, req.body)
+    fencedClaim(redis, key, fingerprint).then((claimed) => {
+      if (!('token' in claimed)) {
+        res.status(claimed.status)
+        for (const [name, value] of claimed.headers) res.setHeader(name, value)
+        res.end(claimed.body)
+        return
+      }
+      const end = res.end
+      res.end = function (this: Response, chunk?: unknown, ...rest: unknown[]) {
+        const body = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : ''
+        const type = String(res.getHeader('content-type') ?? '')
+        const stored = {
+          f: fingerprint,
+          s: res.statusCode,
+          h: [['content-type', type]] as Array<[string, string]>,
+          t: body,
+        }
+        void completions
+          .complete(key, claimed.token, stored)
+          .then(() => (end as (...a: unknown[]) => Response).call(this, chunk, ...rest))
+        return this
+      } as Response['end']
+      next()
+    }, next)
+  })
+}
+
+/** Fastify, fenced: the floor plus the fingerprint, the owner token and the fenced completion. */
+export function fastifyFencedFloor(app: FastifyInstance, redis: Redis, prefix: string): void {
+  const completions = new FencedCompletions(redis)
+  app.decorateRequest('floorClaim', null)
+  type Holding = FastifyRequest & { floorClaim: { key: string; token: string; fingerprint: string } | null }
+  app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.method !== 'POST' && request.method !== 'PATCH') return
+    const key = keyOf(prefix, request.headers['idempotency-key'])
+    if (key === undefined) return reply.code(400).type('application/problem+json').send(MISSING_KEY)
+    const fingerprint = fingerprintOf(request.method, request.url, request.body)
+    const claimed = await fencedClaim(redis, key, fingerprint)
+    if ('token' in claimed) {
+      ;(request as Holding).floorClaim = { key, token: claimed.token, fingerprint }
+      return
+    }
+    reply.code(claimed.status)
+    for (const [name, value] of claimed.headers) reply.header(name, value)
+    return reply.send(claimed.body)
+  })
+  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const claim = (request as Holding).floorClaim
+    if (claim === null || typeof payload !== 'string') return payload
+    const type = String(reply.getHeader('content-type') ?? '')
+    const stored = {
+      f: claim.fingerprint,
+      s: reply.statusCode,
+      h: [['content-type', type]] as Array<[string, string]>,
+      t: payload,
+    }
+    await completions.complete(claim.key, claim.token, stored)
     return payload
   })
 }

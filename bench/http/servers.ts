@@ -10,11 +10,13 @@ export const REDIS_URL = process.env.IDEM_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const VARIANTS = [
   'express bare',
   'express floor',
+  'express fenced floor',
   'express + idem',
   'express + express-idempotency',
   'express + @node-idempotency/core',
   'fastify bare',
   'fastify floor',
+  'fastify fenced floor',
   'fastify + idem',
 ] as const
 export type Variant = (typeof VARIANTS)[number]
@@ -36,6 +38,9 @@ export async function serve(variant: Variant, prefix: string): Promise<void> {
     } else if (variant === 'fastify floor') {
       const { fastifyFloor } = await import('./floor.js')
       fastifyFloor(app, await redisClient(closers), prefix)
+    } else if (variant === 'fastify fenced floor') {
+      const { fastifyFencedFloor } = await import('./floor.js')
+      fastifyFencedFloor(app, await redisClient(closers), prefix)
     }
     app.post<{ Body: { amount: number } }>('/orders', async (request, reply) =>
       reply.code(201).send(order(request.body)),
@@ -53,6 +58,9 @@ export async function serve(variant: Variant, prefix: string): Promise<void> {
     } else if (variant === 'express floor') {
       const { expressFloor } = await import('./floor.js')
       expressFloor(app, await redisClient(closers), prefix)
+    } else if (variant === 'express fenced floor') {
+      const { expressFencedFloor } = await import('./floor.js')
+      expressFencedFloor(app, await redisClient(closers), prefix)
     } else if (variant === 'express + express-idempotency') {
       // Its README: the middleware, a Redis data adapter, and isHit() checked in the handler.
       const { idempotency, getSharedIdempotencyService } = await import('express-idempotency')
