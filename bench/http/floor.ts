@@ -17,6 +17,7 @@ import { hash, randomUUID } from 'node:crypto'
 import type { Express, Request, Response } from 'express'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
+import { FencedCompletions } from '../lib/fenced-completions.js'
 
 /** Idem's retention (its default ttl, 24 h): the claim and the stored response both live that long. */
 const TTL_MS = 24 * 60 * 60 * 1000
@@ -123,65 +124,9 @@ export function fastifyFloor(app: FastifyInstance, redis: Redis, prefix: string)
 
 // ---------------------------------------------------------------- the fenced floor
 
-/** Replaces each claim with its response only while the claim still ends with the caller's token: 1 stored, 0 not. */
-const FENCED_COMPLETE = `
-local ttl = ARGV[1]
-local out = {}
-for i = 1, #KEYS do
-  local v = redis.call('GET', KEYS[i])
-  local token = ARGV[2 * i]
-  if v and string.byte(v, 1) == 112 and string.sub(v, -#token) == token then
-    redis.call('SET', KEYS[i], ARGV[2 * i + 1], 'PX', ttl)
-    out[i] = 1
-  else
-    out[i] = 0
-  end
-end
-return out
-`
-
 interface FencedStored extends Stored {
   /** The fingerprint of the request that stored it. */
   f: string
-}
-
-interface Completion {
-  key: string
-  token: string
-  value: string
-  done: () => void
-}
-
-/** The completions of one tick, sent as one script call at its end. */
-class FencedCompletions {
-  readonly #redis: Redis & { fencedComplete(...args: Array<string | number>): Promise<number[]> }
-  #queue: Completion[] = []
-
-  constructor(redis: Redis) {
-    redis.defineCommand('fencedComplete', { lua: FENCED_COMPLETE })
-    this.#redis = redis as Redis & { fencedComplete(...args: Array<string | number>): Promise<number[]> }
-  }
-
-  /** Resolves once the script answered (stored or not: a claim taken over keeps the new owner's record). */
-  complete(key: string, token: string, stored: FencedStored): Promise<void> {
-    return new Promise((done) => {
-      if (this.#queue.length === 0) process.nextTick(() => this.#flush())
-      this.#queue.push({ key, token, value: JSON.stringify(stored), done })
-    })
-  }
-
-  #flush(): void {
-    const batch = this.#queue
-    this.#queue = []
-    const args: Array<string | number> = [batch.length]
-    for (const c of batch) args.push(c.key)
-    args.push(TTL_MS)
-    for (const c of batch) args.push(c.token, c.value)
-    const settle = () => {
-      for (const c of batch) c.done()
-    }
-    this.#redis.fencedComplete(...args).then(settle, settle)
-  }
 }
 
 /** The least fingerprint of a request: one SHA-256 over method, target and the body as JSON. */
@@ -209,7 +154,7 @@ async function fencedClaim(redis: Redis, key: string, fingerprint: string): Prom
 
 /** Express, fenced: the floor plus the fingerprint, the owner token and the fenced completion. */
 export function expressFencedFloor(app: Express, redis: Redis, prefix: string): void {
-  const completions = new FencedCompletions(redis)
+  const completions = new FencedCompletions(redis, TTL_MS)
   app.use((req: Request, res: Response, next) => {
     if (req.method !== 'POST' && req.method !== 'PATCH') return next()
     const key = keyOf(prefix, req.headers['idempotency-key'])
@@ -235,9 +180,8 @@ export function expressFencedFloor(app: Express, redis: Redis, prefix: string): 
           h: [['content-type', type]] as Array<[string, string]>,
           t: body,
         }
-        void completions
-          .complete(key, claimed.token, stored)
-          .then(() => (end as (...a: unknown[]) => Response).call(this, chunk, ...rest))
+        const send = () => (end as (...a: unknown[]) => Response).call(this, chunk, ...rest)
+        void completions.complete(key, claimed.token, JSON.stringify(stored)).then(send, send)
         return this
       } as Response['end']
       next()
@@ -247,7 +191,7 @@ export function expressFencedFloor(app: Express, redis: Redis, prefix: string): 
 
 /** Fastify, fenced: the floor plus the fingerprint, the owner token and the fenced completion. */
 export function fastifyFencedFloor(app: FastifyInstance, redis: Redis, prefix: string): void {
-  const completions = new FencedCompletions(redis)
+  const completions = new FencedCompletions(redis, TTL_MS)
   app.decorateRequest('floorClaim', null)
   type Holding = FastifyRequest & { floorClaim: { key: string; token: string; fingerprint: string } | null }
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -274,7 +218,7 @@ export function fastifyFencedFloor(app: FastifyInstance, redis: Redis, prefix: s
       h: [['content-type', type]] as Array<[string, string]>,
       t: payload,
     }
-    await completions.complete(claim.key, claim.token, stored)
+    await completions.complete(claim.key, claim.token, JSON.stringify(stored)).catch(() => false)
     return payload
   })
 }

@@ -3,14 +3,19 @@
 //
 //   Redis new key     SET k <claim> PX ttl NX (must answer OK), then SET k <completed record> PX ttl
 //   Redis duplicate   GET k (of the very records the store replays)
+//   Redis new key,    the new-key floor plus, at their least, the guarantees RedisStore keeps: the
+//   fenced            payload's fingerprint (one SHA-256 of its JSON), an owner token in the claim
+//                     (SET NX GET), and a completion that lands only while the claim still holds
+//                     that token (a script, the calls of one tick in one, as RedisStore batches)
 //   SQL new key       INSERT (10 columns) ON CONFLICT (id) DO NOTHING / INSERT IGNORE (must insert 1
 //                     row), then UPDATE t SET state = 'completed', result = ? WHERE id = ?
 //   SQL duplicate     SELECT state, fingerprint, result, expires_at FROM t WHERE id = ?
 
-import { randomUUID } from 'node:crypto'
+import { hash, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type mysql from 'mysql2/promise'
 import type pg from 'pg'
+import { FencedCompletions } from '../lib/fenced-completions.js'
 import { LEASE_MS } from '../lib/fixtures.js'
 import type { Workload } from '../lib/measure.js'
 
@@ -45,6 +50,35 @@ export function redisNewFloor(
         throw new Error(`bench: the raw claim of ${key} found a key`)
       }
       await redis.set(key, values.done, 'PX', ttlMs)
+    },
+  }
+}
+
+/**
+ * The new-key floor with the guarantees at their least (the file's header): what it reaches of
+ * `redisNewFloor` is what fingerprint, owner token and fencing cost alone, whoever implements them.
+ */
+export function redisFencedNewFloor(
+  redis: Redis,
+  keyOf: (n: number) => string,
+  payload: unknown,
+  result: string,
+  ttlMs: number,
+): Workload {
+  const completions = new FencedCompletions(redis, ttlMs)
+  let n = 0
+  return {
+    sampleOps: 1_000,
+    op: async () => {
+      const key = keyOf(n++)
+      const fingerprint = hash('sha256', JSON.stringify(payload), 'base64url')
+      const token = randomUUID()
+      if ((await redis.set(key, `p${fingerprint}${token}`, 'PX', ttlMs, 'NX', 'GET')) !== null) {
+        throw new Error(`bench: the fenced claim of ${key} found a key`)
+      }
+      if (!(await completions.complete(key, token, `c${fingerprint}${result}`))) {
+        throw new Error(`bench: the fenced completion of ${key} found another claim`)
+      }
     },
   }
 }

@@ -20,6 +20,7 @@ import {
   mysqlSelectFloor,
   pgNewFloor,
   pgSelectFloor,
+  redisFencedNewFloor,
   redisGetFloor,
   redisNewFloor,
   redisRecordValues,
@@ -31,6 +32,7 @@ import { completeKeys, countingBegins, verifyIdem } from './verify.js'
 type Name =
   | 'redisNew'
   | 'redisFloorNew'
+  | 'redisFencedNew'
   | 'redisDup'
   | 'redisFloorDup'
   | 'redisDupFp'
@@ -50,6 +52,7 @@ const MYSQL: readonly Name[] = ['mysqlNew', 'mysqlFloorNew', 'mysqlDup', 'mysqlF
 const ORDER: readonly Name[] = [
   'redisNew',
   'redisFloorNew',
+  'redisFencedNew',
   'redisDup',
   'redisFloorDup',
   'redisDupFp',
@@ -88,7 +91,14 @@ const ROWS: readonly Row<Name>[] = [
   { label: 'tiered duplicate (run vs redis GET of its copy)', ours: 'tieredDup', floor: 'tieredGet' },
   { label: 'tiered duplicate vs PostgresStore duplicate (run vs run)', ours: 'tieredDup', floor: 'pgDup' },
   { label: 'tiered new key vs PostgresStore new key (run vs run)', ours: 'tieredNew', floor: 'pgNew' },
-  // Informative: where a Redis run() spends its time beyond the floor.
+  // Informative: where a Redis run() spends its time beyond the floor: the guarantees at their
+  // least (fingerprint, owner token, fenced completion), and Idem against that fenced floor.
+  {
+    label: 'redis fenced floor (SET NX GET + fenced script vs SET NX PX + SET)',
+    ours: 'redisFencedNew',
+    floor: 'redisFloorNew',
+  },
+  { label: 'redis new key (run vs the fenced floor)', ours: 'redisNew', floor: 'redisFencedNew' },
   { label: 'redis duplicate, fingerprint given (run vs GET)', ours: 'redisDupFp', floor: 'redisFloorDup' },
 ]
 
@@ -153,6 +163,7 @@ export async function storesSection(run: BenchRun, servers: Servers, mysqlSkippe
       redisRecordValues(fingerprint, storedResult),
       ttl,
     ),
+    redisFencedNew: redisFencedNewFloor(redis, (n) => `${P}:fenced:{5:bench:r${n}}`, PAYLOAD, storedResult, ttl),
     redisDup: runDup(redisIdem, 1_000),
     redisFloorDup: redisGetFloor(redis, cycle(dupIds.map((id) => redisStore.key(id)))),
     redisDupFp: (() => {
@@ -228,6 +239,7 @@ export async function storesSection(run: BenchRun, servers: Servers, mysqlSkippe
       [
         cost('redis new key: run()', 'redisNew'),
         cost('redis new key: floor SET NX PX + SET', 'redisFloorNew'),
+        cost('redis new key: fenced floor', 'redisFencedNew'),
         cost('redis duplicate: run()', 'redisDup'),
         cost('redis duplicate: run(), fingerprint given', 'redisDupFp'),
         cost('redis duplicate: floor GET', 'redisFloorDup'),
