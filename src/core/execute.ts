@@ -110,9 +110,12 @@ export async function execute<T>(
     throw error
   }
   const failedOpen = await complete(core, p, token, stored, value, ranUntil, keeper.deadline)
+  // Not stored (failOpen): the last store_error said so (failOpen: true), and `executed` means
+  // stored, as for a call that failed open at its claim.
+  if (failedOpen) return { status: 'executed', value, failedOpen }
   // A listener added while the function ran finds ranUntil unread (0).
   core.executed(base, attempt, (ranUntil || performance.now()) - startedAt, false)
-  return failedOpen ? { status: 'executed', value, failedOpen } : { status: 'executed', value }
+  return { status: 'executed', value }
 }
 
 /**

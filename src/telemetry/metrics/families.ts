@@ -45,7 +45,7 @@ function families(t: Tallies, { storeBuckets, functionBuckets }: ResolvedOptions
     {
       name: 'requests_total',
       make: counter(
-        'Idempotent calls by scope and outcome: executed, final_error (an isFinal error stored), replayed, in_progress (refused), mismatch, released (a retryable error freed the key), lease_lost, failed_open (store down before the claim: ran unprotected), store_unavailable (store down before the claim: refused)',
+        'Idempotent calls by scope and outcome: executed, final_error (an isFinal error stored), replayed, in_progress (refused), mismatch, released (a retryable error freed the key), lease_lost, failed_open (the store failed and failOpen went on: ran unprotected, or its outcome not stored), store_unavailable (store down before the claim: refused)',
         ['scope', 'outcome'],
         () => scopes.requests(),
       ),

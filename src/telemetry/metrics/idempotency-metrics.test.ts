@@ -126,19 +126,36 @@ describe('idem_requests_total', () => {
     expect(await sumOf(registry, 'idem_store_duration_seconds_count', { operation: 'begin' })).toBe(3)
   })
 
-  it('counts a failure to store an outcome as a store error of a call that executed', async () => {
+  it('counts a call whose outcome could not be stored under failOpen as failed_open, not executed', async () => {
     const faulty = new FaultyStore(new MemoryStore())
     const registry = new Registry()
     const idem = new Idempotency({ store: faulty, failOpen: true })
     idemMetrics({ registry }).watch(idem)
     faulty.fail('complete', 3)
-    // The caller learns that its outcome was not stored; the metric counts the call as executed.
+    // The caller learns that its outcome was not stored: a duplicate may run it again, as after a
+    // claim that failed open. The function's duration is not observed either (no executed event).
     expect(await idem.run({ key: 'k' }, () => 1)).toEqual({ status: 'executed', value: 1, failedOpen: true })
+    expect(await samplesOf(registry, 'idem_requests_total')).toEqual([
+      { labels: { scope: 'default', outcome: 'failed_open' }, value: 1 },
+    ])
+    expect(await samplesOf(registry, 'idem_store_errors_total')).toEqual([
+      { labels: { operation: 'complete' }, value: 3 },
+    ])
+    expect(await sumOf(registry, 'idem_function_duration_seconds_count')).toBe(0)
+  })
+
+  it('counts a failure to store an outcome that a retry got past as a store error of a call that executed', async () => {
+    const faulty = new FaultyStore(new MemoryStore())
+    const registry = new Registry()
+    const idem = new Idempotency({ store: faulty, failOpen: true })
+    idemMetrics({ registry }).watch(idem)
+    faulty.fail('complete', 2)
+    expect(await idem.run({ key: 'k' }, () => 1)).toEqual({ status: 'executed', value: 1 })
     expect(await samplesOf(registry, 'idem_requests_total')).toEqual([
       { labels: { scope: 'default', outcome: 'executed' }, value: 1 },
     ])
     expect(await samplesOf(registry, 'idem_store_errors_total')).toEqual([
-      { labels: { operation: 'complete' }, value: 3 },
+      { labels: { operation: 'complete' }, value: 2 },
     ])
   })
 })

@@ -49,11 +49,11 @@ export function watchIdempotency(idem: Idempotency, { scopes, store }: Tallies):
     }),
     idem.on('store_error', (event) => {
       store.errors.add(event.operation)
-      // A failure to store an outcome is a store error of a call counted otherwise (executed…).
-      if (!CLAIMS.has(event.operation)) return
-      const stats = scopes.of(event.scope)
-      if (event.failOpen) stats.failedOpen++
-      else stats.storeUnavailable++
+      // failOpen is set once per call that went on unprotected: at its claim, or at its last
+      // attempt to store an outcome (no `executed` then). Any other failure to store an outcome is
+      // a store error of a call counted otherwise (executed, lease_lost…).
+      if (event.failOpen) scopes.of(event.scope).failedOpen++
+      else if (CLAIMS.has(event.operation)) scopes.of(event.scope).storeUnavailable++
     }),
     idem.instrument({
       storeCall(operation, _startedAt, durationMs) {
