@@ -57,16 +57,26 @@ function keyOf(prefix: string, header: string | string[] | undefined): string | 
   return typeof header === 'string' && header !== '' ? `${prefix}:${header}` : undefined
 }
 
+/**
+ * The key of a request an Express floor covers; undefined once the request was passed on (the
+ * methods Idem covers by default are POST and PATCH; the others pass untouched, as with Idem) or
+ * answered (400 without a key).
+ */
+function expressKey(req: Request, res: Response, next: () => void, prefix: string): string | undefined {
+  if (req.method !== 'POST' && req.method !== 'PATCH') {
+    next()
+    return undefined
+  }
+  const key = keyOf(prefix, req.headers['idempotency-key'])
+  if (key === undefined) res.status(400).type('application/problem+json').send(MISSING_KEY)
+  return key
+}
+
 /** Express: a middleware after `express.json()`, holding `res.end` until the response is stored. */
 export function expressFloor(app: Express, redis: Redis, prefix: string): void {
   app.use((req: Request, res: Response, next) => {
-    // The methods Idem covers by default; the others pass untouched, as with Idem.
-    if (req.method !== 'POST' && req.method !== 'PATCH') return next()
-    const key = keyOf(prefix, req.headers['idempotency-key'])
-    if (key === undefined) {
-      res.status(400).type('application/problem+json').send(MISSING_KEY)
-      return
-    }
+    const key = expressKey(req, res, next, prefix)
+    if (key === undefined) return
     claim(redis, key).then((held) => {
       if (held !== null) return replayExpress(res, held)
       const end = res.end
@@ -156,12 +166,8 @@ async function fencedClaim(redis: Redis, key: string, fingerprint: string): Prom
 export function expressFencedFloor(app: Express, redis: Redis, prefix: string): void {
   const completions = new FencedCompletions(redis, TTL_MS)
   app.use((req: Request, res: Response, next) => {
-    if (req.method !== 'POST' && req.method !== 'PATCH') return next()
-    const key = keyOf(prefix, req.headers['idempotency-key'])
-    if (key === undefined) {
-      res.status(400).type('application/problem+json').send(MISSING_KEY)
-      return
-    }
+    const key = expressKey(req, res, next, prefix)
+    if (key === undefined) return
     const fingerprint = fingerprintOf(req.method, req.originalUrl, req.body)
     fencedClaim(redis, key, fingerprint).then((claimed) => {
       if (!('token' in claimed)) {
