@@ -28,6 +28,15 @@ function setup(options: Partial<IdempotencyOptions> = {}) {
   return { clock, store, idem, registry, metrics, stop, requests }
 }
 
+/** A watched Idempotency with failOpen over a store whose calls can be made to fail. */
+function failOpenOverFaultyStore() {
+  const faulty = new FaultyStore(new MemoryStore())
+  const registry = new Registry()
+  const idem = new Idempotency({ store: faulty, failOpen: true })
+  idemMetrics({ registry }).watch(idem)
+  return { faulty, registry, idem }
+}
+
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve: () => void = () => {}
   const promise = new Promise<void>((r) => {
@@ -127,10 +136,7 @@ describe('idem_requests_total', () => {
   })
 
   it('counts a call whose outcome could not be stored under failOpen as failed_open, not executed', async () => {
-    const faulty = new FaultyStore(new MemoryStore())
-    const registry = new Registry()
-    const idem = new Idempotency({ store: faulty, failOpen: true })
-    idemMetrics({ registry }).watch(idem)
+    const { faulty, registry, idem } = failOpenOverFaultyStore()
     faulty.fail('complete', 3)
     // The caller learns that its outcome was not stored: a duplicate may run it again, as after a
     // claim that failed open. The function's duration is not observed either (no executed event).
@@ -145,10 +151,7 @@ describe('idem_requests_total', () => {
   })
 
   it('counts a failure to store an outcome that a retry got past as a store error of a call that executed', async () => {
-    const faulty = new FaultyStore(new MemoryStore())
-    const registry = new Registry()
-    const idem = new Idempotency({ store: faulty, failOpen: true })
-    idemMetrics({ registry }).watch(idem)
+    const { faulty, registry, idem } = failOpenOverFaultyStore()
     faulty.fail('complete', 2)
     expect(await idem.run({ key: 'k' }, () => 1)).toEqual({ status: 'executed', value: 1 })
     expect(await samplesOf(registry, 'idem_requests_total')).toEqual([
