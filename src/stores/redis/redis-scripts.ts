@@ -17,7 +17,12 @@
 // read Redis' clock, so a `q` claim holds durations, not times: Redis set its expiry to its own
 // now + keepMs (keepMs = max(ttl, lease)), so the scripts read createdAt = PEXPIRETIME - keepMs
 // and leaseUntil = createdAt + leaseMs, all on Redis' clock. Every later write (takeover, extend,
-// complete) stores times (`p`, `c`), read with TIME. Times are epoch ms by Redis' clock.
+// complete) stores times (`p`, `c`), read with TIME. Times are epoch ms by Redis' clock, with one
+// exception: a claim of attempt 1 completed by the process that made it is replaced by a `c`
+// record built in that process (COMPLETE_KNOWN, redis-known-claims.ts), whose createdAt is the
+// claim's as the process knew it and whose updatedAt is the process's own clock: parsing the claim
+// and formatting times in Lua made the completion cost Redis about twice as much. Expiry
+// (retention, leases) is always by Redis' clock.
 //
 // The fingerprint is length-prefixed (in bytes), so the tail may hold any bytes. A string costs
 // its length plus a fixed overhead, where a hash turns into a hashtable (about 600 bytes) as soon
@@ -153,21 +158,51 @@ return complete(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), now_ms())
 )
 
 /**
- * KEYS: the records; ARGV: ttlMs, a flag string with one character per key ('1': the result is
- * over the size limit and was not sent), then token and result per key. Replies per key:
+ * KEYS[1]; ARGV: token, the completed record, ttlMs. For a claim this process made and remembers
+ * (redis-known-claims.ts): the owner check of COMPLETE without reading the record's fields (in
+ * progress, `q` or `p`, and ending with the token: a claim's tail is its token), then the completed
+ * record built by the caller, kept ttl. Replies 1, or 0 for LEASE_LOST. No parsing or number
+ * formatting on Redis.
+ */
+export const COMPLETE_KNOWN = script(
+  [],
+  `
+local v, token = redis.call('GET', KEYS[1]), ARGV[1]
+if not v then return 0 end
+local state = string.byte(v, 1)
+if (state ~= 113 and state ~= 112) or string.sub(v, -#token) ~= token then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`,
+)
+
+/**
+ * KEYS: the records; ARGV: ttlMs, a flag string with one character per key, then token and a
+ * second argument per key: '0' the result; '1' '' (the result is over the size limit and was not
+ * sent); '2' the completed record built by the caller (COMPLETE_KNOWN's). Replies per key:
  * 1 completed, 0 lease lost, 2 too large (only to the owner; nothing changes).
  */
 export const COMPLETE_MANY = script(
   [NOW, READ, OWNER, COMPLETE_FN],
   `
-local ttl_ms, flags, now = tonumber(ARGV[1]), ARGV[2], now_ms()
+local ttl_ms, flags, now = tonumber(ARGV[1]), ARGV[2], nil
 local out = {}
 for i = 1, #KEYS do
-  local token = ARGV[2 * i + 1]
-  if string.byte(flags, i) == 49 then
-    out[i] = owned(KEYS[i], token) and 2 or 0
+  local flag, key, token, second = string.byte(flags, i), KEYS[i], ARGV[2 * i + 1], ARGV[2 * i + 2]
+  if flag == 50 then
+    local v = redis.call('GET', key)
+    local state = v and string.byte(v, 1)
+    if (state == 113 or state == 112) and string.sub(v, -#token) == token then
+      redis.call('SET', key, second, 'PX', ttl_ms)
+      out[i] = 1
+    else
+      out[i] = 0
+    end
+  elseif flag == 49 then
+    out[i] = owned(key, token) and 2 or 0
   else
-    out[i] = complete(KEYS[i], token, ARGV[2 * i + 2], ttl_ms, now)
+    now = now or now_ms()
+    out[i] = complete(key, token, second, ttl_ms, now)
   end
 end
 return out

@@ -16,6 +16,7 @@ import {
 } from '../../../test/support/stores/redis/redis-harness.test-helper.js'
 import { describeRedisRacers } from '../../../test/support/stores/redis/redis-racers.test-helper.js'
 import { StoreUnavailableError } from '../../errors.js'
+import { COMPLETE_KNOWN, COMPLETE_MANY } from './redis-scripts.js'
 import { RedisStore } from './redis-store.js'
 
 if (await requireService('Redis', 6379)) {
@@ -117,8 +118,9 @@ if (await requireService('Redis', 6379)) {
         const done = await store.get(id)
         expect(await shared.get(key)).toBe(`c1,${done?.createdAt},${done?.updatedAt},,2,fp{"ok":true}`)
         expect(done).toMatchObject({ state: 'completed', token: null, leaseUntil: null, result: '{"ok":true}' })
-        expect(Number(await shared.pexpiretime(key))).toBe((done?.updatedAt ?? 0) + 60_000)
-        expect(done?.expiresAt).toBe((done?.updatedAt ?? 0) + 60_000)
+        // Completed at this process's time, kept ttl from Redis' (one machine here: within 100 ms).
+        expect(Math.abs(Number(await shared.pexpiretime(key)) - ((done?.updatedAt ?? 0) + 60_000))).toBeLessThan(100)
+        expect(done?.expiresAt).toBe(Number(await shared.pexpiretime(key)))
       }),
     )
 
@@ -222,6 +224,114 @@ if (await requireService('Redis', 6379)) {
         if (alone.outcome !== 'acquired') throw new Error(alone.outcome)
         await store.complete('tick-alone', alone.token, '"alone"', TTL_MS)
         expect(await store.get('tick-alone')).toMatchObject({ state: 'completed', result: '"alone"' })
+      } finally {
+        await deleteByPrefix(shared, prefix)
+      }
+    })
+
+    /** A RedisStore on `shared` that records the scripts it runs (their SHA-1s), in order. */
+    const recordingScripts = (prefix: string): { store: RedisStore; scripts: string[] } => {
+      const scripts: string[] = []
+      const client = new Proxy(shared, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target)
+          if (typeof value !== 'function') return value
+          if (property !== 'call') return value.bind(target)
+          return (command: string, ...args: unknown[]) => {
+            if (command === 'EVALSHA') scripts.push(String(args[0]))
+            return value.call(target, command, ...args)
+          }
+        },
+      })
+      return { store: new RedisStore({ client, prefix }), scripts }
+    }
+
+    it('completes a claim it made with the record built here, after the owner check alone', async () => {
+      const prefix = testPrefix()
+      const { store, scripts } = recordingScripts(prefix)
+      const other = new RedisStore({ client: shared, prefix })
+      try {
+        const begun = await store.begin('known', 'fp', LEASE_MS, TTL_MS)
+        if (begun.outcome !== 'acquired') throw new Error(begun.outcome)
+        const before = Date.now()
+        await store.complete('known', begun.token, '"a"', 60_000)
+        expect(scripts).toEqual([COMPLETE_KNOWN.sha])
+        const done = await store.get('known')
+        expect(done).toMatchObject({ state: 'completed', attempt: 1, token: null, leaseUntil: null, result: '"a"' })
+        expect(await shared.get(store.key('known'))).toBe(`c1,${done?.createdAt},${done?.updatedAt},,2,fp"a"`)
+        // Its times by this process's clock (the claim's as begin reported it), its expiry by Redis'.
+        expect(done?.createdAt).toBe(begun.leaseUntil - LEASE_MS)
+        expect(done?.updatedAt).toBeGreaterThanOrEqual(before)
+        expect(Math.abs((done?.expiresAt ?? 0) - ((done?.updatedAt ?? 0) + 60_000))).toBeLessThan(100)
+
+        // Extended meanwhile (here by another store holding the token): still this token's claim.
+        const extended = await store.begin('extended', 'fp', LEASE_MS, TTL_MS)
+        if (extended.outcome !== 'acquired') throw new Error(extended.outcome)
+        await other.extend('extended', extended.token, LEASE_MS * 2)
+        await store.complete('extended', extended.token, '"b"', TTL_MS)
+        expect(await store.get('extended')).toMatchObject({ state: 'completed', attempt: 1, result: '"b"' })
+
+        // Gone and claimed again by another, or taken over: LEASE_LOST, the new claim untouched.
+        const gone = await store.begin('gone', 'fp', LEASE_MS, TTL_MS)
+        if (gone.outcome !== 'acquired') throw new Error(gone.outcome)
+        await other.delete('gone')
+        const again = await other.begin('gone', 'fp', LEASE_MS, TTL_MS)
+        if (again.outcome !== 'acquired') throw new Error(again.outcome)
+        await expect(store.complete('gone', gone.token, '"c"', TTL_MS)).rejects.toMatchObject({ code: 'LEASE_LOST' })
+        expect(await store.get('gone')).toMatchObject({ state: 'in_progress', token: again.token })
+        const lapsed = await store.begin('lapsed', 'fp', 50, TTL_MS)
+        if (lapsed.outcome !== 'acquired') throw new Error(lapsed.outcome)
+        await sleep(80)
+        const takeover = await other.begin('lapsed', 'fp', LEASE_MS, TTL_MS)
+        expect(takeover).toMatchObject({ outcome: 'acquired', attempt: 2 })
+        await expect(store.complete('lapsed', lapsed.token, '"d"', TTL_MS)).rejects.toMatchObject({
+          code: 'LEASE_LOST',
+        })
+        expect(await store.get('lapsed')).toMatchObject({ state: 'in_progress', attempt: 2 })
+        // Completed already: a second completion is LEASE_LOST and changes nothing.
+        await expect(store.complete('known', begun.token, '"again"', TTL_MS)).rejects.toMatchObject({
+          code: 'LEASE_LOST',
+        })
+        expect(await store.get('known')).toMatchObject({ result: '"a"' })
+      } finally {
+        await deleteByPrefix(shared, prefix)
+      }
+    })
+
+    it('completes a batch of claims made by a script the same way, in one script', async () => {
+      const prefix = testPrefix()
+      const { store, scripts } = recordingScripts(prefix)
+      const other = new RedisStore({ client: shared, prefix })
+      try {
+        const ids = ['as-written', 'extended', 'gone', 'too-large']
+        const begun = await store.beginMany(
+          ids.map((id) => ({ id, fingerprint: 'fp' })),
+          LEASE_MS,
+          TTL_MS,
+        )
+        const tokens = begun.map((r) => (r.outcome === 'acquired' ? r.token : ''))
+        const claimed = await store.get('as-written')
+        await other.extend('extended', tokens[1] as string, LEASE_MS * 2)
+        await other.delete('gone')
+        const again = await other.begin('gone', 'fp', LEASE_MS, TTL_MS)
+        if (again.outcome !== 'acquired') throw new Error(again.outcome)
+        scripts.length = 0
+        const results = ['"1"', '"2"', '"3"', 'x'.repeat(store.maxResultBytes + 1)]
+        const done = await store.completeMany(
+          ids.map((id, i) => ({ id, token: tokens[i] as string, result: results[i] as string })),
+          TTL_MS,
+        )
+        expect(done).toEqual(['completed', 'completed', 'lease_lost', 'too_large'])
+        expect(scripts).toEqual([COMPLETE_MANY.sha])
+        // Claimed by the script: the completed record keeps the claim's time on Redis' clock.
+        const completed = await store.get('as-written')
+        expect(completed).toMatchObject({ state: 'completed', result: '"1"', createdAt: claimed?.createdAt })
+        expect(await shared.get(store.key('as-written'))).toBe(
+          `c1,${completed?.createdAt},${completed?.updatedAt},,2,fp"1"`,
+        )
+        expect(await store.get('extended')).toMatchObject({ state: 'completed', result: '"2"' })
+        expect(await store.get('gone')).toMatchObject({ state: 'in_progress', token: again.token })
+        expect(await store.get('too-large')).toMatchObject({ state: 'in_progress', token: tokens[3] })
       } finally {
         await deleteByPrefix(shared, prefix)
       }

@@ -23,7 +23,8 @@ import { type AnyRedisClient, linkTo } from '../../drivers/redis-link.js'
 import { StoreUnavailableError } from '../../errors.js'
 import { ScriptRunner } from './redis-client.js'
 import { assertRedisPrefix, DEFAULT_REDIS_PREFIX, recordKey } from './redis-keys.js'
-import { BEGIN, BEGIN_MANY, COMPLETE, COMPLETE_MANY, EXTEND, GET, RELEASE } from './redis-scripts.js'
+import { completedRecord, KnownClaims } from './redis-known-claims.js'
+import { BEGIN, BEGIN_MANY, COMPLETE, COMPLETE_KNOWN, COMPLETE_MANY, EXTEND, GET, RELEASE } from './redis-scripts.js'
 
 /** The clients RedisStore accepts: ioredis `Redis` or `Cluster`, node-redis client or cluster (connected). */
 export type RedisStoreClient = RedisClient | NodeRedisClient | NodeRedisCluster
@@ -68,6 +69,8 @@ export class RedisStore extends BaseStore {
   readonly prefix: string
   readonly #client: StoreClient<RedisStoreClient>
   #runner: ScriptRunner | undefined
+  /** Claims of attempt 1 this store made, until settled: their completed records are built here. */
+  readonly #claims = new KnownClaims()
 
   constructor(options: RedisStoreOptions) {
     const o = readStoreOptions<RedisStoreOptions>(options, OPTIONS)
@@ -115,21 +118,29 @@ export class RedisStore extends BaseStore {
     // estimate reported (this process cannot read Redis' clock here) errs early, never late.
     const sentAt = Date.now()
     const record = await runner.command(key, ['SET', key, claim, 'PX', keepMs, 'NX', 'GET'])
-    if (record === null)
+    if (record === null) {
+      this.#claims.remember(token, { createdAt: sentAt, fingerprint, fingerprintBytes })
       return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: sentAt + leaseMs }
-    const known = typeof record === 'string' ? settledBy(record, fingerprint, fingerprintBytes) : undefined
-    if (known !== undefined) return known
+    }
+    const settled = typeof record === 'string' ? settledBy(record, fingerprint, fingerprintBytes) : undefined
+    if (settled !== undefined) return settled
     const reply = await runner.run(BEGIN, 1, [key, fingerprint, token, leaseMs, ttlMs])
-    return toBeginResult(reply, token, fingerprint)
+    return this.#begun(toBeginResult(reply, token, fingerprint), fingerprint, leaseMs)
   }
 
   protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
     const runner = this.#run()
-    const done = await runner.run(COMPLETE, 1, [recordKey(this.prefix, id), token, result, ttlMs])
+    const key = recordKey(this.prefix, id)
+    const known = this.#claims.take(token)
+    const done =
+      known === undefined
+        ? await runner.run(COMPLETE, 1, [key, token, result, ttlMs])
+        : await runner.run(COMPLETE_KNOWN, 1, [key, token, completedRecord(known, result), ttlMs])
     if (Number(done) !== 1) throw leaseLost(id, 'complete')
   }
 
   protected async doRelease(id: string, token: string): Promise<void> {
+    this.#claims.forget(token)
     const runner = this.#run()
     const done = await runner.run(RELEASE, 1, [recordKey(this.prefix, id), token])
     if (Number(done) !== 1) throw leaseLost(id, 'release')
@@ -162,18 +173,26 @@ export class RedisStore extends BaseStore {
       for (const i of indexes) args.push((items[i] as BeginItem).fingerprint, tokens[i] as string)
       return args
     })
-    return replies.map((reply, i) => toBeginResult(reply, tokens[i] as string, (items[i] as BeginItem).fingerprint))
+    return replies.map((reply, i) => {
+      const fingerprint = (items[i] as BeginItem).fingerprint
+      return this.#begun(toBeginResult(reply, tokens[i] as string, fingerprint), fingerprint, leaseMs)
+    })
   }
 
   protected async doCompleteMany(items: readonly CompleteItem[], ttlMs: number): Promise<CompleteManyOutcome[]> {
-    // An oversize result is not sent: the script only checks that the caller owns the claim.
-    const tooLarge = items.map((item) => this.tooLarge(item.result))
+    // An oversize result is not sent: the script only checks that the caller owns the claim. A
+    // claim this store remembers goes with its completed record built here (flag '2').
+    const flags: string[] = []
+    const seconds: string[] = []
+    for (const item of items) {
+      const known = this.#claims.take(item.token)
+      const tooLarge = this.tooLarge(item.result)
+      flags.push(tooLarge ? '1' : known !== undefined ? '2' : '0')
+      seconds.push(tooLarge ? '' : known !== undefined ? completedRecord(known, item.result) : item.result)
+    }
     const replies = await this.#run().batch(COMPLETE_MANY, ...this.#keysOf(items), (indexes) => {
-      const args: (string | number)[] = [ttlMs, indexes.map((i) => (tooLarge[i] ? '1' : '0')).join('')]
-      for (const i of indexes) {
-        const item = items[i] as CompleteItem
-        args.push(item.token, tooLarge[i] ? '' : item.result)
-      }
+      const args: (string | number)[] = [ttlMs, indexes.map((i) => flags[i]).join('')]
+      for (const i of indexes) args.push((items[i] as CompleteItem).token, seconds[i] as string)
       return args
     })
     return replies.map((reply) => {
@@ -189,7 +208,17 @@ export class RedisStore extends BaseStore {
 
   /** Quit the client if the store made it (through a factory); one passed in is left alone. */
   protected async doClose(): Promise<void> {
+    this.#claims.clear()
     await this.#client.close((client) => (this.#runner ?? runnerFor(client)).link.quit())
+  }
+
+  /** A begin script's result; an acquired claim of attempt 1 is remembered, made at leaseUntil - leaseMs by Redis' clock. */
+  #begun(result: BeginResult, fingerprint: string, leaseMs: number): BeginResult {
+    if (result.outcome === 'acquired' && result.attempt === 1) {
+      const fingerprintBytes = Buffer.byteLength(fingerprint)
+      this.#claims.remember(result.token, { createdAt: result.leaseUntil - leaseMs, fingerprint, fingerprintBytes })
+    }
+    return result
   }
 
   #keysOf(items: readonly { id: string }[]): [string[], string[]] {
