@@ -157,22 +157,25 @@ return complete(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), now_ms())
 `,
 )
 
-/**
- * KEYS[1]; ARGV: token, the completed record, ttlMs. For a claim this process made and remembers
- * (redis-known-claims.ts): the owner check of COMPLETE without reading the record's fields (in
- * progress, `q` or `p`, and ending with the token: a claim's tail is its token), then the completed
- * record built by the caller, kept ttl. Replies 1, or 0 for LEASE_LOST. No parsing or number
- * formatting on Redis.
- */
+const COMPLETE_KNOWN_FN = `
+-- complete, for a claim this process made and remembers (redis-known-claims.ts): the owner check
+-- of complete without reading the record's fields (in progress, 'q' or 'p', and ending with the
+-- token: a claim's tail is its token), then the completed record the caller built, kept ttl.
+-- 1 done, 0 LEASE_LOST. No parsing or number formatting on Redis.
+local function complete_known(key, token, record, ttl_ms)
+  local v = redis.call('GET', key)
+  local state = v and string.byte(v, 1)
+  if (state ~= 113 and state ~= 112) or string.sub(v, -#token) ~= token then return 0 end
+  redis.call('SET', key, record, 'PX', ttl_ms)
+  return 1
+end
+`
+
+/** KEYS[1]; ARGV: token, the completed record built by the caller, ttlMs. Replies 1, or 0 for LEASE_LOST. */
 export const COMPLETE_KNOWN = script(
-  [],
+  [COMPLETE_KNOWN_FN],
   `
-local v, token = redis.call('GET', KEYS[1]), ARGV[1]
-if not v then return 0 end
-local state = string.byte(v, 1)
-if (state ~= 113 and state ~= 112) or string.sub(v, -#token) ~= token then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
+return complete_known(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 `,
 )
 
@@ -183,21 +186,14 @@ return 1
  * 1 completed, 0 lease lost, 2 too large (only to the owner; nothing changes).
  */
 export const COMPLETE_MANY = script(
-  [NOW, READ, OWNER, COMPLETE_FN],
+  [NOW, READ, OWNER, COMPLETE_FN, COMPLETE_KNOWN_FN],
   `
 local ttl_ms, flags, now = tonumber(ARGV[1]), ARGV[2], nil
 local out = {}
 for i = 1, #KEYS do
   local flag, key, token, second = string.byte(flags, i), KEYS[i], ARGV[2 * i + 1], ARGV[2 * i + 2]
   if flag == 50 then
-    local v = redis.call('GET', key)
-    local state = v and string.byte(v, 1)
-    if (state == 113 or state == 112) and string.sub(v, -#token) == token then
-      redis.call('SET', key, second, 'PX', ttl_ms)
-      out[i] = 1
-    else
-      out[i] = 0
-    end
+    out[i] = complete_known(key, token, second, ttl_ms)
   elseif flag == 49 then
     out[i] = owned(key, token) and 2 or 0
   else
