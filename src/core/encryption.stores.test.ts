@@ -108,5 +108,23 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
         await rig.cleanup()
       }
     })
+
+    it('seals the outcome a new key is settled with in its claim, for a function that returns nothing', async () => {
+      const rig = await postgresRig()
+      try {
+        const idem = rig.idem({ encryption: ROTATED })
+        const fn = vi.fn(async (_tx: unknown, ctx: { sql: Parameters<typeof rig.addEffect>[0] }) => {
+          await rig.addEffect(ctx.sql, 'void-1')
+        })
+        expect(await idem.transaction(rig.db, { key: 'void-1' }, fn)).toEqual({ status: 'executed', value: undefined })
+        expect(await idem.transaction(rig.db, { key: 'void-1' }, fn)).toEqual({ status: 'replayed', value: undefined })
+        expect(fn).toHaveBeenCalledTimes(1)
+        const record = await rig.store.get(idem.recordId('void-1'))
+        expect(record).toMatchObject({ state: 'completed', token: null })
+        expect(record?.result).toMatch(/^e1:k2:/)
+      } finally {
+        await rig.cleanup()
+      }
+    })
   })
 }

@@ -117,7 +117,10 @@ describe('idem.instrument', () => {
       const idem = rig.idem()
       const { probe, log } = recorder()
       idem.instrument(probe)
-      await idem.transaction(rig.db, { key: 't' }, (_tx, ctx) => rig.addEffect(ctx.sql, 't'))
+      await idem.transaction(rig.db, { key: 't' }, async (_tx, ctx) => {
+        await rig.addEffect(ctx.sql, 't')
+        return 'paid'
+      })
       expect(log).toEqual([
         'run transaction default t',
         'store begin',
@@ -126,6 +129,10 @@ describe('idem.instrument', () => {
         'run end',
       ])
       expect(await rig.effect('t')).toBe(1)
+      // A function that returns nothing has its outcome written by the claim: no completion to time.
+      log.length = 0
+      await idem.transaction(rig.db, { key: 'u' }, (_tx, ctx) => rig.addEffect(ctx.sql, 'u'))
+      expect(log).toEqual(['run transaction default u', 'store begin', 'execute attempt 1', 'run end'])
     } finally {
       await rig.cleanup()
     }

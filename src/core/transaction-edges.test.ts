@@ -21,6 +21,8 @@ import { encodeValue } from './codec.js'
 import { Idempotency } from './idempotency.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** The claim's round trip on PostgreSQL: BEGIN and the settle function (a new key is settled, any other begun). */
+const SETTLE_AND_BEGIN = /^BEGIN; SELECT \* FROM .*_settle"\(/
 
 if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
   describe('idem.transaction on a pg Pool: BEGIN with the claim, COMMIT with the completion', () => {
@@ -55,6 +57,8 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
         },
       } as PgPoolLike
       db = fromPg<pg.PoolClient>(recording)
+      // A store's first transaction asks once whether the settle function exists: out of the counts below.
+      await new Idempotency({ store }).transaction(db, { key: 'first' }, () => undefined)
     })
     afterAll(async () => {
       await dropPgSchema(pool, schema)
@@ -75,7 +79,7 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
         value: { key: 'rt' },
       })
       expect(sent).toHaveLength(3)
-      expect(sent[0]).toMatch(/^BEGIN; SELECT \* FROM /)
+      expect(sent[0]).toMatch(SETTLE_AND_BEGIN)
       expect(sent[1]).toMatch(/^INSERT INTO /)
       expect(sent[2]).toMatch(/; COMMIT$/)
       sent = []
@@ -83,8 +87,112 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
         status: 'replayed',
         value: { key: 'rt' },
       })
-      expect(sent).toEqual([expect.stringMatching(/^BEGIN; SELECT \* FROM /), 'COMMIT'])
+      expect(sent).toEqual([expect.stringMatching(SETTLE_AND_BEGIN), 'COMMIT'])
       expect(await effect('rt')).toBe(1)
+      // The value replaced the settled result; retention counts from the claim, as the claim wrote it.
+      const record = await store.get(idem.recordId('rt'))
+      expect(record).toMatchObject({ state: 'completed', token: null, attempt: 1 })
+      expect(record?.expiresAt).toBe((record?.createdAt ?? 0) + 24 * 3600_000)
+    })
+
+    it('settles a new key in its claim: a function that returns nothing ends with a bare COMMIT', async () => {
+      const idem = new Idempotency({ store })
+      sent = []
+      const nothing = async (tx: unknown, ctx: { sql: SqlExecutor }) => {
+        await write('void')(tx, ctx)
+      }
+      expect(await idem.transaction(db, { key: 'void' }, nothing)).toEqual({ status: 'executed', value: undefined })
+      expect(sent).toEqual([expect.stringMatching(SETTLE_AND_BEGIN), expect.stringMatching(/^INSERT INTO /), 'COMMIT'])
+      const record = await store.get(idem.recordId('void'))
+      expect(record).toMatchObject({ state: 'completed', token: null, leaseUntil: null, attempt: 1 })
+      expect(record?.result).toBe(encodeValue(undefined, 1 << 20, record?.id ?? ''))
+      expect(record?.expiresAt).toBe((record?.createdAt ?? 0) + 24 * 3600_000)
+      sent = []
+      expect(await idem.transaction(db, { key: 'void' }, nothing)).toEqual({ status: 'replayed', value: undefined })
+      expect(sent).toEqual([expect.stringMatching(SETTLE_AND_BEGIN), 'COMMIT'])
+      expect(await effect('void')).toBe(1)
+    })
+
+    it('leaves nothing of a settled claim when its function throws, and a racer waits for it and then runs', async () => {
+      const idem = new Idempotency({ store })
+      let release = () => {}
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const first = idem.transaction(db, { key: 'racer' }, async (tx, ctx) => {
+        await write('racer-first')(tx, ctx)
+        await held
+        throw new Error('first gives up')
+      })
+      await sleep(50)
+      let secondRan = false
+      const second = idem.transaction(db, { key: 'racer' }, async (tx, ctx) => {
+        secondRan = true
+        await write('racer-second')(tx, ctx)
+      })
+      await sleep(50)
+      expect(secondRan).toBe(false)
+      release()
+      await expect(first).rejects.toThrow('first gives up')
+      expect(await second).toEqual({ status: 'executed', value: undefined })
+      expect([await effect('racer-first'), await effect('racer-second')]).toEqual([0, 1])
+    })
+
+    it('makes a racer of a settled claim that commits replay its outcome without running', async () => {
+      const idem = new Idempotency({ store })
+      let release = () => {}
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const first = idem.transaction(db, { key: 'racer-ok' }, async (tx, ctx) => {
+        await write('racer-ok')(tx, ctx)
+        await held
+      })
+      await sleep(50)
+      const second = idem.transaction(db, { key: 'racer-ok' }, () => {
+        throw new Error('a duplicate ran')
+      })
+      await sleep(50)
+      release()
+      expect(await first).toEqual({ status: 'executed', value: undefined })
+      expect(await second).toEqual({ status: 'replayed', value: undefined })
+      expect(await effect('racer-ok')).toBe(1)
+    })
+
+    it('claims through begin and completes where the schema has no settle function (created before it)', async () => {
+      const older = new PostgresStore({ client: pool, schema, table: 'older_records' })
+      await older.ensureSchema()
+      await pool.query(`DROP FUNCTION "${schema}"."older_records_settle"`)
+      const idem = new Idempotency({ store: older })
+      sent = []
+      expect(await idem.transaction(db, { key: 'older' }, () => undefined)).toEqual({
+        status: 'executed',
+        value: undefined,
+      })
+      expect(sent).toEqual([
+        expect.stringMatching(/to_regprocedure/),
+        expect.stringMatching(/^BEGIN; SELECT \* FROM .*_begin"\(/),
+        expect.stringMatching(/; COMMIT$/),
+      ])
+      expect(await older.get(idem.recordId('older'))).toMatchObject({ state: 'completed', token: null })
+      sent = []
+      await idem.transaction(db, { key: 'older-2' }, () => undefined)
+      expect(sent).toHaveLength(2)
+    })
+
+    it('answers a nested call for the same key on the same transaction in progress, not with the settled record', async () => {
+      const idem = new Idempotency({ store, waitTimeout: 20 })
+      let nested: unknown
+      await idem.transaction(db, { key: 'nested' }, async (tx) => {
+        nested = await idem
+          .transaction(fromPg<pg.PoolClient>(tx), { key: 'nested' }, () => 'inner ran')
+          .catch((error: unknown) => error)
+      })
+      expect(nested).toMatchObject({ code: 'IN_PROGRESS' })
+      expect(await idem.transaction(db, { key: 'nested' }, () => 'again')).toEqual({
+        status: 'replayed',
+        value: undefined,
+      })
     })
 
     it('replays byte for byte what it inlined: quotes, backslashes and non-ASCII in scope, fingerprint and value', async () => {
@@ -103,7 +211,7 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
       const value = 'x'.repeat(MAX_INLINED_BYTES + 10)
       sent = []
       expect(await idem.transaction(db, { key: 'large' }, () => value)).toEqual({ status: 'executed', value })
-      expect(sent).toEqual([expect.stringMatching(/^BEGIN; SELECT/), expect.stringMatching(/UPDATE/), 'COMMIT'])
+      expect(sent).toEqual([expect.stringMatching(SETTLE_AND_BEGIN), expect.stringMatching(/_resettle"\(/), 'COMMIT'])
       expect(await idem.transaction(db, { key: 'large' }, () => 'other')).toEqual({ status: 'replayed', value })
     })
 
@@ -118,6 +226,14 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
       ).rejects.toMatchObject({ code: 'LEASE_LOST' })
       expect(await effect('expired')).toBe(0)
       expect(await store.get(idem.recordId('expired'))).toBeNull()
+      await expect(
+        idem.transaction(db, { key: 'expired-void' }, async (tx, ctx) => {
+          await write('expired-void')(tx, ctx)
+          await sleep(80)
+        }),
+      ).rejects.toMatchObject({ code: 'LEASE_LOST' })
+      expect(await effect('expired-void')).toBe(0)
+      expect(await store.get(idem.recordId('expired-void'))).toBeNull()
       const again = new Idempotency({ store })
       for (let i = 0; i < 4; i++) {
         expect((await again.transaction(db, { key: 'expired' }, write(`after-${i}`))).status).toBe(
@@ -219,6 +335,14 @@ if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
       expect(sent.at(-1)).toBe('ROLLBACK')
       expect(await effect('expired')).toBe(0)
       expect(await store.get(idem.recordId('expired'))).toBeNull()
+      await expect(
+        idem.transaction(db, { key: 'expired-void' }, async (tx, ctx) => {
+          await write('expired-void')(tx, ctx)
+          await sleep(80)
+        }),
+      ).rejects.toMatchObject({ code: 'LEASE_LOST' })
+      expect(await effect('expired-void')).toBe(0)
+      expect(await store.get(idem.recordId('expired-void'))).toBeNull()
       const again = new Idempotency({ store })
       for (let i = 0; i < 4; i++) {
         expect((await again.transaction(db, { key: 'expired' }, write(`after-${i}`))).status).toBe(

@@ -4,10 +4,10 @@
 
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { BeginResult, IdempotencyStore } from '../contract/types.js'
+import type { IdempotencyStore } from '../contract/types.js'
 import { FingerprintMismatchError, LeaseLostError } from '../errors.js'
 import type { SqlDatabase, SqlExecutor, TransactionEdges } from '../sql/core/executor.js'
-import { hasInbox, type Inbox } from '../sql/core/inbox.js'
+import { hasInbox, type Inbox, type InboxClaim } from '../sql/core/inbox.js'
 import { insideCallerTransaction } from '../sql/core/savepoint.js'
 import { encodeError, encodeValue } from './codec.js'
 import { derivedKey } from './derived-key.js'
@@ -86,19 +86,24 @@ async function runPrepared<Tx, T>(
       outcome = await inTransaction(db, async (tx, sql, edges): Promise<Attempt<T>> => {
         joined = insideCallerTransaction()
         const token = randomUUID()
+        // What a function that returns nothing stores: a store may write a new key as completed
+        // with it in the claim, and then such a function needs no completion (see Inbox.claim).
+        const settledAs = encodeValue(undefined, core.maxResultBytes, id, core.cipher, fingerprint)
         // Through `timed` only while a probe times store calls: its closure and promise are per call.
         const timing = core.activeProbe()
-        const begun: BeginResult =
+        const claimedAt = performance.now()
+        const begun: InboxClaim =
           timing?.storeCall === undefined
-            ? await inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges)
+            ? await inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges, settledAs)
             : await timed(timing, 'begin', () =>
-                inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges),
+                inbox.claim(sql, id, fingerprint, token, policy.leaseMs, policy.ttlMs, edges, settledAs),
               )
         claimed = true
         // A mismatch is thrown inside, so the transaction rolls back; a replay is settled (and
         // cached) only once the transaction has ended.
         if (begun.outcome === 'mismatch') throw core.mismatch(base)
-        if (begun.outcome !== 'acquired') return begun
+        if (begun.outcome !== 'acquired') return unlessOwnSettled(begun, id, tx)
+        const settled = 'settled' in begun
         const { attempt, recovered } = begun
         if (recovered) events.emit('takeover', { scope: base.scope, key: base.key, id: base.id, attempt })
         const ctx: TransactionContext = {
@@ -110,23 +115,45 @@ async function runPrepared<Tx, T>(
           derivedKey: (name) => derivedKey(id, name),
         }
         const probe = core.activeProbe()
-        const value =
+        const execute = (): Promise<T> | T =>
           probe?.aroundExecution === undefined
-            ? await fn(tx, ctx)
-            : await probe.aroundExecution(
+            ? fn(tx, ctx)
+            : probe.aroundExecution(
                 { kind: 'transaction', scope: base.scope, key: base.key, id: base.id, attempt, recovered },
                 async () => fn(tx, ctx),
               )
+        let value: T
+        if (settled && isHandle(tx)) {
+          const open = openSettled.get(tx) ?? new Map<string, number>()
+          openSettled.set(tx, open.set(id, Date.now() + policy.leaseMs))
+          try {
+            value = await execute()
+          } finally {
+            open.delete(id)
+          }
+        } else {
+          value = await execute()
+        }
         // A result that cannot be stored rolls everything back: nothing happened, and the
         // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
-        const stored = encodeValue(value, core.maxResultBytes, id, core.cipher, fingerprint)
-        const timingCompletion = core.activeProbe()
-        const completed =
-          timingCompletion?.storeCall === undefined
-            ? await inbox.complete(sql, id, token, stored, policy.ttlMs, edges)
-            : await timed(timingCompletion, 'complete', () =>
-                inbox.complete(sql, id, token, stored, policy.ttlMs, edges),
-              )
+        const outcomeSettled = settled && value === undefined
+        const stored = outcomeSettled
+          ? settledAs
+          : encodeValue(value, core.maxResultBytes, id, core.cipher, fingerprint)
+        let completed: boolean
+        if (outcomeSettled) {
+          // The claim already wrote this outcome: the commit alone stores it. The ttl is counted
+          // from the claim, as the store wrote it.
+          completed = performance.now() - claimedAt < policy.ttlMs
+        } else {
+          const timingCompletion = core.activeProbe()
+          completed =
+            timingCompletion?.storeCall === undefined
+              ? await inbox.complete(sql, id, token, stored, policy.ttlMs, edges, settled)
+              : await timed(timingCompletion, 'complete', () =>
+                  inbox.complete(sql, id, token, stored, policy.ttlMs, edges, settled),
+                )
+        }
         if (!completed) {
           // Only if the record expired while the function ran (a ttl shorter than the work).
           throw new LeaseLostError(`"${key}" outlived its record's ttl inside the transaction; nothing was committed`, {
@@ -207,6 +234,29 @@ async function storeFinalError(
     })
   }
 }
+
+/**
+ * The keys settled in their claim whose function is running, by the transaction handle the
+ * function was given (a pg PoolClient): until when each one's claim would have been leased.
+ */
+const openSettled = new WeakMap<object, Map<string, number>>()
+
+/**
+ * A claim's answer, except inside the function of a transaction that settled `id` in its claim: a
+ * nested call for the same key on that same transaction (its handle `tx`) reads the completed
+ * record written up front, which is not an outcome yet. It is answered in progress, as it would
+ * be without settling (the record is the enclosing call's claim until its transaction ends).
+ * Another transaction never reads that record before COMMIT.
+ */
+function unlessOwnSettled(begun: NotAcquired, id: string, tx: unknown): NotAcquired {
+  if (begun.outcome !== 'completed' || !isHandle(tx)) return begun
+  const leaseUntil = openSettled.get(tx)?.get(id)
+  if (leaseUntil === undefined) return begun
+  return { outcome: 'in_progress', leaseUntil, retryAfterMs: Math.max(0, leaseUntil - Date.now()), attempt: 1 }
+}
+
+/** A transaction handle a WeakMap can hold: an object, or a function (a Knex trx is one). */
+const isHandle = (tx: unknown): tx is object => (typeof tx === 'object' && tx !== null) || typeof tx === 'function'
 
 function inboxFor(store: IdempotencyStore, db: SqlDatabase<unknown>): Inbox {
   if (!hasInbox(store)) {

@@ -43,6 +43,9 @@ export function mysqlInbox(table: string): Inbox {
   return {
     dialect: 'mysql',
     table: t,
+    // No settling (Inbox.claim's settledResult is left unused): a session at READ UNCOMMITTED
+    // would read a record written completed before the function's transaction commits, and could
+    // replay an outcome that then rolls back. A claim here is always in progress until completed.
     async claim(sql, id, fingerprint, token, leaseMs, ttlMs, edges) {
       const idBytes = idToBytes(id)
       const fingerprintBytes = fingerprintToBytes(fingerprint)

@@ -6,6 +6,13 @@
 // claim's round trip and COMMIT in the completion's: one simple-protocol text each, the values
 // inlined as literals (that protocol takes no parameters). A value that cannot be inlined exactly
 // (a large result, a string holding U+0000) takes the parameter path, one round trip more.
+//
+// On that path a key with no record can be settled in its claim (`settledResult`, the settle
+// function): inserted as completed with the result of a function that returns nothing, so that
+// such a function's transaction ends with a bare COMMIT instead of an UPDATE of the record and
+// COMMIT (no second row version of the record, no new index entries for it). PostgreSQL has no
+// dirty reads: no other session sees the row before COMMIT, and a rollback removes it. Only a key
+// that has no record is settled; any other goes through begin.
 
 import type { SqlResult, TransactionEdges } from '../../sql/core/executor.js'
 import type { Inbox } from '../../sql/core/inbox.js'
@@ -14,23 +21,54 @@ import { type BeginRow, toBeginResult } from './postgres-rows.js'
 import { NOT_OWNED, type PostgresStatements } from './postgres-sql.js'
 
 export function postgresInbox(names: PostgresNames, statements: PostgresStatements): Inbox {
+  // Whether the settle function exists, asked once (a schema created before it has none; then
+  // every claim goes through begin, as before). Asked outside the transaction, before it begins.
+  let settleExists: Promise<boolean> | undefined
+  const canSettle = (edges: TransactionEdges) => {
+    settleExists ??= edges.raw.execute(statements.hasSettle, []).then(
+      ({ rows }) => rows[0]?.present === true,
+      (error: unknown) => {
+        settleExists = undefined
+        throw error
+      },
+    )
+    return settleExists
+  }
   return {
     dialect: 'postgres',
     table: names.qualifiedTable,
-    async claim(sql, id, fingerprint, token, leaseMs, ttlMs, edges) {
+    async claim(sql, id, fingerprint, token, leaseMs, ttlMs, edges, settledResult) {
       const params = [id, fingerprint, token, leaseMs, ttlMs]
-      const fused = edges?.pending ? inline(statements.begin, params, edges) : undefined
+      const settling =
+        edges?.pending && settledResult !== undefined && (await canSettle(edges))
+          ? inline(statements.settle, [...params, Buffer.from(settledResult, 'utf8')], edges)
+          : undefined
+      const fused = settling ?? (edges?.pending ? inline(statements.begin, params, edges) : undefined)
       if (fused !== undefined && edges !== undefined) {
         const answer = await lastOf(edges, `BEGIN; ${fused}`)
         edges.begun()
-        return toBeginResult(answer.rows[0] as unknown as BeginRow)
+        const row = answer.rows[0] as unknown as BeginRow | { outcome: 'settled'; lease_until: string }
+        if (row?.outcome === 'settled') {
+          return {
+            outcome: 'acquired',
+            token,
+            attempt: 1,
+            recovered: false,
+            leaseUntil: Number(row.lease_until),
+            settled: true,
+          }
+        }
+        return toBeginResult(row as BeginRow)
       }
       const { rows } = await sql.execute(statements.begin, params)
       return toBeginResult(rows[0] as unknown as BeginRow)
     },
-    async complete(sql, id, token, result, ttlMs, edges) {
-      const params = [id, token, Buffer.from(result, 'utf8'), ttlMs]
-      const fused = edges !== undefined && !edges.pending ? inline(statements.completeOrFail, params, edges) : undefined
+    async complete(sql, id, token, result, ttlMs, edges, settled) {
+      const bytes = Buffer.from(result, 'utf8')
+      const [orFail, params] = settled
+        ? [statements.resettle, [id, bytes]]
+        : [statements.completeOrFail, [id, token, bytes, ttlMs]]
+      const fused = edges !== undefined && !edges.pending ? inline(orFail, params, edges) : undefined
       if (fused !== undefined && edges !== undefined) {
         try {
           // The statement fails when the claim is not ours, so that COMMIT never runs then.
@@ -40,6 +78,15 @@ export function postgresInbox(names: PostgresNames, statements: PostgresStatemen
           throw error
         }
         edges.committed()
+        return true
+      }
+      if (settled) {
+        try {
+          await sql.execute(orFail, params)
+        } catch (error) {
+          if (isNotOwned(error)) return false
+          throw error
+        }
         return true
       }
       const done = await sql.execute(statements.complete, params)

@@ -25,6 +25,9 @@ export interface PostgresNames {
   begin: string
   beginMany: string
   completeMany: string
+  /** Transaction mode's claim that settles a new key, and the value that replaces its result (see settleFunctions). */
+  settle: string
+  resettle: string
 }
 
 export function postgresNames(options: PostgresSchemaOptions = {}): PostgresNames {
@@ -47,5 +50,7 @@ export function postgresNames(options: PostgresSchemaOptions = {}): PostgresName
     begin: inSchema(`${table}_begin`),
     beginMany: inSchema(`${table}_begin_many`),
     completeMany: inSchema(`${table}_complete_many`),
+    settle: inSchema(`${table}_settle`),
+    resettle: inSchema(`${table}_resettle`),
   }
 }

@@ -20,13 +20,19 @@ describe('postgresSchema', () => {
     ).toThrow(TypeError)
   })
 
-  it('is a logged table with an expiry index and the three functions', () => {
+  it('is a logged table with an expiry index and the five functions', () => {
     const ddl = postgresSchema({ schema: 'idem', table: 'records' })
     expect(ddl).not.toMatch(/\b(UNLOGGED|TEMP|TEMPORARY)\b/i)
     expect(ddl).toContain('CREATE SCHEMA IF NOT EXISTS "idem"')
     expect(ddl).toContain('CREATE TABLE IF NOT EXISTS "idem"."records"')
     expect(ddl).toContain('CREATE INDEX IF NOT EXISTS "records_expires_at" ON "idem"."records" (expires_at)')
-    for (const fn of ['records_begin', 'records_begin_many', 'records_complete_many']) {
+    for (const fn of [
+      'records_begin',
+      'records_begin_many',
+      'records_complete_many',
+      'records_settle',
+      'records_resettle',
+    ]) {
       expect(ddl).toContain(`CREATE OR REPLACE FUNCTION "idem"."${fn}"(`)
     }
     expect(postgresSchema()).not.toContain('CREATE SCHEMA')
@@ -75,7 +81,7 @@ if (await requireService('PostgreSQL', 5432)) {
         `SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
         [schema],
       )
-      expect(rows[0].n).toBe(3)
+      expect(rows[0].n).toBe(5)
     })
 
     it('ensureSchema is safe when several processes run it at once', async () => {

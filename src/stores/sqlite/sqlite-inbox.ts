@@ -13,6 +13,13 @@ export function sqliteInbox(table: string, clock: () => number): Inbox {
   const t = table
   const insert = `INSERT INTO ${t} (${COLUMNS}) VALUES (?, 'in_progress', ?, ?, ?, 1, NULL, ?, ?, ?)
     ON CONFLICT (id) DO NOTHING`
+  // A key with no record settled in its claim: written completed with what a function that
+  // returns nothing stores (see Inbox.claim). Nobody reads it before COMMIT: other connections
+  // read committed pages, and a SqliteStore on this connection waits for Idem's transactions.
+  const settle = `INSERT INTO ${t} (${COLUMNS}) VALUES (?, 'completed', ?, NULL, NULL, 1, ?, ?, ?, ?)
+    ON CONFLICT (id) DO NOTHING`
+  // A value replaces the settled result; retention stays counted from the claim, as settle wrote it.
+  const resettle = `UPDATE ${t} SET result = ?, updated_at = ? WHERE id = ? AND state = 'completed' AND expires_at > ?`
   const select = `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`
   const rewrite = rewriteStatement(t)
   const complete = `UPDATE ${t} SET state = 'completed', token = NULL, lease_until = NULL, result = ?, updated_at = ?,
@@ -20,20 +27,29 @@ export function sqliteInbox(table: string, clock: () => number): Inbox {
   return {
     dialect: 'sqlite',
     table: t,
-    async claim(sql, id, fingerprint, token, leaseMs, ttlMs) {
+    async claim(sql, id, fingerprint, token, leaseMs, ttlMs, _edges, settledResult) {
       const now = clock()
-      const expiresAt = now + Math.max(ttlMs, leaseMs)
-      const inserted = await sql.execute(insert, [id, fingerprint, token, now + leaseMs, now, now, expiresAt])
-      if (inserted.affectedRows === 1) {
-        return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: now + leaseMs }
+      if (settledResult !== undefined) {
+        const settled = await sql.execute(settle, [id, fingerprint, settledResult, now, now, now + ttlMs])
+        if (settled.affectedRows === 1) {
+          return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: now + leaseMs, settled: true }
+        }
+      } else {
+        const expiresAt = now + Math.max(ttlMs, leaseMs)
+        const inserted = await sql.execute(insert, [id, fingerprint, token, now + leaseMs, now, now, expiresAt])
+        if (inserted.affectedRows === 1) {
+          return { outcome: 'acquired', token, attempt: 1, recovered: false, leaseUntil: now + leaseMs }
+        }
       }
       const row = (await sql.execute(select, [id])).rows[0]
       const claim = { id, idParam: id, fingerprint, fingerprintParam: fingerprint, token }
       return decideUnderLock(sql, rewrite, toRecord(row), claim, leaseMs, ttlMs, clock())
     },
-    async complete(sql, id, token, result, ttlMs) {
+    async complete(sql, id, token, result, ttlMs, _edges, settled) {
       const now = clock()
-      const done = await sql.execute(complete, [result, now, now + ttlMs, id, token, now])
+      const done = settled
+        ? await sql.execute(resettle, [result, now, id, now])
+        : await sql.execute(complete, [result, now, now + ttlMs, id, token, now])
       return done.affectedRows === 1
     },
   }

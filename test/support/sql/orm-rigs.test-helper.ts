@@ -109,18 +109,22 @@ export function openOrm(
   orm: OrmName,
   dialect: SqlDialect,
   file?: string,
-): Opened<unknown> & { db: SqlDatabase<unknown> } {
+): Opened<unknown> & { db: SqlDatabase<unknown>; join(tx: unknown): SqlDatabase<unknown> } {
   if (orm === 'Kysely') {
     const opened = openKysely(dialect, file)
-    return { ...opened, db: fromKysely(opened.instance) as SqlDatabase<unknown> }
+    const join = (tx: unknown) => fromKysely(tx as typeof opened.instance) as SqlDatabase<unknown>
+    return { ...opened, db: fromKysely(opened.instance) as SqlDatabase<unknown>, join }
   }
   if (orm === 'Knex') {
     const opened = openKnex(dialect, file)
-    return { ...opened, db: fromKnex(opened.instance) as SqlDatabase<unknown> }
+    const join = (tx: unknown) => fromKnex(tx as typeof opened.instance) as SqlDatabase<unknown>
+    return { ...opened, db: fromKnex(opened.instance) as SqlDatabase<unknown>, join }
   }
   const opened = openDrizzle(dialect, file)
-  // biome-ignore lint/suspicious/noExplicitAny: the union of three Drizzle databases matches one overload each
-  return { ...opened, db: fromDrizzle(opened.instance as any) as SqlDatabase<unknown> }
+  // biome-ignore lint/suspicious/noExplicitAny: the union of three Drizzle databases (and their transactions) matches one overload each
+  const join = (tx: unknown) => fromDrizzle(tx as any) as SqlDatabase<unknown>
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  return { ...opened, db: fromDrizzle(opened.instance as any) as SqlDatabase<unknown>, join }
 }
 
 /** The driver rig for `dialect`, with `db` replaced by `orm`'s adapter. */
@@ -130,6 +134,7 @@ export async function ormRig(orm: OrmName, dialect: SqlDialect): Promise<Transac
   return {
     ...base,
     db: opened.db,
+    join: opened.join,
     async cleanup() {
       await opened.close()
       await base.cleanup()

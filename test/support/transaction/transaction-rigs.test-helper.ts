@@ -26,6 +26,8 @@ export interface TransactionRig<Tx = unknown> {
   dialect: SqlDialect
   store: InboxStore
   db: SqlDatabase<Tx>
+  /** The adapter on the transaction `tx` a function was given (Idem joins it under a savepoint). */
+  join(tx: Tx): SqlDatabase<Tx>
   /** The effects table's name, quoted for the dialect. */
   effects: string
   idem(options?: Omit<IdempotencyOptions, 'store'>): Idempotency
@@ -49,6 +51,7 @@ export async function postgresRig(): Promise<TransactionRig<pg.PoolClient>> {
     dialect: 'postgres',
     store,
     db: fromPg<pg.PoolClient>(pool),
+    join: (tx) => fromPg(tx),
     effects,
     idem: (options) => new Idempotency({ store, ...options }),
     async addEffect(sql, id, n = 1) {
@@ -83,6 +86,7 @@ export async function mysqlRig(): Promise<TransactionRig<mysql.PoolConnection>> 
     dialect: 'mysql',
     store,
     db: fromMysql2<mysql.PoolConnection>(pool),
+    join: (tx) => fromMysql2(tx),
     effects,
     idem: (options) => new Idempotency({ store, ...options }),
     async addEffect(sql, id, n = 1) {
@@ -121,6 +125,7 @@ export async function sqliteRig(): Promise<TransactionRig<Database.Database>> {
     dialect: 'sqlite',
     store,
     db: fromBetterSqlite3(connection),
+    join: (tx) => fromBetterSqlite3(tx),
     effects: 'effects',
     idem: (options) => new Idempotency({ store, ...options }),
     async addEffect(sql, id, n = 1) {

@@ -28,6 +28,40 @@ export function describeTransactionMode(name: string, makeRig: () => Promise<Tra
       expect(await rig.store.get(rig.idem().recordId('commit-1'))).toMatchObject({ state: 'completed' })
     })
 
+    it('stores the outcome of a function that returns nothing, retained from its claim, and replays it', async () => {
+      const idem = rig.idem({ ttl: 60_000 })
+      const work = async (_tx: unknown, ctx: { sql: Parameters<TransactionRig['addEffect']>[0] }) => {
+        await rig.addEffect(ctx.sql, 'void-1')
+      }
+      expect(await idem.transaction(rig.db, { key: 'void-1' }, work)).toEqual({ status: 'executed', value: undefined })
+      expect(await idem.transaction(rig.db, { key: 'void-1' }, work)).toEqual({ status: 'replayed', value: undefined })
+      expect(await rig.effect('void-1')).toBe(1)
+      const record = await rig.store.get(idem.recordId('void-1'))
+      expect(record).toMatchObject({ state: 'completed', token: null, leaseUntil: null, attempt: 1 })
+      // Counted from the claim (a settled outcome) or from the completion: within the transaction's time.
+      expect(record?.expiresAt).toBeGreaterThanOrEqual((record?.createdAt ?? 0) + 60_000)
+      expect(record?.expiresAt).toBeLessThanOrEqual((record?.updatedAt ?? 0) + 60_000)
+    })
+
+    it('answers a nested call for the same key on the same transaction IN_PROGRESS, whatever the function returns', async () => {
+      const idem = rig.idem({ waitTimeout: 20 })
+      for (const [key, value] of [
+        ['nested-void', undefined],
+        ['nested-value', { paid: true }],
+      ] as const) {
+        let inner: unknown
+        const outer = await idem.transaction(rig.db, { key }, async (tx, ctx) => {
+          await rig.addEffect(ctx.sql, key)
+          inner = await codeOf(idem.transaction(rig.join(tx), { key }, () => 'the inner call ran'))
+          return value
+        })
+        expect(outer).toEqual({ status: 'executed', value })
+        expect(inner).toBe(ErrorCode.IN_PROGRESS)
+        expect(await idem.transaction(rig.db, { key }, () => 'again')).toEqual({ status: 'replayed', value })
+        expect(await rig.effect(key)).toBe(1)
+      }
+    })
+
     it('rolls back the business write and the claim when the function throws, and a retry executes', async () => {
       const idem = rig.idem()
       const before = await rig.records()
