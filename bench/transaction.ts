@@ -8,8 +8,9 @@
 //   add --strict to exit 1 when the goal is not met; --no-mysql / --no-postgres to leave one out,
 //   --only=sqlite (or postgres, mysql) to run one database alone
 //
-// Cases alternate transaction by transaction (bare, Idem new key, Idem duplicate, rotating which
-// goes first), so that drift and the disk's fsync stalls on a shared machine touch all of them.
+// Cases alternate transaction by transaction (bare, Idem new key, Idem new key whose function
+// returns nothing, Idem duplicate, rotating which goes first), so that drift and the disk's fsync
+// stalls on a shared machine touch all of them.
 // The time ratio is the median Idem transaction over the median bare one, per round; the table
 // gives the median of the rounds and their spread. A profile per database follows.
 
@@ -62,8 +63,10 @@ const settings = quick
   ? { warmup: 20, rounds: 2, seconds: 0.25, minOps: 60, replayKeys: 32, profileIterations: 20 }
   : { warmup: 200, rounds: 9, seconds: 4, minOps: 300, replayKeys: 1024, profileIterations: 400 }
 
-type Case = 'bare' | 'idem' | 'replay'
-const CASES: readonly Case[] = ['bare', 'idem', 'replay']
+type Case = 'bare' | 'idem' | 'idemVoid' | 'replay'
+const CASES: readonly Case[] = ['bare', 'idem', 'idemVoid', 'replay']
+type Measured = Exclude<Case, 'bare'>
+const MEASURED: readonly Measured[] = ['idem', 'idemVoid', 'replay']
 
 function operations(target: Target): Record<Case, () => Promise<unknown>> {
   const idem = idemOn(target)
@@ -75,9 +78,15 @@ function operations(target: Target): Record<Case, () => Promise<unknown>> {
       await target.business(ctx.sql, sub)
       return resultOf(sub)
     })
+  // The same with a function that returns nothing, as most inbox consumers' handlers do.
+  const oursVoid = (key: string, sub: number) =>
+    idem.transaction(target.db, { key, payload: { subscription: sub, amount: 999 } }, async (_tx, ctx) => {
+      await target.business(ctx.sql, sub)
+    })
   return {
     bare: () => target.bare((n++ % SUBSCRIPTIONS) + 1),
     idem: () => ours(`new-${run}-${n}`, (n++ % SUBSCRIPTIONS) + 1),
+    idemVoid: () => oursVoid(`void-${run}-${n}`, (n++ % SUBSCRIPTIONS) + 1),
     replay: () => {
       const i = replays++ % settings.replayKeys
       return ours(`dup-${run}-${i}`, i + 1)
@@ -123,20 +132,20 @@ async function bench(target: Target): Promise<boolean> {
   process.stderr.write(`${target.label}: warming up\n`)
   for (let i = 0; i < settings.warmup; i++) for (const name of CASES) await ops[name]()
   const all = Object.fromEntries(CASES.map((c) => [c, [] as number[]])) as Record<Case, number[]>
-  const ratios: Record<'idem' | 'replay', number[]> = { idem: [], replay: [] }
-  const added: Record<'idem' | 'replay', number[]> = { idem: [], replay: [] }
+  const ratios: Record<Measured, number[]> = { idem: [], idemVoid: [], replay: [] }
+  const added: Record<Measured, number[]> = { idem: [], idemVoid: [], replay: [] }
   for (let r = 0; r < settings.rounds; r++) {
     process.stderr.write(`  ${target.label}: round ${r + 1}/${settings.rounds}\n`)
     const latencies = await round(ops, settings.seconds, settings.minOps)
     for (const c of CASES) all[c].push(...latencies[c])
-    for (const c of ['idem', 'replay'] as const) {
+    for (const c of MEASURED) {
       ratios[c].push(median(latencies[c]) / median(latencies.bare))
       added[c].push(median(latencies[c]) - median(latencies.bare))
     }
   }
   const goal = goalOf(target)
   const pass = () => (goal.kind === 'ratio' ? median(ratios.idem) <= goal.at : median(added.idem) * 1000 <= goal.us)
-  const row = (label: string, c: 'idem' | 'replay', withGoal: boolean) => {
+  const row = (label: string, c: Measured, withGoal: boolean) => {
     const time = median(ratios[c])
     return [
       label,
@@ -167,6 +176,7 @@ async function bench(target: Target): Promise<boolean> {
   console.log(
     formatTable(header, [
       row('new key: idem.transaction vs bare', 'idem', true),
+      row('new key, function returns nothing', 'idemVoid', false),
       row('duplicate: replay vs bare', 'replay', false),
     ]),
   )
