@@ -1,5 +1,5 @@
-// The plpgsql functions that make `begin`, `beginMany` and `completeMany` one round trip each, and
-// transaction mode's `settle` and `resettle`.
+// The plpgsql functions that make `begin`, `beginMany` and `completeMany` one round trip each,
+// transaction mode's `settle` and `resettle`, and `complete` (a function for its prepared plan).
 //
 // Why a function and not one `INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING`: when
 // the WHERE is false (a completed record, a live lease, a mismatch), RETURNING yields no row, and
@@ -236,5 +236,29 @@ BEGIN
 END
 $idem$;
 
+`
+}
+
+/**
+ * complete(id, token, result, ttl_ms): the store's complete, with the statement it replaces
+ * (postgres-sql.ts, `complete`) as its body: 1 when the claim was the token's and is now
+ * completed, 0 otherwise. As a function its plan is prepared once per connection; the statement
+ * is planned on every call (about 100 µs more a completion on this project's test machine).
+ */
+export function completeFunction(n: PostgresNames, nowMs: string): string {
+  const t = n.qualifiedTable
+  return `CREATE OR REPLACE FUNCTION ${n.complete}(p_id text, p_token text, p_result bytea, p_ttl_ms bigint)
+RETURNS integer LANGUAGE plpgsql VOLATILE AS $idem$
+DECLARE
+  v_now bigint := ${nowMs};
+  v_done integer;
+BEGIN
+  UPDATE ${t} AS x SET state = 'completed', token = NULL, lease_until = NULL, result = p_result,
+    updated_at = v_now, expires_at = v_now + p_ttl_ms
+  WHERE x.id = p_id AND x.token = p_token AND x.state = 'in_progress' AND x.expires_at > v_now;
+  GET DIAGNOSTICS v_done = ROW_COUNT;
+  RETURN v_done;
+END
+$idem$;
 `
 }

@@ -17,23 +17,14 @@
 import type { SqlResult, TransactionEdges } from '../../sql/core/executor.js'
 import type { Inbox } from '../../sql/core/inbox.js'
 import type { PostgresNames } from './postgres-names.js'
+import type { FunctionPresence } from './postgres-presence.js'
 import { type BeginRow, toBeginResult } from './postgres-rows.js'
 import { NOT_OWNED, type PostgresStatements } from './postgres-sql.js'
 
-export function postgresInbox(names: PostgresNames, statements: PostgresStatements): Inbox {
-  // Whether the settle function exists, asked once (a schema created before it has none; then
-  // every claim goes through begin, as before). Asked outside the transaction, before it begins.
-  let settleExists: Promise<boolean> | undefined
-  const canSettle = (edges: TransactionEdges) => {
-    settleExists ??= edges.raw.execute(statements.hasSettle, []).then(
-      ({ rows }) => rows[0]?.present === true,
-      (error: unknown) => {
-        settleExists = undefined
-        throw error
-      },
-    )
-    return settleExists
-  }
+export function postgresInbox(names: PostgresNames, statements: PostgresStatements, presence: FunctionPresence): Inbox {
+  // Asked outside the transaction, before it begins (edges.raw sends no BEGIN).
+  const canSettle = (edges: TransactionEdges) =>
+    presence.check(async (text) => (await edges.raw.execute(text, [])).rows)
   return {
     dialect: 'postgres',
     table: names.qualifiedTable,

@@ -28,6 +28,8 @@ export interface PostgresNames {
   /** Transaction mode's claim that settles a new key, and the value that replaces its result (see settleFunctions). */
   settle: string
   resettle: string
+  /** `complete` as a function (its plan prepared once per connection), where the schema has it. */
+  complete: string
 }
 
 export function postgresNames(options: PostgresSchemaOptions = {}): PostgresNames {
@@ -52,5 +54,6 @@ export function postgresNames(options: PostgresSchemaOptions = {}): PostgresName
     completeMany: inSchema(`${table}_complete_many`),
     settle: inSchema(`${table}_settle`),
     resettle: inSchema(`${table}_resettle`),
+    complete: inSchema(`${table}_complete`),
   }
 }

@@ -20,7 +20,7 @@ describe('postgresSchema', () => {
     ).toThrow(TypeError)
   })
 
-  it('is a logged table with an expiry index and the five functions', () => {
+  it('is a logged table with an expiry index and the six functions', () => {
     const ddl = postgresSchema({ schema: 'idem', table: 'records' })
     expect(ddl).not.toMatch(/\b(UNLOGGED|TEMP|TEMPORARY)\b/i)
     expect(ddl).toContain('CREATE SCHEMA IF NOT EXISTS "idem"')
@@ -81,7 +81,36 @@ if (await requireService('PostgreSQL', 5432)) {
         `SELECT count(*)::int AS n FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
         [schema],
       )
-      expect(rows[0].n).toBe(5)
+      expect(rows[0].n).toBe(6)
+    })
+
+    it('completes through the complete function, and through the statement on a schema created before it', async () => {
+      for (const older of [false, true]) {
+        const schema = fresh()
+        const sent: string[] = []
+        const recording = {
+          query: (text: string, values?: unknown[]) => {
+            sent.push(text)
+            return pool.query(text, values)
+          },
+        }
+        const store = new PostgresStore({ client: recording, schema })
+        await store.ensureSchema()
+        if (older) await pool.query(`DROP FUNCTION "${schema}"."idem_records_complete"`)
+        for (const key of ['a', 'b']) {
+          const begun = await store.begin(key, 'fp', 30_000, 60_000)
+          if (begun.outcome !== 'acquired') throw new Error(`expected acquired, got ${begun.outcome}`)
+          await store.complete(key, begun.token, `"${key}"`, 60_000)
+          expect(await store.get(key)).toMatchObject({ state: 'completed', result: `"${key}"`, token: null })
+          await expect(store.complete(key, begun.token, '"again"', 60_000)).rejects.toMatchObject({
+            code: 'LEASE_LOST',
+          })
+        }
+        const calls = sent.filter((text) => text.startsWith('SELECT') && text.includes('_complete"($1'))
+        const checks = sent.filter((text) => text.startsWith('SELECT to_regprocedure'))
+        expect(checks).toHaveLength(1)
+        expect(calls).toHaveLength(older ? 0 : 4)
+      }
     })
 
     it('ensureSchema is safe when several processes run it at once', async () => {

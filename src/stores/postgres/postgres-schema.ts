@@ -1,8 +1,8 @@
-// The PostgreSQL objects behind PostgresStore: a table, its expiry index and five plpgsql
+// The PostgreSQL objects behind PostgresStore: a table, its expiry index and six plpgsql
 // functions. Exported as SQL text so that users can put it in their own migrations.
 
 import { POSTGRES_NOW_MS } from '../../sql/core/clock.js'
-import { beginFunctions, completeManyFunction, settleFunctions } from './postgres-functions.js'
+import { beginFunctions, completeFunction, completeManyFunction, settleFunctions } from './postgres-functions.js'
 import { DEFAULT_POSTGRES_SCHEMA, type PostgresSchemaOptions, postgresNames } from './postgres-names.js'
 
 /**
@@ -40,5 +40,6 @@ export function postgresSchema(options: PostgresSchemaOptions = {}): string {
 CREATE INDEX IF NOT EXISTS ${n.index} ON ${n.qualifiedTable} (expires_at);
 ${beginFunctions(n, NOW_MS)}
 ${completeManyFunction(n, NOW_MS)}
-${settleFunctions(n, NOW_MS)}`
+${settleFunctions(n, NOW_MS)}
+${completeFunction(n, NOW_MS)}`
 }

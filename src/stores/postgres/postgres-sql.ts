@@ -41,9 +41,12 @@ export function postgresStatements(n: PostgresNames) {
     // ($1 id, $2 fingerprint, $3 token, $4 lease_ms, $5 ttl_ms, $6 result): transaction mode's
     // claim that settles a key with no record (see settleFunctions).
     settle: `SELECT * FROM ${n.settle}($1, $2, $3, $4, $5, $6)`,
-    // Whether the settle and resettle functions exist: a schema created before them has neither.
-    hasSettle: `SELECT to_regprocedure('${n.settle}(text, text, text, bigint, bigint, bytea)') IS NOT NULL
-      AND to_regprocedure('${n.resettle}(text, bytea)') IS NOT NULL AS present`,
+    // Whether the functions added after the first three exist (see FunctionPresence).
+    hasLaterFunctions: `SELECT to_regprocedure('${n.settle}(text, text, text, bigint, bigint, bytea)') IS NOT NULL
+      AND to_regprocedure('${n.resettle}(text, bytea)') IS NOT NULL
+      AND to_regprocedure('${n.complete}(text, text, bytea, bigint)') IS NOT NULL AS present`,
+    // ($1 id, $2 token, $3 result, $4 ttl_ms): complete, in the function of that name; answers done = 1 when owned.
+    completeCall: `SELECT ${n.complete}($1, $2, $3, $4) AS done`,
     // ($1 id, $2 result): see the resettle function.
     resettle: `SELECT ${n.resettle}($1, $2)`,
     // ($1 id, $2 token): drop the claim so that the next begin executes afresh.

@@ -20,6 +20,7 @@ import type { Inbox, InboxStore } from '../../sql/core/inbox.js'
 import { storeError } from './postgres-errors.js'
 import { postgresInbox } from './postgres-inbox.js'
 import { type PostgresNames, postgresNames } from './postgres-names.js'
+import { FunctionPresence } from './postgres-presence.js'
 import { type BeginRow, toBeginResult } from './postgres-rows.js'
 import { postgresSchema } from './postgres-schema.js'
 import { type PostgresStatements, postgresStatements } from './postgres-sql.js'
@@ -90,6 +91,7 @@ export class PostgresStore extends BaseStore implements InboxStore {
   #inbox: Inbox | undefined
   readonly names: PostgresNames
   readonly #sql: PostgresStatements
+  readonly #presence: FunctionPresence
   readonly #client: StoreClient<PgQueryable>
 
   constructor(options: PostgresStoreOptions) {
@@ -97,6 +99,7 @@ export class PostgresStore extends BaseStore implements InboxStore {
     super('PostgresStore', o.maxResultBytes)
     this.names = postgresNames({ schema: o.schema, table: o.table })
     this.#sql = postgresStatements(this.names)
+    this.#presence = new FunctionPresence(this.#sql.hasLaterFunctions)
     this.#client = new StoreClient<PgQueryable>(
       o.client,
       (error) =>
@@ -110,7 +113,7 @@ export class PostgresStore extends BaseStore implements InboxStore {
 
   /** Claim and completion as statements on a caller's transaction (`idem.transaction`). */
   get inbox(): Inbox {
-    this.#inbox ??= postgresInbox(this.names, this.#sql)
+    this.#inbox ??= postgresInbox(this.names, this.#sql, this.#presence)
     return this.#inbox
   }
 
@@ -136,7 +139,14 @@ ${postgresSchema({ schema, table })}`,
   }
 
   protected async doComplete(id: string, token: string, result: string, ttlMs: number): Promise<void> {
-    const done = await this.#query('complete', this.#sql.complete, [id, token, Buffer.from(result, 'utf8'), ttlMs])
+    const params = [id, token, Buffer.from(result, 'utf8'), ttlMs]
+    const asFunction = await this.#presence.check(async (text) => (await this.#query('complete', text)).rows)
+    if (asFunction) {
+      const { rows } = await this.#query('complete', this.#sql.completeCall, params)
+      if (rows[0]?.done !== 1) throw leaseLost(id, 'complete')
+      return
+    }
+    const done = await this.#query('complete', this.#sql.complete, params)
     if (done.rowCount !== 1) throw leaseLost(id, 'complete')
   }
 
