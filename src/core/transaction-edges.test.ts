@@ -21,6 +21,35 @@ import { encodeValue } from './codec.js'
 import { Idempotency } from './idempotency.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/**
+ * A function that returns nothing and outlives its record's ttl (30 ms) commits nothing either,
+ * whether its claim was settled (PostgreSQL) or left in progress (MariaDB).
+ */
+async function expectVoidOutlivingTtlCommitsNothing<Tx>(
+  idem: Idempotency,
+  db: SqlDatabase<Tx>,
+  write: (key: string) => (tx: unknown, ctx: { sql: SqlExecutor }) => Promise<unknown>,
+  effect: (id: string) => Promise<number | null>,
+  store: { get(id: string): Promise<unknown> },
+): Promise<void> {
+  await expect(
+    idem.transaction(db, { key: 'expired-void' }, async (tx, ctx) => {
+      await write('expired-void')(tx, ctx)
+      await sleep(80)
+    }),
+  ).rejects.toMatchObject({ code: 'LEASE_LOST' })
+  expect(await effect('expired-void')).toBe(0)
+  expect(await store.get(idem.recordId('expired-void'))).toBeNull()
+}
+
+/** A promise the test resolves when it chooses: a transaction held open until then. */
+function gate(): { held: Promise<void>; release: () => void } {
+  let release = () => {}
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  return { held, release }
+}
 /** The claim's round trip on PostgreSQL: BEGIN and the settle function (a new key is settled, any other begun). */
 const SETTLE_AND_BEGIN = /^BEGIN; SELECT \* FROM .*_settle"\(/
 
@@ -115,10 +144,7 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
 
     it('leaves nothing of a settled claim when its function throws, and a racer waits for it and then runs', async () => {
       const idem = new Idempotency({ store })
-      let release = () => {}
-      const held = new Promise<void>((resolve) => {
-        release = resolve
-      })
+      const { held, release } = gate()
       const first = idem.transaction(db, { key: 'racer' }, async (tx, ctx) => {
         await write('racer-first')(tx, ctx)
         await held
@@ -140,10 +166,7 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
 
     it('makes a racer of a settled claim that commits replay its outcome without running', async () => {
       const idem = new Idempotency({ store })
-      let release = () => {}
-      const held = new Promise<void>((resolve) => {
-        release = resolve
-      })
+      const { held, release } = gate()
       const first = idem.transaction(db, { key: 'racer-ok' }, async (tx, ctx) => {
         await write('racer-ok')(tx, ctx)
         await held
@@ -226,14 +249,7 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
       ).rejects.toMatchObject({ code: 'LEASE_LOST' })
       expect(await effect('expired')).toBe(0)
       expect(await store.get(idem.recordId('expired'))).toBeNull()
-      await expect(
-        idem.transaction(db, { key: 'expired-void' }, async (tx, ctx) => {
-          await write('expired-void')(tx, ctx)
-          await sleep(80)
-        }),
-      ).rejects.toMatchObject({ code: 'LEASE_LOST' })
-      expect(await effect('expired-void')).toBe(0)
-      expect(await store.get(idem.recordId('expired-void'))).toBeNull()
+      await expectVoidOutlivingTtlCommitsNothing(idem, db, write, effect, store)
       const again = new Idempotency({ store })
       for (let i = 0; i < 4; i++) {
         expect((await again.transaction(db, { key: 'expired' }, write(`after-${i}`))).status).toBe(
@@ -335,14 +351,7 @@ if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
       expect(sent.at(-1)).toBe('ROLLBACK')
       expect(await effect('expired')).toBe(0)
       expect(await store.get(idem.recordId('expired'))).toBeNull()
-      await expect(
-        idem.transaction(db, { key: 'expired-void' }, async (tx, ctx) => {
-          await write('expired-void')(tx, ctx)
-          await sleep(80)
-        }),
-      ).rejects.toMatchObject({ code: 'LEASE_LOST' })
-      expect(await effect('expired-void')).toBe(0)
-      expect(await store.get(idem.recordId('expired-void'))).toBeNull()
+      await expectVoidOutlivingTtlCommitsNothing(idem, db, write, effect, store)
       const again = new Idempotency({ store })
       for (let i = 0; i < 4; i++) {
         expect((await again.transaction(db, { key: 'expired' }, write(`after-${i}`))).status).toBe(
