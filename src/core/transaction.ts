@@ -88,7 +88,9 @@ async function runPrepared<Tx, T>(
         const token = randomUUID()
         // What a function that returns nothing stores: a store may write a new key as completed
         // with it in the claim, and then such a function needs no completion (see Inbox.claim).
-        const settledAs = encodeValue(undefined, core.maxResultBytes, id, core.cipher, fingerprint)
+        const settledAs = inbox.settles
+          ? encodeValue(undefined, core.maxResultBytes, id, core.cipher, fingerprint)
+          : undefined
         // Through `timed` only while a probe times store calls: its closure and promise are per call.
         const timing = core.activeProbe()
         const claimedAt = performance.now()
@@ -136,7 +138,7 @@ async function runPrepared<Tx, T>(
         }
         // A result that cannot be stored rolls everything back: nothing happened, and the
         // error says why (RESULT_TOO_LARGE, RESULT_NOT_SERIALIZABLE).
-        const outcomeSettled = settled && value === undefined
+        const outcomeSettled = settled && value === undefined && settledAs !== undefined
         const stored = outcomeSettled
           ? settledAs
           : encodeValue(value, core.maxResultBytes, id, core.cipher, fingerprint)

@@ -14,6 +14,8 @@ export interface Inbox {
   readonly dialect: SqlDialect
   /** Where the records are (for error messages). */
   readonly table: string
+  /** Whether `claim` may settle a new key (see `settledResult`); absent: never, and none is passed. */
+  readonly settles?: boolean
   /**
    * `begin` inside the transaction `sql` runs in. A racer's uncommitted claim of the same id makes
    * this wait for that transaction to end; it then sees the committed record (or none, if it rolled

@@ -10,9 +10,10 @@
 // On that path a key with no record can be settled in its claim (`settledResult`, the settle
 // function): inserted as completed with the result of a function that returns nothing, so that
 // such a function's transaction ends with a bare COMMIT instead of an UPDATE of the record and
-// COMMIT (no second row version of the record, no new index entries for it). PostgreSQL has no
-// dirty reads: no other session sees the row before COMMIT, and a rollback removes it. Only a key
-// that has no record is settled; any other goes through begin.
+// COMMIT (no second row version of the record, no new index entries for it); a value replaces
+// the result (resettle, leaving expires_at alone). PostgreSQL has no dirty reads: no other
+// session sees the row before COMMIT, and a rollback removes it. Only a key that has no record is
+// settled; any other goes through begin.
 
 import type { SqlResult, TransactionEdges } from '../../sql/core/executor.js'
 import type { Inbox } from '../../sql/core/inbox.js'
@@ -28,6 +29,7 @@ export function postgresInbox(names: PostgresNames, statements: PostgresStatemen
   return {
     dialect: 'postgres',
     table: names.qualifiedTable,
+    settles: true,
     async claim(sql, id, fingerprint, token, leaseMs, ttlMs, edges, settledResult) {
       const params = [id, fingerprint, token, leaseMs, ttlMs]
       const settling =

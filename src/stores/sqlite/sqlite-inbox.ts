@@ -27,6 +27,7 @@ export function sqliteInbox(table: string, clock: () => number): Inbox {
   return {
     dialect: 'sqlite',
     table: t,
+    settles: true,
     async claim(sql, id, fingerprint, token, leaseMs, ttlMs, _edges, settledResult) {
       const now = clock()
       if (settledResult !== undefined) {
