@@ -183,9 +183,11 @@ if (await requireService('PostgreSQL', SERVICES.PostgreSQL.port)) {
     })
 
     it('claims through begin and completes where the schema has no settle function (created before it)', async () => {
-      const older = new PostgresStore({ client: pool, schema, table: 'older_records' })
-      await older.ensureSchema()
+      // A schema as an earlier version left it: created, then without the function; the store that
+      // uses it never ran ensureSchema() itself (which would have created it).
+      await new PostgresStore({ client: pool, schema, table: 'older_records' }).ensureSchema()
       await pool.query(`DROP FUNCTION "${schema}"."older_records_settle"`)
+      const older = new PostgresStore({ client: pool, schema, table: 'older_records' })
       const idem = new Idempotency({ store: older })
       sent = []
       expect(await idem.transaction(db, { key: 'older' }, () => undefined)).toEqual({

@@ -12,6 +12,11 @@ export class FunctionPresence {
     this.#query = query
   }
 
+  /** The schema was just created or updated with every function (ensureSchema): no need to ask. */
+  markPresent(): void {
+    this.#known = Promise.resolve(true)
+  }
+
   check(run: (text: string) => Promise<readonly Record<string, unknown>[]>): Promise<boolean> {
     this.#known ??= run(this.#query).then(
       (rows) => rows[0]?.present === true,

@@ -94,9 +94,11 @@ if (await requireService('PostgreSQL', 5432)) {
             return pool.query(text, values)
           },
         }
-        const store = new PostgresStore({ client: recording, schema })
-        await store.ensureSchema()
+        // An older schema: created, then without the function, used by a store that never ran
+        // ensureSchema() itself (which would have created it).
+        await new PostgresStore({ client: pool, schema }).ensureSchema()
         if (older) await pool.query(`DROP FUNCTION "${schema}"."idem_records_complete"`)
+        const store = new PostgresStore({ client: recording, schema })
         for (const key of ['a', 'b']) {
           const begun = await store.begin(key, 'fp', 30_000, 60_000)
           if (begun.outcome !== 'acquired') throw new Error(`expected acquired, got ${begun.outcome}`)
@@ -110,6 +112,16 @@ if (await requireService('PostgreSQL', 5432)) {
         const checks = sent.filter((text) => text.startsWith('SELECT to_regprocedure'))
         expect(checks).toHaveLength(1)
         expect(calls).toHaveLength(older ? 0 : 4)
+        if (older) {
+          // ensureSchema() adds the function back: the same store uses it from then on, without asking again.
+          await store.ensureSchema()
+          sent.length = 0
+          const begun = await store.begin('c', 'fp', 30_000, 60_000)
+          if (begun.outcome !== 'acquired') throw new Error(`expected acquired, got ${begun.outcome}`)
+          await store.complete('c', begun.token, '"c"', 60_000)
+          expect(sent.filter((text) => text.startsWith('SELECT') && text.includes('_complete"($1'))).toHaveLength(1)
+          expect(sent.filter((text) => text.startsWith('SELECT to_regprocedure'))).toHaveLength(0)
+        }
       }
     })
 

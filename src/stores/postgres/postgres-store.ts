@@ -131,6 +131,8 @@ export class PostgresStore extends BaseStore implements InboxStore {
 SELECT pg_advisory_xact_lock(hashtextextended('${lockKey}', 0));
 ${postgresSchema({ schema, table })}`,
     )
+    // A check made before (on a schema without them) would otherwise keep the old statements.
+    this.#presence.markPresent()
   }
 
   protected async doBegin(id: string, fingerprint: string, leaseMs: number, ttlMs: number): Promise<BeginResult> {
