@@ -61,17 +61,7 @@ function commonVariants(target: Target, inbox: Inbox): Variant[] {
   if (inbox.dialect === 'sqlite') {
     // The claim of a new key settles it (see the PostgreSQL variants below): a value replaces the
     // result, and a function that returns nothing needs no completion.
-    const settle: Step = [
-      'claim',
-      async (c) => {
-        const begun = await inbox.claim(c.s.sql, c.id, c.fingerprint, c.token, LEASE_MS, TTL_MS, undefined, SETTLED)
-        if (!('settled' in begun)) throw new Error('bench: a new key was not settled in its claim')
-      },
-    ]
-    const resettle: Step = [
-      'complete',
-      (c) => inbox.complete(c.s.sql, c.id, c.token, c.stored, TTL_MS, undefined, true),
-    ]
+    const { settle, resettle } = settledSteps(inbox, false)
     return [
       bare,
       { label: "Idem's statements by hand", trips: 6, steps: [begin, settle, business, resettle, commit] },
@@ -100,29 +90,15 @@ function commonVariants(target: Target, inbox: Inbox): Variant[] {
     // PostgreSQL settles a new key in its claim (the record is written completed with what a
     // function that returns nothing stores): such a function's COMMIT goes alone, and a value
     // replaces the settled result in the completion's round trip.
-    const settledClaim: Step = [
-      'claim',
-      async (c) => {
-        const begun = await inbox.claim(c.s.sql, c.id, c.fingerprint, c.token, LEASE_MS, TTL_MS, c.edges, SETTLED)
-        if (!('settled' in begun)) throw new Error('bench: a new key was not settled in its claim')
-      },
-    ]
-    const resettle: Step = [
-      'commit',
-      async (c) => {
-        if (!(await inbox.complete(c.s.sql, c.id, c.token, c.stored, TTL_MS, c.edges, true))) {
-          throw new Error('bench: the completion found the settled record gone')
-        }
-      },
-    ]
+    const { settle, resettle } = settledSteps(inbox, true)
     return [
       bare,
       {
         label: "Idem's statements by hand (BEGIN+settle, result+COMMIT)",
         trips: 4,
-        steps: [settledClaim, business, resettle],
+        steps: [settle, business, resettle],
       },
-      { label: '  a function that returns nothing (COMMIT alone)', trips: 4, steps: [settledClaim, business, commit] },
+      { label: '  a function that returns nothing (COMMIT alone)', trips: 4, steps: [settle, business, commit] },
       {
         label: '  claimed in progress, then completed (before)',
         trips: 4,
@@ -149,6 +125,32 @@ function commonVariants(target: Target, inbox: Inbox): Variant[] {
       steps: [begin, claim, business, complete, commit],
     },
   ]
+}
+
+/**
+ * The settling claim of a new key and the completion that replaces its result, as `inbox` sends
+ * them: with the transaction's edges on the servers (BEGIN in the claim's round trip, COMMIT in the
+ * completion's, whose time then shows under COMMIT), without on SQLite.
+ */
+function settledSteps(inbox: Inbox, withEdges: boolean): { settle: Step; resettle: Step } {
+  const edges = (c: Ctx) => (withEdges ? c.edges : undefined)
+  return {
+    settle: [
+      'claim',
+      async (c) => {
+        const begun = await inbox.claim(c.s.sql, c.id, c.fingerprint, c.token, LEASE_MS, TTL_MS, edges(c), SETTLED)
+        if (!('settled' in begun)) throw new Error('bench: a new key was not settled in its claim')
+      },
+    ],
+    resettle: [
+      withEdges ? 'commit' : 'complete',
+      async (c) => {
+        if (!(await inbox.complete(c.s.sql, c.id, c.token, c.stored, TTL_MS, edges(c), true))) {
+          throw new Error('bench: the completion found the settled record gone')
+        }
+      },
+    ],
+  }
 }
 
 /**

@@ -63,25 +63,12 @@ export function postgresInbox(names: PostgresNames, statements: PostgresStatemen
         : [statements.completeOrFail, [id, token, bytes, ttlMs]]
       const fused = edges !== undefined && !edges.pending ? inline(orFail, params, edges) : undefined
       if (fused !== undefined && edges !== undefined) {
-        try {
-          // The statement fails when the claim is not ours, so that COMMIT never runs then.
-          await lastOf(edges, `${fused}; COMMIT`)
-        } catch (error) {
-          if (isNotOwned(error)) return false
-          throw error
-        }
+        // The statement fails when the claim is not ours, so that COMMIT never runs then.
+        if (!(await unlessNotOwned(() => lastOf(edges, `${fused}; COMMIT`)))) return false
         edges.committed()
         return true
       }
-      if (settled) {
-        try {
-          await sql.execute(orFail, params)
-        } catch (error) {
-          if (isNotOwned(error)) return false
-          throw error
-        }
-        return true
-      }
+      if (settled) return unlessNotOwned(() => sql.execute(orFail, params))
       const done = await sql.execute(statements.complete, params)
       return done.affectedRows === 1
     },
@@ -109,6 +96,17 @@ async function lastOf(edges: TransactionEdges, text: string): Promise<SqlResult>
   const last = results[results.length - 1]
   if (last === undefined) throw new Error('PostgresStore inbox: the statements returned no result')
   return last
+}
+
+/** True when `run` went through, false when it failed because the claim was not ours (NOT_OWNED). */
+async function unlessNotOwned(run: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await run()
+    return true
+  } catch (error) {
+    if (isNotOwned(error)) return false
+    throw error
+  }
 }
 
 function isNotOwned(error: unknown): boolean {
