@@ -339,6 +339,34 @@ if (await requireService('MariaDB', SERVICES.MariaDB.port)) {
       expect(await effect('rt')).toBe(1)
     })
 
+    it('never settles a claim: a session at READ UNCOMMITTED reads it in progress while the function runs', async () => {
+      const store = new MysqlStore({ client: pool, table })
+      const idem = new Idempotency({ store })
+      const reader = await pool.getConnection()
+      try {
+        await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED')
+        const dirty = new MysqlStore({ client: reader, table })
+        const seen: (string | undefined)[] = []
+        const read = (key: string) => async () => {
+          seen.push((await dirty.get(idem.recordId(key)))?.state)
+        }
+        // A function that returns nothing (PostgreSQL and SQLite would settle its claim), then one
+        // that returns a value: neither claim is readable as completed before COMMIT.
+        await idem.transaction(db, { key: 'dirty-void' }, read('dirty-void'))
+        await idem.transaction(db, { key: 'dirty-value' }, async () => {
+          await read('dirty-value')()
+          return { key: 'dirty-value' }
+        })
+        expect(seen).toEqual(['in_progress', 'in_progress'])
+        for (const key of ['dirty-void', 'dirty-value']) {
+          expect((await dirty.get(idem.recordId(key)))?.state).toBe('completed')
+        }
+      } finally {
+        await reader.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+        reader.release()
+      }
+    })
+
     it('commits nothing when the record expired while the function ran, and the connection stays usable', async () => {
       const store = new MysqlStore({ client: pool, table })
       const idem = new Idempotency({ store, ttl: 30, lease: 30 })
