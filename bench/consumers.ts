@@ -1,14 +1,17 @@
-// Consumer throughput per broker: the same consumer without Idem (ack after a no-op handler)
-// beside Idem on a RedisStore (one claim per message, and batched claims where the broker hands
-// out batches) and on a SqliteStore, all on the same local broker in one run.
+// Consumer throughput per broker: the same consumer without Idem (ack after a no-op handler), the
+// same with a record per message in Redis written by hand (the floor, and the fenced floor: with
+// fingerprint, owner token and fenced completion; RabbitMQ, NATS and Redis Streams), beside Idem on
+// a RedisStore (one claim per message, and batched claims where the broker hands out batches) and
+// on a SqliteStore, all on the same local broker in one run.
 //
 //   npx tsx bench/consumers.ts                       full run
 //   npx tsx bench/consumers.ts --quick               smoke run for CI (figures indicative only)
 //   npx tsx bench/consumers.ts --broker amqp,nats    only some brokers
 //   add --strict to exit 1 when the goal fails
 //
-// Goal: with batching on Redis, at least 70% of the raw consumer's throughput. Each broker's
-// module (bench/consumers/<broker>.ts) measures its variants; this file runs them and reports.
+// Goal: with batching on Redis, at least 70% of the raw consumer's throughput. The floors' own share
+// of it says what a record per message in Redis leaves to any consumer on this machine. Each
+// broker's module (bench/consumers/<broker>.ts) measures its variants; this file runs them and reports.
 
 import os from 'node:os'
 import { benchAmqp } from './consumers/amqp.js'
@@ -20,7 +23,14 @@ import { machineLine } from './lib/machine.js'
 
 interface Row {
   adapter: string
-  variant: 'raw' | 'idem-redis' | 'idem-redis-batch' | 'idem-sqlite' | 'idem-pg-transaction'
+  variant:
+    | 'raw'
+    | 'floor-redis'
+    | 'fenced-floor-redis'
+    | 'idem-redis'
+    | 'idem-redis-batch'
+    | 'idem-sqlite'
+    | 'idem-pg-transaction'
   messagesPerSecond: number
 }
 
@@ -63,7 +73,7 @@ console.log(
 console.log(`method: ${messages} messages per variant on the local brokers; see bench/consumers/<broker>.ts`)
 console.log('')
 
-const header = ['broker', 'variant', 'msg/s', 'vs raw', 'goal']
+const header = ['broker', 'variant', 'msg/s', 'vs raw', 'vs floor', 'vs fenced', 'goal']
 const lines: string[][] = []
 let failed = false
 for (const name of selected) {
@@ -77,8 +87,15 @@ for (const name of selected) {
     continue
   }
   const raw = rows.find((r) => r.variant === 'raw')?.messagesPerSecond
+  // The raw consumer with a record per message in Redis written by hand, and the same with
+  // fingerprint, owner token and fenced completion (bench/consumers/shared.ts).
+  const floor = rows.find((r) => r.variant === 'floor-redis')?.messagesPerSecond
+  const fenced = rows.find((r) => r.variant === 'fenced-floor-redis')?.messagesPerSecond
+  const share = (row: Row, of: number | undefined, shown: boolean) =>
+    of === undefined || of === 0 || !shown ? '-' : (row.messagesPerSecond / of).toFixed(3)
   for (const row of rows) {
     const ratio = raw === undefined || raw === 0 ? undefined : row.messagesPerSecond / raw
+    const onRedis = row.variant.startsWith('idem-redis')
     let goal = '-'
     if (row.variant === 'idem-redis-batch' && ratio !== undefined) {
       goal = `>= ${GOAL.toFixed(2)} ${ratio >= GOAL ? 'PASS' : 'FAIL'}`
@@ -89,13 +106,15 @@ for (const name of selected) {
       row.variant,
       Math.round(row.messagesPerSecond).toLocaleString('en-US'),
       ratio === undefined ? '-' : ratio.toFixed(3),
+      share(row, floor, onRedis || row.variant === 'fenced-floor-redis'),
+      share(row, fenced, onRedis),
       goal,
     ])
   }
 }
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)))
 const format = (cells: string[]) =>
-  cells.map((c, i) => (i === 2 || i === 3 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ')
+  cells.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ')
 console.log(format(header))
 for (const line of lines) console.log(format(line))
 if (quick) console.log('\n(--quick: a smoke run; its figures are not findings)')

@@ -1,6 +1,7 @@
 // RabbitMQ consumer throughput: messages/s drained from a pre-filled quorum queue, without Idem
-// (manual ack after a no-op handler) and through consumeAmqp with Idem on a RedisStore (per message
-// and batched) and on a SqliteStore, with the same prefetch, all on the same broker.
+// (manual ack after a no-op handler), the same with a record per message in Redis written by hand
+// (the floor of any consumer that keeps one), and through consumeAmqp with Idem on a RedisStore
+// (per message and batched) and on a SqliteStore, with the same prefetch, all on the same broker.
 // Called by bench/consumers.ts; alone: npx tsx bench/consumers/amqp.ts [--quick]
 
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -15,7 +16,15 @@ import type { IdempotencyStore } from '../../src/contract/types.js'
 import { Idempotency } from '../../src/core/idempotency.js'
 import { RedisStore } from '../../src/stores/redis/redis-store.js'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js'
-import { deleteKeys, median, printRows, type Row } from './shared.js'
+import {
+  deleteKeys,
+  fencedRecordPerMessage,
+  median,
+  printRows,
+  type RecordPerMessage,
+  type Row,
+  redisRecordPerMessage,
+} from './shared.js'
 
 export type { Row }
 
@@ -33,7 +42,14 @@ export async function benchAmqp(opts: { messages: number; quick: boolean }): Pro
   const redis = new Redis(REDIS_URL, { enableAutoPipelining: true })
   const run = `idem_bench_amqp_${process.pid}_${Date.now().toString(36)}`
   const dir = mkdtempSync(join(tmpdir(), 'idem-bench-amqp-'))
-  const variants: Variant[] = ['raw', 'idem-redis', 'idem-redis-batch', 'idem-sqlite']
+  const variants: Variant[] = [
+    'raw',
+    'floor-redis',
+    'fenced-floor-redis',
+    'idem-redis',
+    'idem-redis-batch',
+    'idem-sqlite',
+  ]
   // Interleaved rounds, so that a noisy moment on the shared machine hits every variant alike; the median counts.
   const rounds = opts.quick ? 1 : 3
   const samples = new Map<Variant, number[]>(variants.map((v) => [v, []]))
@@ -84,6 +100,9 @@ async function drain(
   dir: string,
 ): Promise<number> {
   if (variant === 'raw') return rawDrain(connection, queue, n)
+  if (variant === 'floor-redis') return rawDrain(connection, queue, n, redisRecordPerMessage(redis, `${queue}:floor:`))
+  if (variant === 'fenced-floor-redis')
+    return rawDrain(connection, queue, n, fencedRecordPerMessage(redis, `${queue}:floor:`))
   const store: IdempotencyStore =
     variant === 'idem-sqlite'
       ? new SqliteStore({ client: join(dir, `${queue}.db`) })
@@ -116,8 +135,16 @@ async function drain(
   return n / (elapsed / 1000)
 }
 
-/** The same consumer without Idem: prefetch, JSON.parse, a no-op handler, then basic.ack per message. */
-async function rawDrain(connection: amqp.ChannelModel, queue: string, n: number): Promise<number> {
+/**
+ * The same consumer without Idem: prefetch, JSON.parse, a no-op handler, then basic.ack per message;
+ * with `recordPerMessage`, the handler runs through it (the `floor-redis` variant).
+ */
+async function rawDrain(
+  connection: amqp.ChannelModel,
+  queue: string,
+  n: number,
+  recordPerMessage?: RecordPerMessage,
+): Promise<number> {
   const channel = await connection.createChannel()
   await channel.prefetch(PREFETCH, false)
   const handler = async (_payload: unknown) => undefined
@@ -131,7 +158,13 @@ async function rawDrain(connection: amqp.ChannelModel, queue: string, n: number)
     queue,
     (message) => {
       if (message === null) return
-      void handler(JSON.parse(message.content.toString('utf8'))).then(() => {
+      let handled: Promise<unknown>
+      if (recordPerMessage === undefined) handled = handler(JSON.parse(message.content.toString('utf8')))
+      else {
+        const body = message.content.toString('utf8')
+        handled = recordPerMessage(message.properties.messageId as string, body, () => handler(JSON.parse(body)))
+      }
+      void handled.then(() => {
         channel.ack(message, false)
         if (++acked === n) done()
       })

@@ -1,7 +1,8 @@
 // NATS JetStream consumer throughput: messages/s drained from a pre-filled stream by a durable pull
-// consumer, without Idem (fetch sized by free room, a no-op handler, ack per message) and through
-// consumeJetStream with Idem on a RedisStore (per message and batched) and on a SqliteStore, all on
-// the same NATS server. Called by bench/consumers.ts; alone: npx tsx bench/consumers/nats.ts [--quick]
+// consumer, without Idem (fetch sized by free room, a no-op handler, ack per message), the same with
+// a record per message in Redis written by hand (the floor of any consumer that keeps one), and
+// through consumeJetStream with Idem on a RedisStore (per message and batched) and on a
+// SqliteStore, all on the same NATS server. Called by bench/consumers.ts; alone: npx tsx bench/consumers/nats.ts [--quick]
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,7 +16,15 @@ import type { IdempotencyStore } from '../../src/contract/types.js'
 import { Idempotency } from '../../src/core/idempotency.js'
 import { RedisStore } from '../../src/stores/redis/redis-store.js'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js'
-import { deleteKeys, median, printRows, type Row } from './shared.js'
+import {
+  deleteKeys,
+  fencedRecordPerMessage,
+  median,
+  printRows,
+  type RecordPerMessage,
+  type Row,
+  redisRecordPerMessage,
+} from './shared.js'
 
 export type { Row }
 
@@ -33,7 +42,14 @@ export async function benchNats(opts: { messages: number; quick: boolean }): Pro
   const run = `idem_bench_nats_${process.pid}_${Date.now().toString(36)}`
   const dir = mkdtempSync(join(tmpdir(), 'idem-bench-nats-'))
   const redis = new Redis(REDIS_URL, { enableAutoPipelining: true })
-  const variants: Variant[] = ['raw', 'idem-redis', 'idem-redis-batch', 'idem-sqlite']
+  const variants: Variant[] = [
+    'raw',
+    'floor-redis',
+    'fenced-floor-redis',
+    'idem-redis',
+    'idem-redis-batch',
+    'idem-sqlite',
+  ]
   // Interleaved rounds, so that a noisy moment on the shared machine hits every variant alike; the median counts.
   const rounds = opts.quick ? 1 : 3
   const samples = new Map<Variant, number[]>(variants.map((v) => [v, []]))
@@ -46,7 +62,11 @@ export async function benchNats(opts: { messages: number; quick: boolean }): Pro
           const rate =
             variant === 'raw'
               ? await rawDrain(nc, stream, opts.messages)
-              : await idemDrain(nc, redis, variant, stream, opts.messages, dir)
+              : variant === 'floor-redis'
+                ? await rawDrain(nc, stream, opts.messages, redisRecordPerMessage(redis, `${stream}:floor:`))
+                : variant === 'fenced-floor-redis'
+                  ? await rawDrain(nc, stream, opts.messages, fencedRecordPerMessage(redis, `${stream}:floor:`))
+                  : await idemDrain(nc, redis, variant, stream, opts.messages, dir)
           samples.get(variant)?.push(rate)
         } finally {
           await jsm.streams.delete(stream).catch(() => {})
@@ -128,9 +148,16 @@ async function idemDrain(
 
 /**
  * The same pull consumer without Idem: fetch up to the free room (at most CONCURRENCY messages in
- * flight, COUNT per pull), a no-op handler per message, then ack() per message.
+ * flight, COUNT per pull), a no-op handler per message, then ack() per message; with
+ * `recordPerMessage`, the handler runs through it (the `floor-redis` variant), keyed by the
+ * message's `Nats-Msg-Id`.
  */
-async function rawDrain(nc: NatsConnection, stream: string, n: number): Promise<number> {
+async function rawDrain(
+  nc: NatsConnection,
+  stream: string,
+  n: number,
+  recordPerMessage?: RecordPerMessage,
+): Promise<number> {
   const consumer = await nc.jetstream().consumers.get(stream, 'bench')
   const handler = async (_payload: unknown) => undefined
   // One decoder for every message, as Idem's decodeJson has: a TextDecoder per message would
@@ -156,7 +183,12 @@ async function rawDrain(nc: NatsConnection, stream: string, n: number): Promise<
       if (++received === n) messages.stop()
       inFlight++
       void (async () => {
-        await handler(JSON.parse(utf8.decode(msg.data)))
+        if (recordPerMessage === undefined) await handler(JSON.parse(utf8.decode(msg.data)))
+        else {
+          const id = msg.headers?.get('Nats-Msg-Id') ?? `${stream}-${msg.seq}`
+          const body = utf8.decode(msg.data)
+          await recordPerMessage(id, body, () => handler(JSON.parse(body)))
+        }
         msg.ack()
         if (++acked === n) elapsed = performance.now() - startedAt
         inFlight--

@@ -1,6 +1,8 @@
 // Redis Streams consumer throughput: messages/s drained from a pre-filled stream by a consumer-group
-// member, without Idem (XREADGROUP, a no-op handler, XACK per message) and through consumeRedisStream
-// with Idem on a RedisStore (per message and batched) and on a SqliteStore, all on the same Redis.
+// member, without Idem (XREADGROUP, a no-op handler, XACK per message), the same with a record per
+// message in Redis written by hand (the floor of any consumer that keeps one), and through
+// consumeRedisStream with Idem on a RedisStore (per message and batched) and on a SqliteStore, all
+// on the same Redis.
 // Called by bench/consumers.ts; alone: npx tsx bench/consumers/redis-streams.ts [--quick]
 
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -15,7 +17,14 @@ import { Idempotency } from '../../src/core/idempotency.js'
 import { RedisStore } from '../../src/stores/redis/redis-store.js'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js'
 import { machineLine } from '../lib/machine.js'
-import { deleteKeys, median, type Row } from './shared.js'
+import {
+  deleteKeys,
+  fencedRecordPerMessage,
+  median,
+  type RecordPerMessage,
+  type Row,
+  redisRecordPerMessage,
+} from './shared.js'
 
 export type { Row }
 
@@ -59,7 +68,14 @@ async function measureRedisStreams(opts: {
   const redis = new Redis(REDIS_URL, clientOptions)
   const run = `idem_bench_rs_${process.pid}_${Date.now().toString(36)}`
   const dir = mkdtempSync(join(tmpdir(), 'idem-bench-rs-'))
-  const variants: Variant[] = ['raw', 'idem-redis', 'idem-redis-batch', 'idem-sqlite']
+  const variants: Variant[] = [
+    'raw',
+    'floor-redis',
+    'fenced-floor-redis',
+    'idem-redis',
+    'idem-redis-batch',
+    'idem-sqlite',
+  ]
   // Interleaved rounds, so that a noisy moment on the shared machine hits every variant alike; the median counts.
   const rounds = opts.quick ? 1 : 3
   const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]))
@@ -96,6 +112,16 @@ async function drain(redis: Redis, variant: Variant, stream: string, n: number, 
     await pipeline.exec()
   }
   if (variant === 'raw') return rawDrain(redis, stream, group, n)
+  if (variant === 'floor-redis' || variant === 'fenced-floor-redis') {
+    // Its records through a client of their own, as Idem's store has; auto-pipelined (shared.ts).
+    const records = new Redis(REDIS_URL, { enableAutoPipelining: true })
+    const byHand = variant === 'floor-redis' ? redisRecordPerMessage : fencedRecordPerMessage
+    try {
+      return await rawDrain(redis, stream, group, n, byHand(records, `${stream}:floor:`))
+    } finally {
+      records.disconnect()
+    }
+  }
 
   const client = new Redis(REDIS_URL, clientOptions)
   let store: IdempotencyStore
@@ -134,9 +160,16 @@ async function drain(redis: Redis, variant: Variant, stream: string, n: number, 
 
 /**
  * The same member without Idem: XREADGROUP COUNT up to the free room (at most CONCURRENCY messages in
- * flight, reading again once half of it is free), a no-op handler per entry, then XACK per entry.
+ * flight, reading again once half of it is free), a no-op handler per entry, then XACK per entry;
+ * with `recordPerMessage`, the handler runs through it (the `floor-redis` variant).
  */
-async function rawDrain(redis: Redis, stream: string, group: string, n: number): Promise<Sample> {
+async function rawDrain(
+  redis: Redis,
+  stream: string,
+  group: string,
+  n: number,
+  recordPerMessage?: RecordPerMessage,
+): Promise<Sample> {
   const reader = redis.duplicate()
   const handler = (_payload: unknown) => undefined
   let acked = 0
@@ -170,7 +203,11 @@ async function rawDrain(redis: Redis, stream: string, group: string, n: number):
     for (const [id, fields] of reply?.[0]?.[1] ?? []) {
       inFlight++
       void (async () => {
-        await handler(JSON.parse(fields[3] as string))
+        if (recordPerMessage === undefined) await handler(JSON.parse(fields[3] as string))
+        else
+          await recordPerMessage(fields[1] as string, fields[3] as string, () =>
+            handler(JSON.parse(fields[3] as string)),
+          )
         await redis.call('XACK', stream, group, id)
         if (++acked === n) sample = timing.stop(n)
         inFlight--
