@@ -5,7 +5,11 @@
 // ends with the ceiling the fingerprint alone leaves a duplicate: the floor's CPU per call against
 // the floor's plus the fingerprint's, as if the rest of Idem cost nothing.
 //
-//   npx tsx bench/stores/profile-calls.ts [--seconds 3]
+//   npx tsx bench/stores/profile-calls.ts [--seconds 3] [--client ioredis|node-redis]
+//
+// With `--client node-redis` the floor's GET and Idem's RedisStore go through node-redis
+// (`@redis/client`), whose GET costs less client CPU per call than ioredis': the ceiling for the
+// goal of Idem on node-redis.
 //
 // Client CPU only (process.cpuUsage, and the profile of this process); Redis runs on the same
 // two cores, so at concurrency 64 the client's CPU per call is what bounds the throughput ratio.
@@ -13,6 +17,7 @@
 import { Session } from 'node:inspector/promises'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
+import { createClient } from '@redis/client'
 import { Redis } from 'ioredis'
 import { fingerprintOf } from '../../src/core/fingerprint.js'
 import { Idempotency } from '../../src/core/idempotency.js'
@@ -23,8 +28,9 @@ import { machineLine } from '../lib/machine.js'
 
 const argv = process.argv.slice(2)
 const seconds = Number(argv.includes('--seconds') ? argv[argv.indexOf('--seconds') + 1] : 3)
-if (!(seconds > 0)) {
-  console.error('usage: tsx bench/stores/profile-calls.ts [--seconds 3]')
+const clientName = argv.includes('--client') ? argv[argv.indexOf('--client') + 1] : 'ioredis'
+if (!(seconds > 0) || (clientName !== 'ioredis' && clientName !== 'node-redis')) {
+  console.error('usage: tsx bench/stores/profile-calls.ts [--seconds 3] [--client ioredis|node-redis]')
   process.exit(2)
 }
 const CONCURRENCY = 64
@@ -42,7 +48,9 @@ function place(functionName: string, url: string): string {
     return 'Idem: store, link, contract'
   }
   if (url.includes('/src/')) return 'Idem: core (run, pipeline, codec)'
-  if (url.includes('/ioredis/') || url.includes('/redis-parser/')) return 'ioredis'
+  if (url.includes('/ioredis/') || url.includes('/redis-parser/') || url.includes('/@redis/')) {
+    return `the Redis client (${clientName})`
+  }
   if (url.includes('/bench/')) return 'the benchmark loop'
   return 'Node internals and native (sockets, promises, buffers)'
 }
@@ -84,8 +92,11 @@ async function profiled(session: Session, name: string, op: () => unknown, concu
 
 const url = process.env.IDEM_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const prefix = `idem-bench-profile-${process.pid}:`
+/** ioredis sets up and cleans up; the cases run on `clientName`. */
 const client = new Redis(url)
-const idem = new Idempotency({ store: new RedisStore({ client, prefix }) })
+const nodeRedis = clientName === 'node-redis' ? await createClient({ url }).connect() : undefined
+const idem = new Idempotency({ store: new RedisStore({ client: nodeRedis ?? client, prefix }) })
+const get = nodeRedis === undefined ? (key: string) => client.get(key) : (key: string) => nodeRedis.get(key)
 const session = new Session()
 session.connect()
 await session.post('Profiler.enable')
@@ -109,7 +120,7 @@ try {
   let i = 0
   const next = () => keys[i++ % KEYS] as string
   const cases: Measured[] = [
-    await profiled(session, 'GET (ioredis), the floor', () => client.get(`${prefix}raw:${next()}`), true),
+    await profiled(session, `GET (${clientName}), the floor`, () => get(`${prefix}raw:${next()}`), true),
     await profiled(
       session,
       'Idem duplicate, payload fingerprinted',
@@ -147,6 +158,7 @@ try {
   )
 } finally {
   session.disconnect()
+  await nodeRedis?.close()
   const stale = await client.keys(`${prefix}*`)
   for (let k = 0; k < stale.length; k += 500) await client.del(...stale.slice(k, k + 500))
   client.disconnect()
