@@ -4,8 +4,11 @@
 
 /** A connected node-redis client (`createClient()`), as Idem sends it commands. */
 export interface NodeRedisClient {
-  /** Any command, written with the other commands of the same tick (node-redis batches them). */
-  sendCommand(args: readonly string[]): Promise<unknown>
+  /**
+   * Any command, written with the other commands of the same tick (node-redis batches them). The
+   * arguments are a mutable array: node-redis 4 types them so (5 and later take a readonly one).
+   */
+  sendCommand(args: string[]): Promise<unknown>
   /** False until `connect()` resolves, and again after `close()`/`quit()`. */
   readonly isOpen: boolean
   /** node-redis 5 and later: ends the connection once pending replies are in. */

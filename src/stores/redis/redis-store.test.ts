@@ -9,6 +9,7 @@ import {
   describeRedisConformance,
   harnessOn,
   LEASE_MS,
+  nodeRedis4Client,
   nodeRedisClient,
   redisClient,
   TTL_MS,
@@ -36,6 +37,17 @@ if (await requireService('Redis', 6379)) {
     (i) => (i % 2 === 0 ? redisClient() : nodeRedisClient()),
     () => redisClient(),
   )
+
+  describe('RedisStore on node-redis 4', () => {
+    let client: Awaited<ReturnType<typeof nodeRedis4Client>>
+    beforeAll(async () => {
+      client = await nodeRedis4Client()
+    })
+    afterAll(() => client.quit())
+
+    // Also a compile-time check: a node-redis 4 client is accepted as it is (its sendCommand takes a mutable array).
+    describeRedisConformance('RedisStore (node-redis 4)', () => harnessOn(shared, client))
+  })
 
   describe('RedisStore on node-redis', () => {
     let client: RedisClientType

@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { createClient, type RedisClientType } from 'redis'
+import { createClient as createRedis4Client, type RedisClientType as Redis4ClientType } from 'redis4'
 import { describe, it } from 'vitest'
 import type { RedisClient } from '../../../../src/drivers/ioredis.js'
 import { RedisStore, type RedisStoreClient } from '../../../../src/stores/redis/redis-store.js'
@@ -37,6 +38,17 @@ export async function nodeRedisClient(port = 6379): Promise<RedisClientType> {
   client.on('error', () => {})
   await client.connect()
   return client as RedisClientType
+}
+
+/** The same with node-redis 4 (`redis@4`, still widely installed: @node-idempotency/core brings it), whose API differs from 5 on. */
+export async function nodeRedis4Client(port = 6379): Promise<Redis4ClientType> {
+  const client = createRedis4Client({
+    socket: { host: '127.0.0.1', port, reconnectStrategy: false },
+    disableOfflineQueue: true,
+  })
+  client.on('error', () => {})
+  await client.connect()
+  return client as Redis4ClientType
 }
 
 /** A fresh key prefix, unique to this test. */
