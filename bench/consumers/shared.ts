@@ -1,5 +1,6 @@
-// What the per-broker consumer benchmarks share: the row they report, Redis cleanup, the median
-// of rounds, and the table a module prints when it runs on its own.
+// What the per-broker consumer benchmarks share: the row they report, the floors' record per
+// message in Redis written by hand, Redis cleanup, the median of rounds, and the table a module
+// prints when it runs on its own.
 
 import { hash, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'

@@ -1,9 +1,11 @@
 // Section "peers": Idem's RedisStore run() against Powertools idempotency and @node-idempotency/core
-// on the same Redis, new keys and duplicates, with Idem on ioredis and on node-redis (the peers'
-// client), and each library against the raw commands through its own Redis client (so that a
-// difference between clients is not read as one between libraries).
+// on the same Redis, new keys and duplicates, with Idem on ioredis and on each peer's own client
+// (@redis/client 6 as Powertools, redis 4 as @node-idempotency/core), and each library against the
+// raw commands through its own Redis client (so that a difference between clients is not read as
+// one between libraries).
 
 import { createClient } from '@redis/client'
+import { createClient as createRedis4Client } from 'redis4'
 import { fingerprintOf } from '../../src/core/fingerprint.js'
 import { linkTo } from '../../src/drivers/redis-link.js'
 import { Idempotency } from '../../src/index.js'
@@ -22,8 +24,10 @@ type Name =
   | 'ptNew'
   | 'niNew'
   | 'nrNew'
+  | 'r4New'
   | 'idemDup'
   | 'nrDup'
+  | 'r4Dup'
   | 'ptDup'
   | 'niDup'
   | 'ioNew'
@@ -39,6 +43,7 @@ const ORDER: readonly Name[] = [
   'ptNew',
   'niNew',
   'nrNew',
+  'r4New',
   'ioNew',
   'v6New',
   'v4New',
@@ -46,6 +51,7 @@ const ORDER: readonly Name[] = [
   'ptDup',
   'niDup',
   'nrDup',
+  'r4Dup',
   'ioGet',
   'v6Get',
   'v4Get',
@@ -61,11 +67,35 @@ const PEER_GOALS: Row<Name>[] = [
 ]
 const VS_PEERS: Row<Name>[] = [
   ...PEER_GOALS.map((row) => ({ ...row, goalText: `${row.label} >= ${row.goal}x` })),
-  // Informative: Idem on the peers' own client.
-  { label: 'new key: Idem on node-redis vs Powertools', ours: 'nrNew', floor: 'ptNew' },
-  { label: 'new key: Idem on node-redis vs @node-idempotency/core', ours: 'nrNew', floor: 'niNew' },
-  { label: 'duplicate: Idem on node-redis vs Powertools', ours: 'nrDup', floor: 'ptDup' },
-  { label: 'duplicate: Idem on node-redis vs @node-idempotency/core', ours: 'nrDup', floor: 'niDup' },
+  // The same goals with the client held constant: Idem on each peer's own client, so that the
+  // ratio is between libraries only (the clients differ by up to 2.5x here: the rows below).
+  ...[
+    { label: 'new key: Idem on @redis/client 6 vs Powertools (same client)', ours: 'nrNew', floor: 'ptNew', goal: 3 },
+    {
+      label: 'new key: Idem on redis 4 vs @node-idempotency/core (same client)',
+      ours: 'r4New',
+      floor: 'niNew',
+      goal: 1.3,
+    },
+    { label: 'duplicate: Idem on @redis/client 6 vs Powertools (same client)', ours: 'nrDup', floor: 'ptDup', goal: 4 },
+    {
+      label: 'duplicate: Idem on redis 4 vs @node-idempotency/core (same client)',
+      ours: 'r4Dup',
+      floor: 'niDup',
+      goal: 1.5,
+    },
+  ].map(
+    (row): Row<Name> => ({
+      ...(row as Row<Name>),
+      goalAt: AT_64,
+      goalText: `${row.label} >= ${row.goal}x`,
+    }),
+  ),
+  // Informative: the other pairings.
+  { label: 'new key: Idem on @redis/client 6 vs @node-idempotency/core', ours: 'nrNew', floor: 'niNew' },
+  { label: 'duplicate: Idem on @redis/client 6 vs @node-idempotency/core', ours: 'nrDup', floor: 'niDup' },
+  { label: 'new key: Idem on redis 4 vs Powertools', ours: 'r4New', floor: 'ptNew' },
+  { label: 'duplicate: Idem on redis 4 vs Powertools', ours: 'r4Dup', floor: 'ptDup' },
 ]
 
 const VS_OWN_CLIENT: readonly Row<Name>[] = [
@@ -80,6 +110,7 @@ const VS_OWN_CLIENT: readonly Row<Name>[] = [
   },
   { label: 'Powertools new key vs SET NX + SET (@redis/client 6)', ours: 'ptNew', floor: 'v6New' },
   { label: 'node-idem new key vs SET NX + SET (redis 4)', ours: 'niNew', floor: 'v4New' },
+  { label: 'Idem on redis 4 new key vs SET NX + SET (redis 4)', ours: 'r4New', floor: 'v4New' },
   { label: 'Idem duplicate vs GET (ioredis)', ours: 'idemDup', floor: 'ioGet' },
   {
     label: 'Idem on node-redis duplicate vs GET (@redis/client 6)',
@@ -91,6 +122,7 @@ const VS_OWN_CLIENT: readonly Row<Name>[] = [
   },
   { label: 'Powertools duplicate vs GET (@redis/client 6)', ours: 'ptDup', floor: 'v6Get' },
   { label: 'node-idem duplicate vs GET (redis 4)', ours: 'niDup', floor: 'v4Get' },
+  { label: 'Idem on redis 4 duplicate vs GET (redis 4)', ours: 'r4Dup', floor: 'v4Get' },
   { label: 'clients: ioredis vs @redis/client 6, SET NX + SET', ours: 'ioNew', floor: 'v6New' },
   { label: 'clients: ioredis vs redis 4, SET NX + SET', ours: 'ioNew', floor: 'v4New' },
   { label: 'clients: ioredis vs @redis/client 6, GET', ours: 'ioGet', floor: 'v6Get' },
@@ -135,6 +167,19 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
     run: async (key, fn, payload = PAYLOAD) => (await nrIdem.run({ key, payload }, fn)).value,
     close: async () => {},
   }
+  // redis 4 (`redis@4`, @redis/client 1.6), the client @node-idempotency/core brings.
+  const redis4 = await createRedis4Client({ url }).connect()
+  run.onCleanup('redis 4 client', () => redis4.quit())
+  const r4Idem = new Idempotency({
+    store: new RedisStore({ client: redis4, prefix: `${P}:r4:` }),
+    scope: SCOPE,
+    ttl,
+  })
+  const oursRedis4: Peer = {
+    name: 'Idem on redis 4',
+    run: async (key, fn, payload = PAYLOAD) => (await r4Idem.run({ key, payload }, fn)).value,
+    close: async () => {},
+  }
   const pt = await powertools(url, `${P}:pt`, ttl)
   const ni = await nodeIdempotency(url, `${P}:ni`, ttl)
   run.onCleanup('peers', () => Promise.all([pt.close(), ni.close()]))
@@ -144,11 +189,11 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
       `(CachePersistenceLayer, @redis/client ${versionOf('@redis/client')}, sha256, no local cache), ` +
       `@node-idempotency/core ${versionOf('@node-idempotency/core')} with storage-adapter-redis ` +
       `${versionOf('@node-idempotency/storage-adapter-redis')} (its own redis 4 client); ` +
-      `Idem: RedisStore on ioredis ${versionOf('ioredis')} and on @redis/client ${versionOf('@redis/client')}, ` +
+      `Idem: RedisStore on ioredis ${versionOf('ioredis')}, on @redis/client ${versionOf('@redis/client')} and on redis ${versionOf('redis4')}, ` +
       'no local cache; all on the shared Redis',
   )
   process.stderr.write('  verifying that each one deduplicates\n')
-  for (const peer of [ours, oursNodeRedis, pt, ni]) {
+  for (const peer of [ours, oursNodeRedis, oursRedis4, pt, ni]) {
     const otherPayload = await verifyPeer(peer, 'verify')
     console.log(
       `checked: ${peer.name} runs its function once per key, replays the stored value, lets 1 of 8 concurrent calls run; same key with another payload: ${otherPayload}`,
@@ -157,7 +202,7 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
   const validation = await powertoolsValidationDuplicate(url, `${P}:ptv`, ttl)
   console.log(`checked: Powertools with payloadValidationJmesPath on CachePersistenceLayer, a duplicate ${validation}`)
 
-  for (const peer of [ours, oursNodeRedis, pt, ni]) {
+  for (const peer of [ours, oursNodeRedis, oursRedis4, pt, ni]) {
     for (let i = 0; i < dupKeys.length; i += 64) {
       await Promise.all(dupKeys.slice(i, i + 64).map((key) => peer.run(key, produce)))
     }
@@ -186,6 +231,8 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
     idemDup: dupOf(ours),
     nrNew: newOf(oursNodeRedis, 'n'),
     nrDup: dupOf(oursNodeRedis),
+    r4New: newOf(oursRedis4, 'n'),
+    r4Dup: dupOf(oursRedis4),
     ptDup: dupOf(pt),
     niDup: dupOf(ni),
     ioNew: redisNewFloor(redis, (n) => `${P}:floor:{5:bench:io${n}}`, values, ttl),
@@ -239,6 +286,7 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
     [
       cost('new key: Idem', 'idemNew'),
       cost('new key: Idem on node-redis', 'nrNew'),
+      cost('new key: Idem on redis 4', 'r4New'),
       cost('new key: Powertools', 'ptNew'),
       cost('new key: @node-idempotency/core', 'niNew'),
       cost('new key: SET NX + SET, ioredis', 'ioNew'),
@@ -246,6 +294,7 @@ export async function peersSection(run: BenchRun, servers: Servers): Promise<voi
       cost('new key: SET NX + SET, redis 4', 'v4New'),
       cost('duplicate: Idem', 'idemDup'),
       cost('duplicate: Idem on node-redis', 'nrDup'),
+      cost('duplicate: Idem on redis 4', 'r4Dup'),
       cost('duplicate: Powertools', 'ptDup'),
       cost('duplicate: @node-idempotency/core', 'niDup'),
       cost('duplicate: GET, ioredis', 'ioGet'),
