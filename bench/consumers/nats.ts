@@ -17,6 +17,7 @@ import { Idempotency } from '../../src/core/idempotency.js'
 import { RedisStore } from '../../src/stores/redis/redis-store.js'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js'
 import {
+  BROKER_VARIANTS,
   deleteKeys,
   fencedRecordPerMessage,
   median,
@@ -42,14 +43,7 @@ export async function benchNats(opts: { messages: number; quick: boolean }): Pro
   const run = `idem_bench_nats_${process.pid}_${Date.now().toString(36)}`
   const dir = mkdtempSync(join(tmpdir(), 'idem-bench-nats-'))
   const redis = new Redis(REDIS_URL, { enableAutoPipelining: true })
-  const variants: Variant[] = [
-    'raw',
-    'floor-redis',
-    'fenced-floor-redis',
-    'idem-redis',
-    'idem-redis-batch',
-    'idem-sqlite',
-  ]
+  const variants = BROKER_VARIANTS
   // Interleaved rounds, so that a noisy moment on the shared machine hits every variant alike; the median counts.
   const rounds = opts.quick ? 1 : 3
   const samples = new Map<Variant, number[]>(variants.map((v) => [v, []]))

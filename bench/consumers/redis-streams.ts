@@ -18,6 +18,7 @@ import { RedisStore } from '../../src/stores/redis/redis-store.js'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.js'
 import { machineLine } from '../lib/machine.js'
 import {
+  BROKER_VARIANTS,
   deleteKeys,
   fencedRecordPerMessage,
   median,
@@ -68,14 +69,7 @@ async function measureRedisStreams(opts: {
   const redis = new Redis(REDIS_URL, clientOptions)
   const run = `idem_bench_rs_${process.pid}_${Date.now().toString(36)}`
   const dir = mkdtempSync(join(tmpdir(), 'idem-bench-rs-'))
-  const variants: Variant[] = [
-    'raw',
-    'floor-redis',
-    'fenced-floor-redis',
-    'idem-redis',
-    'idem-redis-batch',
-    'idem-sqlite',
-  ]
+  const variants = BROKER_VARIANTS
   // Interleaved rounds, so that a noisy moment on the shared machine hits every variant alike; the median counts.
   const rounds = opts.quick ? 1 : 3
   const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]))

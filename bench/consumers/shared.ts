@@ -12,6 +12,16 @@ export interface Row {
   messagesPerSecond: number
 }
 
+/** The variants of the brokers with a batch goal (RabbitMQ, NATS, Redis Streams), in the order each round runs them. */
+export const BROKER_VARIANTS: readonly Row['variant'][] = [
+  'raw',
+  'floor-redis',
+  'fenced-floor-redis',
+  'idem-redis',
+  'idem-redis-batch',
+  'idem-sqlite',
+]
+
 /** A claim the length of the one RedisStore writes for a new key (127 bytes), and how long records are kept (Idem's default ttl). */
 const FLOOR_CLAIM = `p1,${'1'.repeat(13)},${'1'.repeat(13)},${'1'.repeat(13)},43,${'f'.repeat(43)}${'t'.repeat(36)}`
 const FLOOR_TTL_MS = 86_400_000
