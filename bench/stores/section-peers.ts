@@ -65,32 +65,19 @@ const PEER_GOALS: Row<Name>[] = [
   { label: 'duplicate: Idem vs Powertools', ours: 'idemDup', floor: 'ptDup', goal: 4, goalAt: AT_64 },
   { label: 'duplicate: Idem vs @node-idempotency/core', ours: 'idemDup', floor: 'niDup', goal: 1.5, goalAt: AT_64 },
 ]
+/** A peer goal with the client held constant: Idem on the peer's own client. */
+function sameClient(label: string, ours: Name, floor: Name, goal: number): Row<Name> {
+  const named = `${label} (same client)`
+  return { label: named, ours, floor, goal, goalAt: AT_64, goalText: `${named} >= ${goal}x` }
+}
 const VS_PEERS: Row<Name>[] = [
   ...PEER_GOALS.map((row) => ({ ...row, goalText: `${row.label} >= ${row.goal}x` })),
   // The same goals with the client held constant: Idem on each peer's own client, so that the
   // ratio is between libraries only (the clients differ by up to 2.5x here: the rows below).
-  ...[
-    { label: 'new key: Idem on @redis/client 6 vs Powertools (same client)', ours: 'nrNew', floor: 'ptNew', goal: 3 },
-    {
-      label: 'new key: Idem on redis 4 vs @node-idempotency/core (same client)',
-      ours: 'r4New',
-      floor: 'niNew',
-      goal: 1.3,
-    },
-    { label: 'duplicate: Idem on @redis/client 6 vs Powertools (same client)', ours: 'nrDup', floor: 'ptDup', goal: 4 },
-    {
-      label: 'duplicate: Idem on redis 4 vs @node-idempotency/core (same client)',
-      ours: 'r4Dup',
-      floor: 'niDup',
-      goal: 1.5,
-    },
-  ].map(
-    (row): Row<Name> => ({
-      ...(row as Row<Name>),
-      goalAt: AT_64,
-      goalText: `${row.label} >= ${row.goal}x`,
-    }),
-  ),
+  sameClient('new key: Idem on @redis/client 6 vs Powertools', 'nrNew', 'ptNew', 3),
+  sameClient('new key: Idem on redis 4 vs @node-idempotency/core', 'r4New', 'niNew', 1.3),
+  sameClient('duplicate: Idem on @redis/client 6 vs Powertools', 'nrDup', 'ptDup', 4),
+  sameClient('duplicate: Idem on redis 4 vs @node-idempotency/core', 'r4Dup', 'niDup', 1.5),
   // Informative: the other pairings.
   { label: 'new key: Idem on @redis/client 6 vs @node-idempotency/core', ours: 'nrNew', floor: 'niNew' },
   { label: 'duplicate: Idem on @redis/client 6 vs @node-idempotency/core', ours: 'nrDup', floor: 'niDup' },
