@@ -5,6 +5,7 @@
 import { hash, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { FencedCompletions } from '../lib/fenced-completions.js'
+import { FLOOR_CLAIM, TTL_MS } from '../lib/fixtures.js'
 
 export interface Row {
   adapter: string
@@ -21,10 +22,6 @@ export const BROKER_VARIANTS: readonly Row['variant'][] = [
   'idem-redis-batch',
   'idem-sqlite',
 ]
-
-/** A claim the length of the one RedisStore writes for a new key (127 bytes), and how long records are kept (Idem's default ttl). */
-const FLOOR_CLAIM = `p1,${'1'.repeat(13)},${'1'.repeat(13)},${'1'.repeat(13)},43,${'f'.repeat(43)}${'t'.repeat(36)}`
-const FLOOR_TTL_MS = 86_400_000
 
 /**
  * A message's handler run through a record in Redis, by hand (the floor variants): resolves once
@@ -44,10 +41,10 @@ export type RecordPerMessage = (id: string, body: string, handler: () => unknown
 export function redisRecordPerMessage(redis: Redis, prefix: string): RecordPerMessage {
   return async (id, _body, handler) => {
     const key = `${prefix}${id}`
-    const existing = await redis.set(key, FLOOR_CLAIM, 'PX', FLOOR_TTL_MS, 'NX', 'GET')
+    const existing = await redis.set(key, FLOOR_CLAIM, 'PX', TTL_MS, 'NX', 'GET')
     if (existing !== null) return
     const value = await handler()
-    await redis.set(key, `c${JSON.stringify(value ?? null)}`, 'PX', FLOOR_TTL_MS)
+    await redis.set(key, `c${JSON.stringify(value ?? null)}`, 'PX', TTL_MS)
   }
 }
 
@@ -60,12 +57,12 @@ export function redisRecordPerMessage(redis: Redis, prefix: string): RecordPerMe
  * renewal, takeover, attempts and record times, canonical JSON, retries, events, dead-lettering.
  */
 export function fencedRecordPerMessage(redis: Redis, prefix: string): RecordPerMessage {
-  const completions = new FencedCompletions(redis, FLOOR_TTL_MS)
+  const completions = new FencedCompletions(redis, TTL_MS)
   return async (id, body, handler) => {
     const key = `${prefix}${id}`
     const fingerprint = hash('sha256', body, 'base64url')
     const token = randomUUID()
-    const existing = await redis.set(key, `p${fingerprint}${token}`, 'PX', FLOOR_TTL_MS, 'NX', 'GET')
+    const existing = await redis.set(key, `p${fingerprint}${token}`, 'PX', TTL_MS, 'NX', 'GET')
     if (existing !== null) return
     const value = await handler()
     if (!(await completions.complete(key, token, `c${fingerprint}${JSON.stringify(value ?? null)}`))) {

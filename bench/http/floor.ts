@@ -18,14 +18,8 @@ import type { Express, Request, Response } from 'express'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import { FencedCompletions } from '../lib/fenced-completions.js'
+import { FLOOR_CLAIM, TTL_MS } from '../lib/fixtures.js'
 
-/** Idem's retention (its default ttl, 24 h): the claim and the stored response both live that long. */
-const TTL_MS = 24 * 60 * 60 * 1000
-/**
- * As long as RedisStore's claim of a new key: state and attempt, three epoch-ms times, the
- * fingerprint's length and its 43 characters, a 36-character token (127 bytes).
- */
-const CLAIM = `p1,${'1'.repeat(13)},${'1'.repeat(13)},${'1'.repeat(13)},43,${'f'.repeat(43)}${'t'.repeat(36)}`
 const MISSING_KEY = JSON.stringify({
   type: 'urn:idem:problem:missing-key',
   title: 'Idempotency-Key is missing',
@@ -46,7 +40,7 @@ interface Stored {
  * or reads what a duplicate's key holds (a claim, or the stored response), with no second trip.
  */
 function claim(redis: Redis, key: string): Promise<string | null> {
-  return redis.set(key, CLAIM, 'PX', TTL_MS, 'NX', 'GET')
+  return redis.set(key, FLOOR_CLAIM, 'PX', TTL_MS, 'NX', 'GET')
 }
 
 function store(redis: Redis, key: string, stored: Stored): Promise<unknown> {
